@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/dropwire/dropwire/internal/config"
+)
+
+func runCheckConfig(_ context.Context, env *environ, args []string) error {
+	fs := newFlagSet(env, "check-config", "check-config FILE")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errUsage
+	}
+	cfg, err := loadConfig(env, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "%s: ok: %d creators, %d sources, %d nodes, %d drops\n",
+		fs.Arg(0), len(cfg.Creators), len(cfg.Sources), len(cfg.Nodes), len(cfg.Drops))
+	return nil
+}
+
+// loadConfig reads and validates a file with the environment applied; a bad
+// file is printed problem by problem (file:line: ...) and exits 1.
+func loadConfig(env *environ, path string) (*config.Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &exitError{code: 1, err: err}
+	}
+	cfg, err := config.Parse(path, data, env.lookupEnv)
+	if err == nil {
+		err = cfg.ApplyEnv(env.lookupEnv)
+	}
+	if err != nil {
+		var cerr *config.Error
+		if errors.As(err, &cerr) {
+			fmt.Fprintln(env.stderr, cerr.Error())
+			return nil, &exitError{code: 1, err: fmt.Errorf("%s: %d problems", path, len(cerr.Problems))}
+		}
+		return nil, &exitError{code: 1, err: err}
+	}
+	return cfg, nil
+}

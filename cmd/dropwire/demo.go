@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dropwire/dropwire/internal/app"
+	"github.com/dropwire/dropwire/internal/config"
+	"github.com/dropwire/dropwire/internal/logging"
+	"github.com/dropwire/dropwire/sdkhooks"
+)
+
+// demoTolerance keeps the printed curl command valid for the length of a
+// demo session instead of the default five minutes.
+const demoTolerance = 24 * time.Hour
+
+func runDemo(ctx context.Context, env *environ, args []string) error {
+	var pf processFlags
+	fs := newFlagSet(env, "demo", "demo [--listen ADDR] [--config FILE]")
+	pf.register(env, fs, false)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var cfg *config.Config
+	var err error
+	if pf.config != "" {
+		cfg, err = loadConfig(env, pf.config)
+	} else {
+		cfg, err = config.Demo()
+		if err == nil {
+			err = cfg.ApplyEnv(env.lookupEnv)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	pf.apply(cfg)
+	// The demo is the in-memory store by definition.
+	cfg.RedisURL = ""
+	publicSet := pf.publicURL != "" || env.envDefault("DROPWIRE_PUBLIC_URL", "") != ""
+	for i := range cfg.Sources {
+		cfg.Sources[i].Tolerance = config.Duration(demoTolerance)
+	}
+	log, err := logging.New(env.stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
+	prepare := func(cfg *config.Config, addr net.Addr) {
+		if !publicSet {
+			cfg.PublicURL = "http://" + reachableHostPort(addr)
+		}
+	}
+	return serveApp(ctx, cfg, log, prepare, func(a *app.App, _ net.Addr) error {
+		return printDemo(env, a.Config())
+	})
+}
+
+// reachableHostPort turns a bound address into one a browser on this
+// machine can open (":8080" → "127.0.0.1:8080").
+func reachableHostPort(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func printDemo(env *environ, cfg *config.Config) error {
+	base := strings.TrimSuffix(cfg.PublicURL, "/")
+	w := env.stdout
+	fmt.Fprintln(w, "Dropwire demo is running (in-memory store: nothing is kept when it stops).")
+	fmt.Fprintln(w)
+	for _, c := range cfg.Creators {
+		if len(c.OverlayKeys) > 0 {
+			fmt.Fprintf(w, "  Overlay (OBS browser source, 1920x1080): %s/overlay/%s?key=%s\n", base, c.ID, c.OverlayKeys[0])
+		}
+	}
+	fmt.Fprintf(w, "  Dashboard:                               %s/dashboard\n", base)
+	if cfg.AdminToken != "" {
+		fmt.Fprintf(w, "  Admin token:                             %s\n", cfg.AdminToken)
+	}
+	if curl, ok, err := demoTriggerCurl(cfg, base); err != nil {
+		return err
+	} else if ok {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Trigger the drop with a signed webhook, as a capture SDK would:")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, curl)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Stop with Ctrl-C.")
+	return nil
+}
+
+// demoTriggerCurl builds a complete curl command, signed with the first
+// standard source's secret, that triggers the first drop of its creator.
+func demoTriggerCurl(cfg *config.Config, base string) (string, bool, error) {
+	for _, src := range cfg.Sources {
+		if src.Scheme != config.SchemeStandard || len(src.Secrets) == 0 {
+			continue
+		}
+		for _, d := range cfg.Drops {
+			if d.Creator != src.Creator {
+				continue
+			}
+			signer, err := sdkhooks.NewSigner(src.Secrets[0])
+			if err != nil {
+				return "", false, fmt.Errorf("demo source %s: %w", src.ID, err)
+			}
+			now := time.Now()
+			id := "evt_demo_" + strconv.FormatInt(now.UnixNano(), 36)
+			body := fmt.Sprintf(`{"type":"drop.trigger","drop":%q,"moment":"demo-moment-1"}`, d.ID)
+			h := signer.Headers(id, now, []byte(body))
+			return curlCommand(base+"/v1/hooks/"+src.ID, h, body), true, nil
+		}
+	}
+	return "", false, nil
+}
+
+// curlCommand renders a POST as a copyable shell command.
+func curlCommand(url string, h http.Header, body string) string {
+	var b strings.Builder
+	b.WriteString("curl -sS -X POST " + shellQuote(url))
+	for _, k := range []string{"Webhook-Id", "Webhook-Timestamp", "Webhook-Signature"} {
+		if v := h.Get(k); v != "" {
+			b.WriteString(" \\\n  -H " + shellQuote(strings.ToLower(k)+": "+v))
+		}
+	}
+	b.WriteString(" \\\n  -H 'content-type: application/json'")
+	b.WriteString(" \\\n  --data " + shellQuote(body))
+	return b.String()
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -1,0 +1,174 @@
+// Package app wires one Dropwire process from its configuration: the store,
+// the HTTP server and every component the server routes to. cmd/dropwire and
+// the end-to-end tests build processes through it, so both run the same
+// wiring.
+package app
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dropwire/dropwire/internal/config"
+	"github.com/dropwire/dropwire/internal/server"
+	"github.com/dropwire/dropwire/internal/store"
+	"github.com/dropwire/dropwire/sdkhooks"
+	"github.com/dropwire/dropwire/verifier"
+)
+
+// Options configures an App.
+type Options struct {
+	Config *config.Config
+	Logger zerolog.Logger
+	// Store, when set, is used instead of one built from Config.RedisURL;
+	// the App does not close it.
+	Store store.Store
+}
+
+// App is one running Dropwire process.
+type App struct {
+	cfg    *config.Config
+	log    zerolog.Logger
+	store  store.Store
+	server *server.Server
+
+	drops    *verifier.Catalog
+	verifier *verifier.Verifier
+}
+
+// New builds the App: it opens the store and registers every route.
+func New(opts Options) (*App, error) {
+	if opts.Config == nil {
+		return nil, fmt.Errorf("app: no configuration")
+	}
+	a := &App{cfg: opts.Config, log: opts.Logger}
+
+	st, ownStore, err := openStore(opts)
+	if err != nil {
+		return nil, err
+	}
+	a.store = st
+
+	srv, err := server.New(server.Config{
+		Logger: opts.Logger,
+		Ready:  st.Ping,
+	})
+	if err != nil {
+		if ownStore {
+			_ = st.Close()
+		}
+		return nil, err
+	}
+	a.server = srv
+	if ownStore {
+		// Registered first, so it is closed last: everything else may still
+		// need the store while it stops.
+		srv.OnShutdown("store", func(context.Context) error { return st.Close() })
+	}
+	if err := a.wire(); err != nil {
+		_ = srv.Shutdown(context.Background())
+		return nil, err
+	}
+	return a, nil
+}
+
+// wire builds the components and registers their routes.
+func (a *App) wire() error {
+	cfg, reg := a.cfg, a.server.Registry()
+	a.drops = verifier.NewCatalog(cfg.Drops)
+	v, err := verifier.New(verifier.Config{
+		Store:      a.store,
+		Drops:      a.drops,
+		Logger:     a.log.With().Str("component", "verifier").Logger(),
+		DedupeTTL:  cfg.DedupeTTL.D(),
+		Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	a.verifier = v
+	hooks, err := sdkhooks.NewHooks(sdkhooks.HooksConfig{
+		Sources:    cfg.Sources,
+		Ingester:   v,
+		MaxBody:    cfg.MaxBody,
+		Logger:     a.log.With().Str("component", "hooks").Logger(),
+		Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	a.server.Handle("POST /v1/hooks/{source}", hooks)
+	return nil
+}
+
+// Verifier returns the domain core.
+func (a *App) Verifier() *verifier.Verifier { return a.verifier }
+
+func openStore(opts Options) (store.Store, bool, error) {
+	if opts.Store != nil {
+		return opts.Store, false, nil
+	}
+	cfg := opts.Config
+	if cfg.RedisURL == "" {
+		opts.Logger.Warn().Msg("no redis_url: using the in-memory store; everything is lost when the process stops and replicas share nothing")
+		m, err := store.NewMemory(store.MemoryConfig{Prefix: cfg.KeyPrefix})
+		return m, true, err
+	}
+	r, err := store.NewRedis(store.RedisConfig{URL: cfg.RedisURL, Prefix: cfg.KeyPrefix})
+	if err != nil {
+		return nil, false, fmt.Errorf("app: redis: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := r.Ping(ctx); err != nil {
+		// Start anyway: /readyz says why until Redis answers.
+		opts.Logger.Warn().Err(err).Msg("redis does not answer yet; not ready until it does")
+	}
+	return r, true, nil
+}
+
+// Server returns the HTTP server (for tests and the route list).
+func (a *App) Server() *server.Server { return a.server }
+
+// Store returns the store the App uses.
+func (a *App) Store() store.Store { return a.store }
+
+// Config returns the App's configuration.
+func (a *App) Config() *config.Config { return a.cfg }
+
+// Serve serves on ln until ctx is done, then shuts down gracefully within
+// the configured shutdown timeout.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- a.server.Serve(ln) }()
+	select {
+	case err := <-errc:
+		// The listener failed before any shutdown was asked for.
+		sctx, cancel := context.WithTimeout(context.Background(), a.shutdownTimeout())
+		defer cancel()
+		_ = a.server.Shutdown(sctx)
+		return err
+	case <-ctx.Done():
+	}
+	a.log.Info().Msg("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), a.shutdownTimeout())
+	defer cancel()
+	err := a.server.Shutdown(sctx)
+	if serr := <-errc; err == nil {
+		err = serr
+	}
+	return err
+}
+
+// Shutdown stops the App; Serve returns once it has.
+func (a *App) Shutdown(ctx context.Context) error { return a.server.Shutdown(ctx) }
+
+func (a *App) shutdownTimeout() time.Duration {
+	if d := a.cfg.ShutdownTimeout.D(); d > 0 {
+		return d
+	}
+	return 10 * time.Second
+}

@@ -1,0 +1,148 @@
+package config
+
+import "time"
+
+// Config is the whole Dropwire configuration: the process settings (which
+// flags and DROPWIRE_* variables override) and the creators, sources, nodes
+// and drops. Key names are part of the public contract: add, never rename.
+type Config struct {
+	Listen     string `yaml:"listen"`
+	PublicURL  string `yaml:"public_url"`
+	RedisURL   string `yaml:"redis_url"`
+	KeyPrefix  string `yaml:"key_prefix"`
+	AdminToken string `yaml:"admin_token"`
+	LogLevel   string `yaml:"log_level"`
+	LogFormat  string `yaml:"log_format"` // json | console
+
+	// MaxBody limits webhook and API request bodies, in bytes.
+	MaxBody int64 `yaml:"max_body"`
+	// DedupeTTL is how long an event id is remembered: the senders' retry
+	// horizon, not the signature freshness window.
+	DedupeTTL Duration `yaml:"dedupe_ttl"`
+	// ShutdownTimeout bounds graceful shutdown.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+
+	Creators []Creator `yaml:"creators"`
+	Sources  []Source  `yaml:"sources"`
+	Nodes    []Node    `yaml:"nodes"`
+	Drops    []Drop    `yaml:"drops"`
+
+	// File is the path the configuration was read from ("" when built in).
+	File string `yaml:"-"`
+
+	// pos is where each setting came from, by path ("sources[0].secrets[1]"):
+	// a file line, or an override such as "$DROPWIRE_LISTEN".
+	pos map[string]position
+	// idx maps ids to slice positions; built by Validate.
+	idx *index
+	// derivedPublicURL is set while PublicURL is the default derived from
+	// Listen, so that overriding Listen moves it along.
+	derivedPublicURL bool
+}
+
+// Creator is a streamer with one or more overlays.
+type Creator struct {
+	ID          string   `yaml:"id"`
+	Name        string   `yaml:"name"`
+	OverlayKeys []string `yaml:"overlay_keys"` // several: rotation
+}
+
+// Scheme names a webhook signature scheme.
+const (
+	SchemeStandard = "standard"
+	SchemeJWT      = "jwt"
+	SchemeTwitch   = "twitch-eventsub"
+)
+
+// Source is a capture-SDK integration that sends events for one creator.
+type Source struct {
+	ID      string `yaml:"id"`
+	Creator string `yaml:"creator"`
+	Scheme  string `yaml:"scheme"`
+	// Secrets are HMAC secrets, newest first: whsec_<base64> for standard,
+	// the raw shared secret for jwt (HS256) and twitch-eventsub.
+	Secrets []string `yaml:"secrets"`
+	// PublicKeys are whpk_<base64> ed25519 keys (standard, v1a).
+	PublicKeys []string `yaml:"public_keys"`
+	// JWKS is a file path or http(s) URL with the keys of a jwt source.
+	JWKS string `yaml:"jwks"`
+	// Algorithms pins the JWT algorithms a jwt source may use.
+	Algorithms []string `yaml:"algorithms"`
+	// Tolerance is the allowed clock skew of signed timestamps.
+	Tolerance Duration `yaml:"tolerance"`
+	// WebRTC allows the source to open data channels.
+	WebRTC bool `yaml:"webrtc"`
+	// Rate limits events per second from this source (burst: Burst).
+	Rate  int `yaml:"rate"`
+	Burst int `yaml:"burst"`
+	// Triggers map twitch-eventsub notifications to drop triggers.
+	Triggers []Trigger `yaml:"triggers"`
+}
+
+// Trigger turns a matching notification into a drop.trigger for Drop.
+type Trigger struct {
+	// Subscription is the EventSub subscription type, e.g.
+	// "channel.channel_points_custom_reward_redemption.add".
+	Subscription string `yaml:"subscription"`
+	// Match lists dotted paths into the notification's event object and the
+	// string each must equal, e.g. {"reward.title": "Sticker drop"}.
+	Match map[string]string `yaml:"match"`
+	Drop  string            `yaml:"drop"`
+}
+
+// Node is a fulfillment node: a shop, pop-up or locker.
+type Node struct {
+	ID        string   `yaml:"id"`
+	Name      string   `yaml:"name"`
+	Region    string   `yaml:"region"`
+	Address   string   `yaml:"address"`
+	Hours     string   `yaml:"hours"`
+	URL       string   `yaml:"url"`
+	Secret    string   `yaml:"secret"` // whsec_…: signs outbound, verifies callbacks
+	PickupSLA Duration `yaml:"pickup_sla"`
+}
+
+// Identity names how a drop identifies viewers.
+const (
+	IdentityDevice = "device"
+	IdentityEmail  = "email"
+	IdentityToken  = "token"
+)
+
+// Drop is a limited reward a creator triggers on stream.
+type Drop struct {
+	ID           string       `yaml:"id"`
+	Creator      string       `yaml:"creator"`
+	Title        string       `yaml:"title"`
+	Window       Duration     `yaml:"window"`
+	QRRotate     Duration     `yaml:"qr_rotate"`
+	ScanGrace    Duration     `yaml:"scan_grace"`
+	Quorum       int          `yaml:"quorum"`
+	QuorumWindow Duration     `yaml:"quorum_window"`
+	PerViewer    int          `yaml:"per_viewer"`
+	Identity     string       `yaml:"identity"`
+	Stock        []StockLine  `yaml:"stock"`
+	Compensation Compensation `yaml:"compensation"`
+}
+
+// StockLine is the stock of one SKU at one node.
+type StockLine struct {
+	Node string `yaml:"node"`
+	SKU  string `yaml:"sku"`
+	Tier string `yaml:"tier"`
+	Qty  int    `yaml:"qty"`
+}
+
+// Compensation is a drop's policy for failed pickups.
+type Compensation struct {
+	Kind      string `yaml:"kind"` // code | webhook | none
+	CodesFile string `yaml:"codes_file"`
+	URL       string `yaml:"url"`
+	Secret    string `yaml:"secret"`
+}
+
+// Duration is a time.Duration written as "20s", "2h", "1h30m".
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }

@@ -1,0 +1,24 @@
+package store
+
+import "errors"
+
+var (
+	// ErrNotFound is returned when a key or field does not exist.
+	ErrNotFound = errors.New("store: not found")
+	// ErrUnavailable wraps errors of a backing store that does not answer.
+	ErrUnavailable = errors.New("store: unavailable")
+	// ErrClosed is returned by a Store or Subscription after Close.
+	ErrClosed = errors.New("store: closed")
+	// ErrScript is returned when a script fails or returns an error reply.
+	ErrScript = errors.New("store: script failed")
+	// ErrInvalid is returned for an argument no store accepts: a Limit with
+	// no rate or period, a malformed stream id, a script arg of an
+	// unsupported type, a script without the body the store runs.
+	ErrInvalid = errors.New("store: invalid argument")
+	// ErrWrongType is returned when a key holds another kind of value than
+	// the operation needs (Redis's WRONGTYPE).
+	ErrWrongType = errors.New("store: wrong type")
+	// ErrNotInteger is returned when a value to increment is not an integer
+	// or the result would overflow.
+	ErrNotInteger = errors.New("store: not an integer or out of range")
+)

@@ -1,0 +1,179 @@
+package verifier
+
+import (
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/dropwire/dropwire/internal/store"
+)
+
+// ingestScript dedupes one event, applies its source's rate limit (GCRA)
+// and advances the drop, all in one step. It reads everything first and
+// writes last, so an error leaves nothing behind.
+//
+// KEYS: 1 dedupe mark, 2 drop state hash, 3 moment sources zset (source →
+// first report, ms), 4 moment reports list, 5 rate limiter.
+// ARGV: 1 now ms, 2 dedupe ttl ms, 3 type, 4 moment, 5 source, 6 channel,
+// 7 event id, 8 quorum, 9 quorum window ms, 10 window ms, 11 rate per
+// period (0: none), 12 burst, 13 period ms, 14 state channel (full name),
+// 15 drop, 16 moment ttl ms.
+// Returns {status, moment state, sources, opened_at ms, closes_at ms,
+// delay ms (-1: none), seq}; or the error reply "rate_limited:<ms>".
+var ingestScript = store.NewScript("ingest", `
+local now = tonumber(ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local st = redis.call('HMGET', KEYS[2], 'opened_at', 'closes_at', 'seq')
+  return {'duplicate', '', 0, tonumber(st[1]) or 0, tonumber(st[2]) or 0, -1, tonumber(st[3]) or 0}
+end
+
+local newtat = nil
+local rate = tonumber(ARGV[11])
+local nowus = now * 1000
+if rate > 0 then
+  local emission = math.floor(tonumber(ARGV[13]) * 1000 / rate)
+  local tat = tonumber(redis.call('GET', KEYS[5]) or nowus)
+  if tat < nowus then tat = nowus end
+  newtat = tat + emission
+  local allowat = newtat - emission * tonumber(ARGV[12])
+  if allowat > nowus then
+    return redis.error_reply('rate_limited:' .. math.ceil((allowat - nowus) / 1000))
+  end
+end
+
+local st = redis.call('HMGET', KEYS[2], 'status', 'moment', 'opened_at', 'closes_at', 'seq')
+local status = st[1] or 'idle'
+local openedat = tonumber(st[3]) or 0
+local closesat = tonumber(st[4]) or 0
+local seq = tonumber(st[5]) or 0
+local typ = ARGV[3]
+local mstate, sources, delay = 'recorded', 0, -1
+
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[2])
+if newtat then
+  redis.call('SET', KEYS[5], string.format('%.0f', newtat), 'PX', math.ceil((newtat - nowus) / 1000) + 1000)
+end
+
+if typ == 'drop.trigger' then
+  if openedat > 0 or status ~= 'idle' then
+    if st[2] == ARGV[4] then
+      mstate = 'corroboration'
+      delay = now - openedat
+    else
+      mstate = 'ignored'
+    end
+  else
+    redis.call('ZADD', KEYS[3], 'NX', now, ARGV[5])
+    redis.call('PEXPIRE', KEYS[3], ARGV[16])
+    sources = redis.call('ZCOUNT', KEYS[3], now - tonumber(ARGV[9]), '+inf')
+    if sources >= tonumber(ARGV[8]) then
+      openedat = now
+      closesat = now + tonumber(ARGV[10])
+      seq = seq + 1
+      redis.call('HSET', KEYS[2], 'status', 'open', 'moment', ARGV[4], 'opened_at', openedat,
+        'closes_at', closesat, 'opened_by', ARGV[5], 'channel', ARGV[6], 'seq', seq)
+      redis.call('PUBLISH', ARGV[14], ARGV[15] .. ' ' .. seq)
+      mstate = 'opened'
+    else
+      mstate = 'pending'
+    end
+  end
+  redis.call('RPUSH', KEYS[4], ARGV[5] .. '\t' .. ARGV[6] .. '\t' .. ARGV[7] .. '\t' .. ARGV[1] .. '\t' .. delay .. '\t' .. mstate)
+  redis.call('PEXPIRE', KEYS[4], ARGV[16])
+elseif typ == 'drop.close' then
+  if status == 'open' then
+    seq = seq + 1
+    redis.call('HSET', KEYS[2], 'status', 'closed', 'closed_at', now, 'seq', seq)
+    redis.call('PUBLISH', ARGV[14], ARGV[15] .. ' ' .. seq)
+    mstate = 'closed'
+  else
+    mstate = 'ignored'
+  end
+end
+return {'accepted', mstate, sources, openedat, closesat, delay, seq}
+`, ingestGo)
+
+// ingestGo is the memory store's body of ingestScript.
+func ingestGo(tx store.Tx, keys, argv []string) (any, error) {
+	num := func(s string) int64 { n, _ := strconv.ParseInt(s, 10, 64); return n }
+	now := num(argv[0])
+	stateInt := func(field string) int64 {
+		v, _ := tx.HGet(keys[1], field)
+		return num(v)
+	}
+	if tx.Exists(keys[0]) {
+		return []any{StatusDuplicate, "", int64(0), stateInt("opened_at"), stateInt("closes_at"), int64(-1), stateInt("seq")}, nil
+	}
+
+	var newTAT int64
+	rate := num(argv[10])
+	nowUS := now * 1000
+	if rate > 0 {
+		emission := num(argv[12]) * 1000 / rate
+		tat := nowUS
+		if v, ok := tx.Get(keys[4]); ok {
+			tat = num(v)
+		}
+		tat = max(tat, nowUS)
+		newTAT = tat + emission
+		if allowAt := newTAT - emission*num(argv[11]); allowAt > nowUS {
+			return nil, &store.ScriptError{Code: "rate_limited:" + strconv.FormatInt(ceilDiv(allowAt-nowUS, 1000), 10)}
+		}
+	}
+
+	status, ok := tx.HGet(keys[1], "status")
+	if !ok {
+		status = "idle"
+	}
+	openingMoment, _ := tx.HGet(keys[1], "moment")
+	openedAt, closesAt, seq := stateInt("opened_at"), stateInt("closes_at"), stateInt("seq")
+	mstate, sources, delay := MomentRecorded, int64(0), int64(-1)
+	dedupeTTL := time.Duration(num(argv[1])) * time.Millisecond
+	momentTTL := time.Duration(num(argv[15])) * time.Millisecond
+
+	tx.Set(keys[0], "1", dedupeTTL)
+	if rate > 0 {
+		tx.Set(keys[4], strconv.FormatInt(newTAT, 10), time.Duration(ceilDiv(newTAT-nowUS, 1000)+1000)*time.Millisecond)
+	}
+	switch argv[2] {
+	case TypeDropTrigger:
+		if openedAt > 0 || status != "idle" {
+			if openingMoment == argv[3] {
+				mstate, delay = MomentCorroboration, now-openedAt
+			} else {
+				mstate = MomentIgnored
+			}
+		} else {
+			if _, seen := tx.ZScore(keys[2], argv[4]); !seen {
+				tx.ZAdd(keys[2], float64(now), argv[4])
+			}
+			tx.Expire(keys[2], momentTTL)
+			sources = int64(len(tx.ZRangeByScore(keys[2], float64(now-num(argv[8])), math.Inf(1), -1)))
+			if sources >= num(argv[7]) {
+				openedAt, closesAt, seq = now, now+num(argv[9]), seq+1
+				tx.HSet(keys[1], "status", "open", "moment", argv[3], "opened_at", itoa(openedAt),
+					"closes_at", itoa(closesAt), "opened_by", argv[4], "channel", argv[5], "seq", itoa(seq))
+				tx.Publish(argv[13], []byte(argv[14]+" "+itoa(seq)))
+				mstate = MomentOpened
+			} else {
+				mstate = MomentPending
+			}
+		}
+		tx.RPush(keys[3], argv[4]+"\t"+argv[5]+"\t"+argv[6]+"\t"+argv[0]+"\t"+itoa(delay)+"\t"+mstate)
+		tx.Expire(keys[3], momentTTL)
+	case TypeDropClose:
+		if status == "open" {
+			seq++
+			tx.HSet(keys[1], "status", "closed", "closed_at", itoa(now), "seq", itoa(seq))
+			tx.Publish(argv[13], []byte(argv[14]+" "+itoa(seq)))
+			mstate = MomentClosed
+		} else {
+			mstate = MomentIgnored
+		}
+	}
+	return []any{StatusAccepted, mstate, sources, openedAt, closesAt, delay, seq}, nil
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
