@@ -75,8 +75,19 @@ func New(opts Options) (*App, error) {
 	return a, nil
 }
 
-// wire builds the components and registers their routes.
+// wire builds the components and registers their routes, one file of
+// this package per component.
 func (a *App) wire() error {
+	for _, w := range []func() error{a.wireIngest, a.wireOverlay, a.wireRTC} {
+		if err := w(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// wireIngest builds the domain core and the webhook endpoint.
+func (a *App) wireIngest() error {
 	cfg, reg := a.cfg, a.server.Registry()
 	a.drops = verifier.NewCatalog(cfg.Drops)
 	v, err := verifier.New(verifier.Config{
