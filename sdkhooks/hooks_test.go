@@ -59,7 +59,7 @@ func hooksConfig() *config.Config {
 }
 
 // newHooksServer serves a whole Dropwire (the real wiring) on st.
-func newHooksServer(t *testing.T, st store.Store) (*httptest.Server, *app.App) {
+func newHooksServer(t testing.TB, st store.Store) (*httptest.Server, *app.App) {
 	t.Helper()
 	a, err := app.New(app.Options{Config: hooksConfig(), Logger: zerolog.Nop(), Store: st})
 	if err != nil {

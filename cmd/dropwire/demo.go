@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -129,10 +130,15 @@ func demoTriggerCurl(cfg *config.Config, base string) (string, bool, error) {
 func curlCommand(url string, h http.Header, body string) string {
 	var b strings.Builder
 	b.WriteString("curl -sS -X POST " + shellQuote(url))
-	for _, k := range []string{"Webhook-Id", "Webhook-Timestamp", "Webhook-Signature"} {
-		if v := h.Get(k); v != "" {
-			b.WriteString(" \\\n  -H " + shellQuote(strings.ToLower(k)+": "+v))
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		if k != "Content-Type" {
+			keys = append(keys, k)
 		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		b.WriteString(" \\\n  -H " + shellQuote(strings.ToLower(k)+": "+h.Get(k)))
 	}
 	b.WriteString(" \\\n  -H 'content-type: application/json'")
 	b.WriteString(" \\\n  --data " + shellQuote(body))

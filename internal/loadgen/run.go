@@ -1,0 +1,228 @@
+package loadgen
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config describes one load run.
+type Config struct {
+	// Addr is the server's host:port.
+	Addr string
+	// Request returns the i-th request to send (0-based); it is called
+	// from several goroutines.
+	Request func(i int) Request
+	// Rate is requests per second (open loop); 0 sends as fast as
+	// Concurrency connections allow (closed loop).
+	Rate int
+	// Concurrency is the number of connections (default 16).
+	Concurrency int
+	// Duration bounds the run; Max bounds the number of requests (0: no
+	// bound). At least one must be set.
+	Duration time.Duration
+	Max      int
+	// Progress, when set, receives a live progress line every second.
+	Progress io.Writer
+	// Timeout of one request (default 10 s).
+	Timeout time.Duration
+}
+
+// Result is the outcome of a run.
+type Result struct {
+	Sent       int            `json:"sent"`
+	Elapsed    time.Duration  `json:"elapsed_ns"`
+	Throughput float64        `json:"throughput_per_s"`
+	Status     map[int]int    `json:"status"`
+	Errors     map[string]int `json:"errors,omitempty"`
+	Latency    Summary        `json:"latency"`
+}
+
+type worker struct {
+	lat    Latencies
+	status map[int]int
+	errs   map[string]int
+}
+
+// Run sends the requests and returns what happened.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 16
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Duration <= 0 && cfg.Max <= 0 {
+		return Result{}, fmt.Errorf("loadgen: set a duration or a request count")
+	}
+	if cfg.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
+		defer cancel()
+	}
+	var interval time.Duration
+	if cfg.Rate > 0 {
+		interval = time.Second / time.Duration(cfg.Rate)
+	}
+
+	var (
+		next    atomic.Int64
+		done    atomic.Int64
+		failed  atomic.Int64
+		wg      sync.WaitGroup
+		workers = make([]*worker, cfg.Concurrency)
+		start   = time.Now()
+	)
+	for w := range workers {
+		wk := &worker{status: map[int]int{}, errs: map[string]int{}}
+		workers[w] = wk
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var conn *Conn
+			defer func() {
+				if conn != nil {
+					_ = conn.Close()
+				}
+			}()
+			free := time.Now()
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if cfg.Max > 0 && i >= cfg.Max {
+					return
+				}
+				from := time.Now()
+				if interval > 0 {
+					due := start.Add(time.Duration(i) * interval)
+					if wait := time.Until(due); wait > 0 {
+						select {
+						case <-time.After(wait):
+						case <-ctx.Done():
+							return
+						}
+						from = time.Now()
+					} else if free.After(due) {
+						// Busy past the due time: the queueing counts.
+						from = due
+					}
+				}
+				req := cfg.Request(i)
+				if conn == nil {
+					var err error
+					if conn, err = Dial(cfg.Addr, cfg.Timeout); err != nil {
+						wk.errs[err.Error()]++
+						failed.Add(1)
+						time.Sleep(10 * time.Millisecond)
+						continue
+					}
+				}
+				status, err := conn.Do(req)
+				end := time.Now()
+				free = end
+				if status != 0 {
+					wk.status[status]++
+					wk.lat.Add(end.Sub(from))
+					done.Add(1)
+				}
+				if err != nil {
+					if status == 0 {
+						wk.errs[shortErr(err)]++
+						failed.Add(1)
+					}
+					_ = conn.Close()
+					conn = nil
+				}
+			}
+		}()
+	}
+
+	stopProgress := make(chan struct{})
+	var pwg sync.WaitGroup
+	if cfg.Progress != nil {
+		pwg.Add(1)
+		go func() {
+			defer pwg.Done()
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
+			last, lastAt := int64(0), start
+			for {
+				select {
+				case <-stopProgress:
+					fmt.Fprintln(cfg.Progress)
+					return
+				case now := <-tick.C:
+					n := done.Load()
+					fmt.Fprintf(cfg.Progress, "\r  %5.1fs  %9d done  %8.0f/s  %d errors   ",
+						now.Sub(start).Seconds(), n, float64(n-last)/now.Sub(lastAt).Seconds(), failed.Load())
+					last, lastAt = n, now
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(stopProgress)
+	pwg.Wait()
+
+	res := Result{Status: map[int]int{}, Errors: map[string]int{}, Elapsed: elapsed}
+	var all Latencies
+	for _, wk := range workers {
+		all.Merge(&wk.lat)
+		for k, v := range wk.status {
+			res.Status[k] += v
+			res.Sent += v
+		}
+		for k, v := range wk.errs {
+			res.Errors[k] += v
+		}
+	}
+	res.Latency = all.Summarize()
+	res.Throughput = float64(res.Sent) / elapsed.Seconds()
+	return res, nil
+}
+
+func shortErr(err error) string {
+	s := err.Error()
+	if i := strings.LastIndex(s, ": "); i >= 0 && len(s) > 80 {
+		s = s[i+2:]
+	}
+	return s
+}
+
+// Print writes a human report of r.
+func (r Result) Print(w io.Writer, title string) {
+	fmt.Fprintf(w, "%s\n", title)
+	fmt.Fprintf(w, "  requests   %d in %.2fs = %.0f/s\n", r.Sent, r.Elapsed.Seconds(), r.Throughput)
+	l := r.Latency
+	fmt.Fprintf(w, "  latency    min %v  p50 %v  p90 %v  p99 %v  p99.9 %v  max %v\n",
+		round(l.Min), round(l.P50), round(l.P90), round(l.P99), round(l.P999), round(l.Max))
+	codes := make([]int, 0, len(r.Status))
+	for c := range r.Status {
+		codes = append(codes, c)
+	}
+	sort.Ints(codes)
+	fmt.Fprint(w, "  status    ")
+	for _, c := range codes {
+		fmt.Fprintf(w, " %d×%d", c, r.Status[c])
+	}
+	fmt.Fprintln(w)
+	for e, n := range r.Errors {
+		fmt.Fprintf(w, "  error      %d× %s\n", n, e)
+	}
+}
+
+func round(d time.Duration) time.Duration {
+	switch {
+	case d > time.Second:
+		return d.Round(time.Millisecond)
+	case d > time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	default:
+		return d.Round(time.Microsecond)
+	}
+}
