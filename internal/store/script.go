@@ -84,5 +84,7 @@ type Tx interface {
 	// XAdd appends to a stream, as OutboxAdd does, and returns the id.
 	XAdd(stream string, fields map[string]string) string
 	// Publish queues a message that is sent when the script has finished.
+	// Like keys, channel is a full (prefixed) name: pass the channel to Run
+	// among the keys, so that Lua's PUBLISH gets the prefixed name too.
 	Publish(channel string, msg []byte)
 }

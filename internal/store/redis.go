@@ -1,0 +1,384 @@
+package store
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisConfig configures a Redis store. Zero pool settings keep the
+// defaults of the URL or of go-redis.
+type RedisConfig struct {
+	// URL is a redis:// or rediss:// URL, as redis.ParseURL reads it.
+	URL string
+	// Prefix is prepended to every key and channel.
+	Prefix string
+
+	PoolSize     int
+	MinIdleConns int
+	DialTimeout  time.Duration
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	// MaxRetries is how often a failed command is retried; -1 disables
+	// retries (go-redis's convention), 0 keeps the default.
+	MaxRetries int
+	// DialRetries is how many dials one connection attempt makes (0: the
+	// go-redis default).
+	DialRetries int
+
+	// SubscriptionBuffer is how many messages a subscriber may lag behind
+	// before further messages to it are dropped (default 256).
+	SubscriptionBuffer int
+}
+
+// Redis is the production Store. Keys and channels carry the configured
+// prefix. Rate limiter state lives at "rate:" + prefix + key, where
+// redis_rate puts it.
+//
+// Slow subscribers do not block the connection reading from Redis: each
+// Subscription has a bounded buffer, and a message that does not fit is
+// dropped and counted (see Dropped).
+type Redis struct {
+	c       *redis.Client
+	prefix  string
+	limiter *redis_rate.Limiter
+	bufSize int
+	dropped atomic.Uint64
+
+	mu     sync.Mutex
+	closed bool
+	subs   map[*redisSubscription]struct{}
+}
+
+var _ Store = (*Redis)(nil)
+
+// NewRedis returns a Redis store. It does not connect: call Ping to check
+// that Redis answers.
+func NewRedis(cfg RedisConfig) (*Redis, error) {
+	if cfg.URL == "" {
+		return nil, fmt.Errorf("%w: redis URL is empty", ErrInvalid)
+	}
+	opt, err := redis.ParseURL(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: redis URL: %w", ErrInvalid, err)
+	}
+	if cfg.PoolSize < 0 || cfg.MinIdleConns < 0 || cfg.SubscriptionBuffer < 0 || cfg.DialRetries < 0 || cfg.MaxRetries < -1 ||
+		cfg.DialTimeout < 0 || cfg.ReadTimeout < 0 || cfg.WriteTimeout < 0 {
+		return nil, fmt.Errorf("%w: negative redis setting", ErrInvalid)
+	}
+	if cfg.PoolSize > 0 {
+		opt.PoolSize = cfg.PoolSize
+	}
+	if cfg.MinIdleConns > 0 {
+		opt.MinIdleConns = cfg.MinIdleConns
+	}
+	if cfg.DialTimeout > 0 {
+		opt.DialTimeout = cfg.DialTimeout
+	}
+	if cfg.ReadTimeout > 0 {
+		opt.ReadTimeout = cfg.ReadTimeout
+	}
+	if cfg.WriteTimeout > 0 {
+		opt.WriteTimeout = cfg.WriteTimeout
+	}
+	if cfg.MaxRetries != 0 {
+		opt.MaxRetries = cfg.MaxRetries
+	}
+	if cfg.DialRetries > 0 {
+		opt.DialerRetries = cfg.DialRetries
+	}
+	if cfg.SubscriptionBuffer == 0 {
+		cfg.SubscriptionBuffer = defaultSubscriptionBuffer
+	}
+	// The caller's context bounds every call, blocking reads included.
+	opt.ContextTimeoutEnabled = true
+	c := redis.NewClient(opt)
+	return &Redis{
+		c:       c,
+		prefix:  cfg.Prefix,
+		limiter: redis_rate.NewLimiter(c),
+		bufSize: cfg.SubscriptionBuffer,
+		subs:    make(map[*redisSubscription]struct{}),
+	}, nil
+}
+
+// Prefix returns the prefix the store adds to keys and channels.
+func (r *Redis) Prefix() string { return r.prefix }
+
+// Dropped returns how many pub/sub messages were dropped because a
+// subscriber's buffer was full.
+func (r *Redis) Dropped() uint64 { return r.dropped.Load() }
+
+// Close ends every subscription and closes the client. A second Close
+// returns nil.
+func (r *Redis) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	subs := make([]*redisSubscription, 0, len(r.subs))
+	for s := range r.subs {
+		subs = append(subs, s)
+	}
+	r.mu.Unlock()
+	for _, s := range subs {
+		_ = s.Close()
+	}
+	return r.c.Close()
+}
+
+// redisErr maps a go-redis error to the store's errors: redis.Nil to
+// ErrNotFound, transport failures to ErrUnavailable, a closed client to
+// ErrClosed, and the reply errors callers handle to their sentinels.
+func redisErr(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, redis.Nil) {
+		return ErrNotFound
+	}
+	// A deadline or cancellation of the caller is theirs, not an outage,
+	// even when go-redis reports it as an i/o timeout.
+	if cerr := ctx.Err(); cerr != nil {
+		if errors.Is(err, cerr) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", cerr, err)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	// go-redis puts the context's deadline on the socket, and the socket
+	// can time out a moment before the context reports it.
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+		}
+	}
+	if errors.Is(err, redis.ErrClosed) {
+		return ErrClosed
+	}
+	var rerr redis.Error
+	if errors.As(err, &rerr) {
+		msg := rerr.Error()
+		switch {
+		case strings.HasPrefix(msg, "WRONGTYPE"):
+			return fmt.Errorf("%w: %s", ErrWrongType, msg)
+		case strings.Contains(msg, "not an integer"), strings.Contains(msg, "would overflow"):
+			return fmt.Errorf("%w: %s", ErrNotInteger, msg)
+		case strings.Contains(msg, "Invalid stream ID"):
+			return fmt.Errorf("%w: %s", ErrInvalid, msg)
+		case unavailableReply(msg):
+			return fmt.Errorf("%w: %s", ErrUnavailable, msg)
+		}
+		return fmt.Errorf("store: redis: %w", err)
+	}
+	if transportErr(err) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return fmt.Errorf("store: redis: %w", err)
+}
+
+// unavailableReply reports replies of a server that cannot serve now but
+// may later: loading, busy with a script, failing over, out of clients.
+func unavailableReply(msg string) bool {
+	for _, p := range []string{"LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "ERR max number of clients"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func transportErr(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrPoolExhausted) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)
+}
+
+// redisTTL turns a Store ttl into what go-redis wants: 0 for none (go-redis
+// reads -1 as KEEPTTL) and at least 1ms, the smallest Redis accepts.
+func redisTTL(ttl time.Duration) time.Duration {
+	switch {
+	case ttl <= 0:
+		return 0
+	case ttl < time.Millisecond:
+		return time.Millisecond
+	}
+	return ttl
+}
+
+// Ping implements Store.
+func (r *Redis) Ping(ctx context.Context) error {
+	return redisErr(ctx, r.c.Ping(ctx).Err())
+}
+
+// SetNX implements Store.
+func (r *Redis) SetNX(ctx context.Context, key, value string, ttl time.Duration) (bool, error) {
+	ok, err := r.c.SetNX(ctx, r.prefix+key, value, redisTTL(ttl)).Result()
+	return ok, redisErr(ctx, err)
+}
+
+// Set implements Store.
+func (r *Redis) Set(ctx context.Context, key, value string, ttl time.Duration) error {
+	return redisErr(ctx, r.c.Set(ctx, r.prefix+key, value, redisTTL(ttl)).Err())
+}
+
+// Get implements Store.
+func (r *Redis) Get(ctx context.Context, key string) (string, error) {
+	v, err := r.c.Get(ctx, r.prefix+key).Result()
+	return v, redisErr(ctx, err)
+}
+
+// Del implements Store.
+func (r *Redis) Del(ctx context.Context, keys ...string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	return redisErr(ctx, r.c.Del(ctx, r.keys(keys)...).Err())
+}
+
+func (r *Redis) keys(keys []string) []string {
+	full := make([]string, len(keys))
+	for i, k := range keys {
+		full[i] = r.prefix + k
+	}
+	return full
+}
+
+// TTL implements Store.
+func (r *Redis) TTL(ctx context.Context, key string) (time.Duration, error) {
+	d, err := r.c.PTTL(ctx, r.prefix+key).Result()
+	if err != nil {
+		return 0, redisErr(ctx, err)
+	}
+	if d == ttlMissing {
+		return 0, ErrNotFound
+	}
+	return d, nil
+}
+
+// IncrBy implements Store.
+func (r *Redis) IncrBy(ctx context.Context, key string, n int64) (int64, error) {
+	v, err := r.c.IncrBy(ctx, r.prefix+key, n).Result()
+	return v, redisErr(ctx, err)
+}
+
+// HSet implements Store. No fields is nothing to do (HSET would refuse it).
+func (r *Redis) HSet(ctx context.Context, key string, fields map[string]string) error {
+	if len(fields) == 0 {
+		return nil
+	}
+	pairs := make([]any, 0, 2*len(fields))
+	for f, v := range fields {
+		pairs = append(pairs, f, v)
+	}
+	return redisErr(ctx, r.c.HSet(ctx, r.prefix+key, pairs...).Err())
+}
+
+// HGet implements Store.
+func (r *Redis) HGet(ctx context.Context, key, field string) (string, error) {
+	v, err := r.c.HGet(ctx, r.prefix+key, field).Result()
+	return v, redisErr(ctx, err)
+}
+
+// HGetAll implements Store.
+func (r *Redis) HGetAll(ctx context.Context, key string) (map[string]string, error) {
+	v, err := r.c.HGetAll(ctx, r.prefix+key).Result()
+	if err != nil {
+		return nil, redisErr(ctx, err)
+	}
+	return v, nil
+}
+
+// HIncrBy implements Store.
+func (r *Redis) HIncrBy(ctx context.Context, key, field string, n int64) (int64, error) {
+	v, err := r.c.HIncrBy(ctx, r.prefix+key, field, n).Result()
+	return v, redisErr(ctx, err)
+}
+
+// Run implements Store with EVALSHA, falling back to EVAL when Redis does
+// not have the script cached yet.
+func (r *Redis) Run(ctx context.Context, s *Script, keys []string, args ...any) (any, error) {
+	if s == nil || s.Lua == "" {
+		return nil, fmt.Errorf("%w: script without a Lua body", ErrInvalid)
+	}
+	argv, err := scriptArgs(args)
+	if err != nil {
+		return nil, err
+	}
+	wire := make([]any, len(argv))
+	for i, a := range argv {
+		wire[i] = a
+	}
+	full := r.keys(keys)
+	sha := s.Hash()
+	if sha == "" { // a Script built without NewScript
+		sum := sha1.Sum([]byte(s.Lua))
+		sha = hex.EncodeToString(sum[:])
+	}
+	v, err := r.c.EvalSha(ctx, sha, full, wire...).Result()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		v, err = r.c.Eval(ctx, s.Lua, full, wire...).Result()
+	}
+	if errors.Is(err, redis.Nil) {
+		return nil, nil // the script returned nil or false
+	}
+	if err != nil {
+		return nil, scriptErr(ctx, s.Name, err)
+	}
+	return scriptResult(v)
+}
+
+// scriptErr tells a script's error reply (a domain outcome, *ScriptError)
+// from a script that failed: Redis tags runtime errors, including a failed
+// redis.call, with the script's location.
+func scriptErr(ctx context.Context, name string, err error) error {
+	var rerr redis.Error
+	if !errors.As(err, &rerr) || ctx.Err() != nil {
+		return redisErr(ctx, err)
+	}
+	msg := rerr.Error()
+	if strings.Contains(msg, "@user_script") || strings.Contains(msg, "Error running script") {
+		return fmt.Errorf("%w: %s: %w", ErrScript, name, redisErr(ctx, err))
+	}
+	if unavailableReply(msg) {
+		return redisErr(ctx, err)
+	}
+	// Redis 7 puts "ERR " before a code given to redis.error_reply.
+	return &ScriptError{Code: strings.TrimPrefix(msg, "ERR ")}
+}
+
+// Allow implements Store with redis_rate's GCRA.
+func (r *Redis) Allow(ctx context.Context, key string, l Limit) (Decision, error) {
+	if err := l.validate(); err != nil {
+		return Decision{}, err
+	}
+	res, err := r.limiter.Allow(ctx, r.prefix+key, redis_rate.Limit{Rate: l.Rate, Burst: l.Burst, Period: l.Period})
+	if err != nil {
+		return Decision{}, redisErr(ctx, err)
+	}
+	d := Decision{Allowed: res.Allowed > 0, Remaining: res.Remaining}
+	if !d.Allowed {
+		d.RetryAfter = res.RetryAfter
+	}
+	return d, nil
+}

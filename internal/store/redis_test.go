@@ -1,0 +1,82 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/dropwire/dropwire/internal/store"
+	"github.com/dropwire/dropwire/internal/store/storetest"
+)
+
+func TestRedisUnavailable(t *testing.T) {
+	// Port 1 is never Redis: the dial is refused at once.
+	s, err := store.NewRedis(store.RedisConfig{
+		URL: "redis://127.0.0.1:1/0", DialTimeout: 200 * time.Millisecond, MaxRetries: -1, DialRetries: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	ctx := context.Background()
+	if err := s.Ping(ctx); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Ping: %v, want ErrUnavailable", err)
+	}
+	if _, err := s.Get(ctx, "k"); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Get: %v, want ErrUnavailable", err)
+	}
+	if _, err := s.Subscribe(ctx, "c"); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Subscribe: %v, want ErrUnavailable", err)
+	}
+}
+
+func TestNewRedisInvalid(t *testing.T) {
+	for _, url := range []string{"", "http://x", "redis://127.0.0.1:6379/notadb"} {
+		if _, err := store.NewRedis(store.RedisConfig{URL: url}); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("NewRedis(%q): %v, want ErrInvalid", url, err)
+		}
+	}
+}
+
+// TestRedisScriptFallback checks the EVAL fallback when Redis does not
+// have the script cached (first use, a restart, a failover). The Lua body
+// is unique to this run, so it cannot be cached yet, and no test has to
+// flush the script cache other tests share.
+func TestRedisScriptFallback(t *testing.T) {
+	s := storetest.Redis(t)
+	raw := storetest.Client(t)
+	ctx := context.Background()
+	sc := store.NewScript("fallback", "-- "+s.Prefix()+"\nreturn ARGV[1]",
+		func(_ store.Tx, _, args []string) (any, error) { return args[0], nil })
+	if ok, err := raw.ScriptExists(ctx, sc.Hash()).Result(); err != nil || ok[0] {
+		t.Fatalf("script cached before first use: %v, %v", ok, err)
+	}
+	for _, arg := range []string{"one", "two"} {
+		if v, err := s.Run(ctx, sc, nil, arg); err != nil || v != arg {
+			t.Fatalf("run = %v, %v; want %s", v, err, arg)
+		}
+	}
+	if ok, err := raw.ScriptExists(ctx, sc.Hash()).Result(); err != nil || !ok[0] {
+		t.Fatalf("script not cached after EVAL: %v, %v", ok, err)
+	}
+}
+
+func TestRedisDomainErrorCodes(t *testing.T) {
+	s := storetest.Redis(t)
+	ctx := context.Background()
+	for _, lua := range []string{`return redis.error_reply('sold_out')`, `return {err = 'sold_out'}`} {
+		sc := store.NewScript("code", lua, nil)
+		_, err := s.Run(ctx, sc, nil)
+		var se *store.ScriptError
+		if !errors.As(err, &se) || se.Code != "sold_out" {
+			t.Errorf("%s: %v, want ScriptError sold_out", lua, err)
+		}
+	}
+	sc := store.NewScript("runtime", `return error('boom')`, nil)
+	_, err := s.Run(ctx, sc, nil)
+	var se *store.ScriptError
+	if !errors.Is(err, store.ErrScript) || errors.As(err, &se) {
+		t.Errorf("Lua runtime error: %v, want ErrScript and no ScriptError", err)
+	}
+}
