@@ -163,7 +163,9 @@ func (h *Hooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, src, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, res)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	_, _ = w.Write(append(res.AppendJSON(make([]byte, 0, 256)), '\n'))
 }
 
 // reject answers err as a problem and counts it.
@@ -211,6 +213,14 @@ func Problem(err error) *problem.Problem {
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, fmt.Errorf("%w: body of %d bytes is over the %d byte limit", ErrPayloadTooLarge, r.ContentLength, limit)
+	}
+	if r.ContentLength >= 0 {
+		// The usual case: one allocation of the announced size.
+		body := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			return nil, fmt.Errorf("%w: body shorter than its Content-Length", ErrMalformedEvent)
+		}
+		return body, nil
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {

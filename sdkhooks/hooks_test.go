@@ -61,7 +61,12 @@ func hooksConfig() *config.Config {
 // newHooksServer serves a whole Dropwire (the real wiring) on st.
 func newHooksServer(t testing.TB, st store.Store) (*httptest.Server, *app.App) {
 	t.Helper()
-	a, err := app.New(app.Options{Config: hooksConfig(), Logger: zerolog.Nop(), Store: st})
+	return newHooksServerConfig(t, st, hooksConfig())
+}
+
+func newHooksServerConfig(t testing.TB, st store.Store, cfg *config.Config) (*httptest.Server, *app.App) {
+	t.Helper()
+	a, err := app.New(app.Options{Config: cfg, Logger: zerolog.Nop(), Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package verifier
 
 import (
 	"encoding/json"
+	"strconv"
 	"time"
 )
 
@@ -78,4 +79,58 @@ type Moment struct {
 	// DelayMS is, for a corroboration, how long after the opening report
 	// this one arrived.
 	DelayMS *int64 `json:"delay_ms,omitempty"`
+}
+
+// AppendJSON appends r as JSON, as encoding/json would encode it, without
+// reflection: this is the answer to every ingested event.
+func (r Result) AppendJSON(b []byte) []byte {
+	b = append(b, `{"status":`...)
+	b = strconv.AppendQuote(b, r.Status)
+	if m := r.Moment; m != nil {
+		b = append(b, `,"moment":{`...)
+		sep := false
+		field := func(name string) {
+			if sep {
+				b = append(b, ',')
+			}
+			sep = true
+			b = append(b, '"')
+			b = append(b, name...)
+			b = append(b, `":`...)
+		}
+		str := func(name, v string) {
+			if v != "" {
+				field(name)
+				b = strconv.AppendQuote(b, v)
+			}
+		}
+		str("id", m.ID)
+		str("drop", m.Drop)
+		str("state", m.State)
+		if m.Sources != 0 {
+			field("sources")
+			b = strconv.AppendInt(b, int64(m.Sources), 10)
+		}
+		if m.Quorum != 0 {
+			field("quorum")
+			b = strconv.AppendInt(b, int64(m.Quorum), 10)
+		}
+		for _, t := range []struct {
+			name string
+			at   *time.Time
+		}{{"opened_at", m.OpenedAt}, {"closes_at", m.ClosesAt}} {
+			if t.at != nil {
+				field(t.name)
+				b = append(b, '"')
+				b = t.at.AppendFormat(b, time.RFC3339Nano)
+				b = append(b, '"')
+			}
+		}
+		if m.DelayMS != nil {
+			field("delay_ms")
+			b = strconv.AppendInt(b, *m.DelayMS, 10)
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}')
 }

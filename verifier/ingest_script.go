@@ -63,8 +63,9 @@ if typ == 'drop.trigger' then
       mstate = 'ignored'
     end
   else
-    redis.call('ZADD', KEYS[3], 'NX', now, ARGV[5])
-    redis.call('PEXPIRE', KEYS[3], ARGV[16])
+    if redis.call('ZADD', KEYS[3], 'NX', now, ARGV[5]) == 1 then
+      redis.call('PEXPIRE', KEYS[3], ARGV[16])
+    end
     sources = redis.call('ZCOUNT', KEYS[3], now - tonumber(ARGV[9]), '+inf')
     if sources >= tonumber(ARGV[8]) then
       openedat = now
@@ -78,8 +79,10 @@ if typ == 'drop.trigger' then
       mstate = 'pending'
     end
   end
-  redis.call('RPUSH', KEYS[4], ARGV[5] .. '\t' .. ARGV[6] .. '\t' .. ARGV[7] .. '\t' .. ARGV[1] .. '\t' .. delay .. '\t' .. mstate)
-  redis.call('PEXPIRE', KEYS[4], ARGV[16])
+  -- Reports expire with the first one's dedupe horizon.
+  if redis.call('RPUSH', KEYS[4], ARGV[5] .. '\t' .. ARGV[6] .. '\t' .. ARGV[7] .. '\t' .. ARGV[1] .. '\t' .. delay .. '\t' .. mstate) == 1 then
+    redis.call('PEXPIRE', KEYS[4], ARGV[16])
+  end
 elseif typ == 'drop.close' then
   if status == 'open' then
     seq = seq + 1
@@ -146,8 +149,8 @@ func ingestGo(tx store.Tx, keys, argv []string) (any, error) {
 		} else {
 			if _, seen := tx.ZScore(keys[2], argv[4]); !seen {
 				tx.ZAdd(keys[2], float64(now), argv[4])
+				tx.Expire(keys[2], momentTTL)
 			}
-			tx.Expire(keys[2], momentTTL)
 			sources = int64(len(tx.ZRangeByScore(keys[2], float64(now-num(argv[8])), math.Inf(1), -1)))
 			if sources >= num(argv[7]) {
 				openedAt, closesAt, seq = now, now+num(argv[9]), seq+1
@@ -159,8 +162,9 @@ func ingestGo(tx store.Tx, keys, argv []string) (any, error) {
 				mstate = MomentPending
 			}
 		}
-		tx.RPush(keys[3], argv[4]+"\t"+argv[5]+"\t"+argv[6]+"\t"+argv[0]+"\t"+itoa(delay)+"\t"+mstate)
-		tx.Expire(keys[3], momentTTL)
+		if tx.RPush(keys[3], argv[4]+"\t"+argv[5]+"\t"+argv[6]+"\t"+argv[0]+"\t"+itoa(delay)+"\t"+mstate) == 1 {
+			tx.Expire(keys[3], momentTTL)
+		}
 	case TypeDropClose:
 		if status == "open" {
 			seq++

@@ -2,6 +2,7 @@ package verifier
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -145,7 +146,7 @@ func TestIngestQuorum(t *testing.T) {
 		if res.Moment.State != MomentOpened || res.Moment.Sources != 2 || res.Moment.Quorum != 2 {
 			t.Fatalf("second source within the window: %+v", res.Moment)
 		}
-		if !res.Moment.OpenedAt.Equal(t1.Add(3*time.Second).Truncate(time.Millisecond)) {
+		if !res.Moment.OpenedAt.Equal(t1.Add(3 * time.Second).Truncate(time.Millisecond)) {
 			t.Fatalf("opened_at = %v", res.Moment.OpenedAt)
 		}
 	})
@@ -295,5 +296,23 @@ func TestIngestStoreDown(t *testing.T) {
 	_, err = v.Ingest(context.Background(), srcA, trigger(srcA, "e", "down", "m", time.Now()))
 	if !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("err = %v, want store.ErrUnavailable", err)
+	}
+}
+
+// AppendJSON writes what encoding/json would.
+func TestResultAppendJSON(t *testing.T) {
+	at := time.Date(2026, 11, 25, 18, 0, 0, 123e6, time.UTC)
+	later := at.Add(time.Hour)
+	delay := int64(1500)
+	for _, r := range []Result{
+		{Status: StatusDuplicate},
+		{Status: StatusDuplicate, Moment: &Moment{ID: "m", Drop: "d", OpenedAt: &at, ClosesAt: &later}},
+		{Status: StatusAccepted, Moment: &Moment{ID: `m"1\`, Drop: "d", State: MomentCorroboration, OpenedAt: &at, ClosesAt: &later, DelayMS: &delay}},
+		{Status: StatusAccepted, Moment: &Moment{ID: "m", Drop: "d", State: MomentPending, Sources: 1, Quorum: 2}},
+	} {
+		want, _ := json.Marshal(r)
+		if got := r.AppendJSON(nil); string(got) != string(want) {
+			t.Errorf("AppendJSON = %s\n  json.Marshal = %s", got, want)
+		}
 	}
 }

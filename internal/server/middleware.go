@@ -7,6 +7,7 @@ import (
 	"log"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -108,8 +109,8 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			id = nextRequestID()
 		}
 		w.Header().Set(RequestIDHeader, id)
-		logger := s.log.With().Str("request_id", id).Logger()
-		r = r.WithContext(logger.WithContext(r.Context()))
+		rc := &requestContext{id: id, base: &s.log}
+		r = r.WithContext(context.WithValue(r.Context(), requestContextKey{}, rc))
 		sw := &statusWriter{ResponseWriter: w}
 
 		defer func() {
@@ -117,7 +118,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				logger.Error().Interface("panic", v).Str("method", r.Method).Str("path", r.URL.Path).Msg("handler panicked")
+				s.log.Error().Str("request_id", id).Interface("panic", v).Str("method", r.Method).Str("path", r.URL.Path).Msg("handler panicked")
 				if sw.status == 0 {
 					problem.Respond(sw, http.StatusInternalServerError, "internal", "internal error; request id "+id)
 				}
@@ -142,7 +143,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				lvl = zerolog.InfoLevel
 			}
 			// Log the path, never the query: overlay keys travel there.
-			logger.WithLevel(lvl).Str("method", r.Method).Str("route", route).Str("path", r.URL.Path).
+			s.log.WithLevel(lvl).Str("request_id", id).Str("method", r.Method).Str("route", route).Str("path", r.URL.Path).
 				Int("status", status).Dur("took", elapsed).Msg("request")
 		}()
 		next.ServeHTTP(sw, r)
@@ -169,5 +170,33 @@ func trimNewline(p []byte) []byte {
 	return p
 }
 
-// Logger returns the request's logger (with its request id).
-func Logger(ctx context.Context) *zerolog.Logger { return zerolog.Ctx(ctx) }
+// requestContext is what the middleware keeps in a request's context. The
+// request's logger is built on first use: most requests never log beyond
+// the access line.
+type requestContext struct {
+	id     string
+	base   *zerolog.Logger
+	once   sync.Once
+	logger zerolog.Logger
+}
+
+type requestContextKey struct{}
+
+// RequestID returns the id of the request ctx belongs to, or "".
+func RequestID(ctx context.Context) string {
+	if rc, ok := ctx.Value(requestContextKey{}).(*requestContext); ok {
+		return rc.id
+	}
+	return ""
+}
+
+// Logger returns the request's logger, which carries its request id; for a
+// context outside a request it returns a disabled logger.
+func Logger(ctx context.Context) *zerolog.Logger {
+	rc, ok := ctx.Value(requestContextKey{}).(*requestContext)
+	if !ok {
+		return zerolog.Ctx(ctx)
+	}
+	rc.once.Do(func() { rc.logger = rc.base.With().Str("request_id", rc.id).Logger() })
+	return &rc.logger
+}

@@ -190,3 +190,48 @@ func TestShutdownDrainsThenClosesInReverse(t *testing.T) {
 		t.Fatal("still accepting after shutdown")
 	}
 }
+
+// A handler's log lines carry the request id, as does the access line.
+func TestRequestLogger(t *testing.T) {
+	var buf strings.Builder
+	var mu sync.Mutex
+	s, err := New(Config{Logger: zerolog.New(lockedWriter{&mu, &buf}).Level(zerolog.DebugLevel)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.HandleFunc("GET /hello", func(w http.ResponseWriter, r *http.Request) {
+		Logger(r.Context()).Info().Msg("inside")
+		if RequestID(r.Context()) != "req-42" {
+			t.Errorf("RequestID = %q", RequestID(r.Context()))
+		}
+	})
+	req := httptest.NewRequest("GET", "/hello", nil)
+	req.Header.Set(RequestIDHeader, "req-42")
+	s.Handler().ServeHTTP(httptest.NewRecorder(), req)
+	mu.Lock()
+	defer mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("log lines: %q", buf.String())
+	}
+	for _, l := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil || m["request_id"] != "req-42" {
+			t.Fatalf("line without the request id: %s", l)
+		}
+	}
+	if Logger(context.Background()).GetLevel() != zerolog.Disabled {
+		t.Fatal("Logger outside a request should be disabled")
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
