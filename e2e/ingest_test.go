@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -51,5 +52,34 @@ func TestIngestWhileRedisDown(t *testing.T) {
 	}
 	if status, body = postSigned(t, hook, ev); status != 202 || !strings.Contains(body, `"status":"duplicate"`) {
 		t.Fatalf("second retry: %d %s", status, body)
+	}
+}
+
+// The vendor tools: `sign --curl` prints a command that works as pasted,
+// and `send` posts a signed event and reports the answer.
+func TestSignAndSend(t *testing.T) {
+	env := []string{"TEST_PREFIX=e2e-sign:"}
+	cfg := writeFile(t, "dw.yaml", minimalConfig(""))
+	p := start(t, env, "serve", "--config", cfg, "--listen", "127.0.0.1:0")
+
+	out, errOut, code := runCmd(t, env, "sign", "--config", cfg, "--source", "capture")
+	if code != 0 || !strings.Contains(out, "webhook-signature: v1,") || !strings.Contains(out, `"type":"drop.trigger"`) {
+		t.Fatalf("sign: %d\n%s%s", code, out, errOut)
+	}
+	curl, errOut, code := runCmd(t, env, "sign", "--config", cfg, "--source", "capture", "--moment", "m-shared", "--curl", "http://"+p.addr)
+	if code != 0 {
+		t.Fatalf("sign --curl: %d %s", code, errOut)
+	}
+	res, err := exec.Command("bash", "-c", curl).CombinedOutput()
+	if err != nil || !strings.Contains(string(res), `"state":"opened"`) {
+		t.Fatalf("signed curl: %v %s", err, res)
+	}
+	out, errOut, code = runCmd(t, env, "send", "--config", cfg, "--source", "capture", "--moment", "m-shared", "--url", "http://"+p.addr)
+	if code != 0 || !strings.HasPrefix(out, "202 Accepted") || !strings.Contains(out, `"state":"corroboration"`) {
+		t.Fatalf("send: %d\n%s%s", code, out, errOut)
+	}
+	_, _, code = runCmd(t, env, "send", "--config", cfg, "--source", "nobody", "--url", "http://"+p.addr)
+	if code == 0 {
+		t.Fatal("send as an unknown source succeeded")
 	}
 }
