@@ -9,8 +9,8 @@ import (
 )
 
 // ingestScript dedupes one event, applies its source's rate limit (GCRA)
-// and advances the drop, all in one step. It reads everything first and
-// writes last, so an error leaves nothing behind.
+// and advances the drop, all in one step, so an event is either wholly
+// applied or not at all.
 //
 // KEYS: 1 dedupe mark, 2 drop state hash, 3 moment sources zset (source →
 // first report, ms), 4 moment reports list, 5 rate limiter.
@@ -22,7 +22,9 @@ import (
 // delay ms (-1: none), seq}; or the error reply "rate_limited:<ms>".
 var ingestScript = store.NewScript("ingest", `
 local now = tonumber(ARGV[1])
-if redis.call('EXISTS', KEYS[1]) == 1 then
+-- Marking first saves a round of EXISTS; the only later refusal (the rate
+-- limit) takes the mark back, and the script is atomic.
+if not redis.call('SET', KEYS[1], '1', 'PX', ARGV[2], 'NX') then
   local st = redis.call('HMGET', KEYS[2], 'opened_at', 'closes_at', 'seq')
   return {'duplicate', '', 0, tonumber(st[1]) or 0, tonumber(st[2]) or 0, -1, tonumber(st[3]) or 0}
 end
@@ -37,6 +39,7 @@ if rate > 0 then
   newtat = tat + emission
   local allowat = newtat - emission * tonumber(ARGV[12])
   if allowat > nowus then
+    redis.call('DEL', KEYS[1])
     return redis.error_reply('rate_limited:' .. math.ceil((allowat - nowus) / 1000))
   end
 end
@@ -49,7 +52,6 @@ local seq = tonumber(st[5]) or 0
 local typ = ARGV[3]
 local mstate, sources, delay = 'recorded', 0, -1
 
-redis.call('SET', KEYS[1], '1', 'PX', ARGV[2])
 if newtat then
   redis.call('SET', KEYS[5], string.format('%.0f', newtat), 'PX', math.ceil((newtat - nowus) / 1000) + 1000)
 end
@@ -104,7 +106,8 @@ func ingestGo(tx store.Tx, keys, argv []string) (any, error) {
 		v, _ := tx.HGet(keys[1], field)
 		return num(v)
 	}
-	if tx.Exists(keys[0]) {
+	dedupeTTL := time.Duration(num(argv[1])) * time.Millisecond
+	if !tx.SetNX(keys[0], "1", dedupeTTL) {
 		return []any{StatusDuplicate, "", int64(0), stateInt("opened_at"), stateInt("closes_at"), int64(-1), stateInt("seq")}, nil
 	}
 
@@ -120,6 +123,7 @@ func ingestGo(tx store.Tx, keys, argv []string) (any, error) {
 		tat = max(tat, nowUS)
 		newTAT = tat + emission
 		if allowAt := newTAT - emission*num(argv[11]); allowAt > nowUS {
+			tx.Del(keys[0])
 			return nil, &store.ScriptError{Code: "rate_limited:" + strconv.FormatInt(ceilDiv(allowAt-nowUS, 1000), 10)}
 		}
 	}
@@ -131,10 +135,8 @@ func ingestGo(tx store.Tx, keys, argv []string) (any, error) {
 	openingMoment, _ := tx.HGet(keys[1], "moment")
 	openedAt, closesAt, seq := stateInt("opened_at"), stateInt("closes_at"), stateInt("seq")
 	mstate, sources, delay := MomentRecorded, int64(0), int64(-1)
-	dedupeTTL := time.Duration(num(argv[1])) * time.Millisecond
 	momentTTL := time.Duration(num(argv[15])) * time.Millisecond
 
-	tx.Set(keys[0], "1", dedupeTTL)
 	if rate > 0 {
 		tx.Set(keys[4], strconv.FormatInt(newTAT, 10), time.Duration(ceilDiv(newTAT-nowUS, 1000)+1000)*time.Millisecond)
 	}
