@@ -18,6 +18,7 @@ import (
 func benchScenarios() map[string]command {
 	return map[string]command{
 		"ingest": {"ingest", "signed webhooks at a rate or concurrency: throughput, latency, status mix", runBenchIngest},
+		"rtc":    {"rtc", "data-channel peers: setup time, event → ack latency, server goroutines/memory per peer", runBenchRTC},
 	}
 }
 

@@ -22,6 +22,66 @@ type Config struct {
 	// ShutdownTimeout bounds graceful shutdown.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 
+	// WebRTC data-channel ingest (sdkhooks.RTC). RTCUDPPort, when set,
+	// carries every peer on one UDP port (ICE UDP mux); otherwise each
+	// peer gets an ephemeral port, within RTCUDPPortMin..RTCUDPPortMax when
+	// both are set.
+	RTCUDPPort    int `yaml:"rtc_udp_port"`
+	RTCUDPPortMin int `yaml:"rtc_udp_port_min"`
+	RTCUDPPortMax int `yaml:"rtc_udp_port_max"`
+	// RTCPublicIP is the address advertised in host candidates by a server
+	// behind a 1:1 NAT.
+	RTCPublicIP string `yaml:"rtc_public_ip"`
+	// RTCLoopback gathers loopback candidates only: tests and
+	// single-machine setups.
+	RTCLoopback bool `yaml:"rtc_loopback"`
+	// RTCMaxPeers and RTCMaxPeersPerSource cap open data-channel peers.
+	RTCMaxPeers          int `yaml:"rtc_max_peers"`
+	RTCMaxPeersPerSource int `yaml:"rtc_max_peers_per_source"`
+	// RTCIdleTimeout closes a peer that sent no message (keepalive
+	// included) for this long.
+	RTCIdleTimeout Duration `yaml:"rtc_idle_timeout"`
+	// ICE timeouts: disconnected after RTCICEDisconnectedTimeout without
+	// traffic, failed (and closed) after RTCICEFailedTimeout; keepalives
+	// every RTCICEKeepalive.
+	RTCICEDisconnectedTimeout Duration `yaml:"rtc_ice_disconnected_timeout"`
+	RTCICEFailedTimeout       Duration `yaml:"rtc_ice_failed_timeout"`
+	RTCICEKeepalive           Duration `yaml:"rtc_ice_keepalive"`
+	// RTCCloseOnTokenExpiry closes a peer when its bearer token expires.
+	RTCCloseOnTokenExpiry bool `yaml:"rtc_close_on_token_expiry"`
+
+	// Viewer claims (verifier.Claims). ViewerSecret keys the device cookie
+	// signature and the hashes viewers are stored under; absent, one is
+	// generated and kept in the store, shared by every replica.
+	ViewerSecret string `yaml:"viewer_secret"`
+	// ViewerJWKS is a file path or https URL with the keys of the viewer
+	// JWTs that drops with identity "token" accept; ViewerIssuer and
+	// ViewerAudience, when set, are required of those tokens.
+	ViewerJWKS     string `yaml:"viewer_jwks"`
+	ViewerIssuer   string `yaml:"viewer_issuer"`
+	ViewerAudience string `yaml:"viewer_audience"`
+	// ReceiptTTL is how long a claim receipt is valid after it is issued;
+	// ReceiptKeyRotate is how often the receipt signing key is replaced.
+	ReceiptTTL       Duration `yaml:"receipt_ttl"`
+	ReceiptKeyRotate Duration `yaml:"receipt_key_rotate"`
+	// ClaimRateIP and ClaimRateDevice limit claim attempts per second from
+	// one IP address and from one device (bursts of three times the rate);
+	// -1 turns a limit off.
+	ClaimRateIP     int `yaml:"claim_rate_ip"`
+	ClaimRateDevice int `yaml:"claim_rate_device"`
+
+	// Forwarding to fulfillment nodes (package fulfillment).
+	// ForwardWorkers is the number of concurrent deliveries per replica;
+	// ForwardTick how often outboxes and retries are polled when no claim
+	// announcement comes first; ForwardTakeover how long an entry may stay
+	// unacknowledged by a replica (or a retry leased) before another replica
+	// takes it over: longer than any node timeout. SLATick is how often
+	// pickup deadlines are checked.
+	ForwardWorkers  int      `yaml:"forward_workers"`
+	ForwardTick     Duration `yaml:"forward_tick"`
+	ForwardTakeover Duration `yaml:"forward_takeover"`
+	SLATick         Duration `yaml:"sla_tick"`
+
 	Creators []Creator `yaml:"creators"`
 	Sources  []Source  `yaml:"sources"`
 	Nodes    []Node    `yaml:"nodes"`
@@ -100,6 +160,16 @@ type Node struct {
 	URL       string   `yaml:"url"`
 	Secret    string   `yaml:"secret"` // whsec_…: signs outbound, verifies callbacks
 	PickupSLA Duration `yaml:"pickup_sla"`
+	// Outbound delivery: the request timeout; retries back off
+	// exponentially from RetryBase up to RetryMax (full jitter) until
+	// RetryHorizon after the claim, then dead-letter. The circuit breaker
+	// opens after BreakerFailures consecutive failures for BreakerCooldown.
+	Timeout         Duration `yaml:"timeout"`
+	RetryBase       Duration `yaml:"retry_base"`
+	RetryMax        Duration `yaml:"retry_max"`
+	RetryHorizon    Duration `yaml:"retry_horizon"`
+	BreakerFailures int      `yaml:"breaker_failures"`
+	BreakerCooldown Duration `yaml:"breaker_cooldown"`
 }
 
 // Identity names how a drop identifies viewers.

@@ -17,11 +17,34 @@ const (
 	DefaultDedupeTTL       = 72 * time.Hour
 	DefaultShutdownTimeout = 10 * time.Second
 
+	DefaultRTCMaxPeers               = 1000
+	DefaultRTCMaxPeersPerSource      = 16
+	DefaultRTCIdleTimeout            = 2 * time.Minute
+	DefaultRTCICEDisconnectedTimeout = 5 * time.Second
+	DefaultRTCICEFailedTimeout       = 15 * time.Second
+	DefaultRTCICEKeepalive           = 2 * time.Second
+
 	DefaultTolerance       = 5 * time.Minute
 	DefaultTwitchTolerance = 10 * time.Minute
 	DefaultRate            = 50
 
 	DefaultPickupSLA = 4 * time.Hour
+
+	DefaultNodeTimeout     = 10 * time.Second
+	DefaultRetryBase       = time.Second
+	DefaultRetryMax        = 10 * time.Minute
+	DefaultRetryHorizon    = 24 * time.Hour
+	DefaultBreakerFailures = 5
+	DefaultBreakerCooldown = 30 * time.Second
+	DefaultForwardWorkers  = 16
+	DefaultForwardTick     = 250 * time.Millisecond
+	DefaultForwardTakeover = 30 * time.Second
+	DefaultSLATick         = time.Second
+
+	DefaultReceiptTTL       = 7 * 24 * time.Hour
+	DefaultReceiptKeyRotate = 24 * time.Hour
+	DefaultClaimRateIP      = 20
+	DefaultClaimRateDevice  = 2
 
 	DefaultWindow       = 2 * time.Hour
 	DefaultQRRotate     = 20 * time.Second
@@ -71,12 +94,45 @@ func (c *Config) ApplyDefaults() {
 	}
 	c.fill(&c.DedupeTTL, "dedupe_ttl", DefaultDedupeTTL)
 	c.fill(&c.ShutdownTimeout, "shutdown_timeout", DefaultShutdownTimeout)
+	if c.RTCMaxPeers == 0 {
+		c.RTCMaxPeers = DefaultRTCMaxPeers
+	}
+	if c.RTCMaxPeersPerSource == 0 {
+		c.RTCMaxPeersPerSource = DefaultRTCMaxPeersPerSource
+	}
+	c.fill(&c.RTCIdleTimeout, "rtc_idle_timeout", DefaultRTCIdleTimeout)
+	c.fill(&c.RTCICEDisconnectedTimeout, "rtc_ice_disconnected_timeout", DefaultRTCICEDisconnectedTimeout)
+	c.fill(&c.RTCICEFailedTimeout, "rtc_ice_failed_timeout", DefaultRTCICEFailedTimeout)
+	c.fill(&c.RTCICEKeepalive, "rtc_ice_keepalive", DefaultRTCICEKeepalive)
+	c.fill(&c.ReceiptTTL, "receipt_ttl", DefaultReceiptTTL)
+	c.fill(&c.ReceiptKeyRotate, "receipt_key_rotate", DefaultReceiptKeyRotate)
+	if c.ClaimRateIP == 0 {
+		c.ClaimRateIP = DefaultClaimRateIP
+	}
+	if c.ClaimRateDevice == 0 {
+		c.ClaimRateDevice = DefaultClaimRateDevice
+	}
 
 	for i := range c.Sources {
 		c.Sources[i].applyDefaults(c, "sources["+strconv.Itoa(i)+"]")
 	}
+	if c.ForwardWorkers == 0 {
+		c.ForwardWorkers = DefaultForwardWorkers
+	}
+	c.fill(&c.ForwardTick, "forward_tick", DefaultForwardTick)
+	c.fill(&c.ForwardTakeover, "forward_takeover", DefaultForwardTakeover)
+	c.fill(&c.SLATick, "sla_tick", DefaultSLATick)
 	for i := range c.Nodes {
-		c.fill(&c.Nodes[i].PickupSLA, "nodes["+strconv.Itoa(i)+"].pickup_sla", DefaultPickupSLA)
+		n, path := &c.Nodes[i], "nodes["+strconv.Itoa(i)+"]"
+		c.fill(&n.PickupSLA, path+".pickup_sla", DefaultPickupSLA)
+		c.fill(&n.Timeout, path+".timeout", DefaultNodeTimeout)
+		c.fill(&n.RetryBase, path+".retry_base", DefaultRetryBase)
+		c.fill(&n.RetryMax, path+".retry_max", DefaultRetryMax)
+		c.fill(&n.RetryHorizon, path+".retry_horizon", DefaultRetryHorizon)
+		c.fill(&n.BreakerCooldown, path+".breaker_cooldown", DefaultBreakerCooldown)
+		if n.BreakerFailures == 0 {
+			n.BreakerFailures = DefaultBreakerFailures
+		}
 	}
 	for i := range c.Drops {
 		c.Drops[i].applyDefaults(c, "drops["+strconv.Itoa(i)+"]")

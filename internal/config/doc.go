@@ -43,6 +43,11 @@
 //	dedupe_ttl        72h (the senders' retry horizon)
 //	shutdown_timeout  10s
 //	redis_url         none: the volatile in-memory store
+//	viewer_secret     none: generated once and kept in the store
+//	receipt_ttl       168h (7 days)
+//	receipt_key_rotate 24h
+//	claim_rate_ip     20 claim attempts per second (burst 60); -1: no limit
+//	claim_rate_device 2 per second (burst 6); -1: no limit
 //
 //	sources[].tolerance   5m; 10m for scheme twitch-eventsub (Twitch's own limit)
 //	sources[].rate        50 events per second

@@ -140,6 +140,75 @@ func (k *checker) process() {
 	}
 	k.positive("dedupe_ttl", c.DedupeTTL)
 	k.positive("shutdown_timeout", c.ShutdownTimeout)
+	k.rtc()
+	k.claims()
+	k.forwarding()
+}
+
+// forwarding checks the settings of the fulfillment forwarder.
+func (k *checker) forwarding() {
+	c := k.c
+	if c.ForwardWorkers < 1 {
+		k.add("forward_workers", "must be at least 1")
+	}
+	k.positive("forward_tick", c.ForwardTick)
+	k.positive("forward_takeover", c.ForwardTakeover)
+	k.positive("sla_tick", c.SLATick)
+}
+
+// claims checks the settings of viewer claims and receipts.
+func (k *checker) claims() {
+	c := k.c
+	if c.ViewerSecret != "" && len(c.ViewerSecret) < 32 {
+		k.add("viewer_secret", "is too short: use at least 32 characters")
+	}
+	if c.ViewerJWKS != "" {
+		k.jwks("viewer_jwks", c.ViewerJWKS)
+	}
+	k.positive("receipt_ttl", c.ReceiptTTL)
+	k.positive("receipt_key_rotate", c.ReceiptKeyRotate)
+	if c.ClaimRateIP < -1 {
+		k.add("claim_rate_ip", "must be a rate per second, or -1 for no limit")
+	}
+	if c.ClaimRateDevice < -1 {
+		k.add("claim_rate_device", "must be a rate per second, or -1 for no limit")
+	}
+}
+
+// rtc checks the WebRTC data-channel settings.
+func (k *checker) rtc() {
+	c := k.c
+	for _, p := range []struct {
+		path string
+		v    int
+	}{{"rtc_udp_port", c.RTCUDPPort}, {"rtc_udp_port_min", c.RTCUDPPortMin}, {"rtc_udp_port_max", c.RTCUDPPortMax}} {
+		if p.v < 0 || p.v > 65535 {
+			k.add(p.path, "must be a UDP port, 1 to 65535 (0: unset)")
+		}
+	}
+	if (c.RTCUDPPortMin == 0) != (c.RTCUDPPortMax == 0) {
+		k.add("rtc_udp_port_min", "rtc_udp_port_min and rtc_udp_port_max go together")
+	} else if c.RTCUDPPortMin > c.RTCUDPPortMax {
+		k.add("rtc_udp_port_min", "must not be greater than rtc_udp_port_max")
+	}
+	if c.RTCUDPPort != 0 && c.RTCUDPPortMin != 0 {
+		k.add("rtc_udp_port", "use either one port (rtc_udp_port) or a range (rtc_udp_port_min/max), not both")
+	}
+	if c.RTCPublicIP != "" {
+		if ip := net.ParseIP(c.RTCPublicIP); ip == nil || ip.To4() == nil || ip.IsUnspecified() {
+			k.add("rtc_public_ip", "must be an IPv4 address, e.g. \"203.0.113.7\"")
+		}
+	}
+	if c.RTCMaxPeers <= 0 {
+		k.add("rtc_max_peers", "must be greater than 0")
+	}
+	if c.RTCMaxPeersPerSource <= 0 {
+		k.add("rtc_max_peers_per_source", "must be greater than 0")
+	}
+	k.positive("rtc_idle_timeout", c.RTCIdleTimeout)
+	k.positive("rtc_ice_disconnected_timeout", c.RTCICEDisconnectedTimeout)
+	k.positive("rtc_ice_failed_timeout", c.RTCICEFailedTimeout)
+	k.positive("rtc_ice_keepalive", c.RTCICEKeepalive)
 }
 
 func validPort(p string) bool {
@@ -402,6 +471,20 @@ func (k *checker) node(path string, n *Node) {
 		k.httpURL(path+".url", n.URL)
 	}
 	k.positive(path+".pickup_sla", n.PickupSLA)
+	k.positive(path+".timeout", n.Timeout)
+	k.positive(path+".retry_base", n.RetryBase)
+	k.positive(path+".retry_max", n.RetryMax)
+	k.positive(path+".retry_horizon", n.RetryHorizon)
+	k.positive(path+".breaker_cooldown", n.BreakerCooldown)
+	if n.RetryMax > 0 && n.RetryMax < n.RetryBase {
+		k.add(path+".retry_max", "must not be shorter than retry_base")
+	}
+	if n.BreakerFailures < 1 {
+		k.add(path+".breaker_failures", "must be at least 1")
+	}
+	if t := k.c.ForwardTakeover; t > 0 && n.Timeout >= t {
+		k.add(path+".timeout", "must be shorter than forward_takeover (%s), or other replicas take over deliveries still in flight", t.D())
+	}
 }
 
 var identities = []string{IdentityDevice, IdentityEmail, IdentityToken}
@@ -430,6 +513,8 @@ func (k *checker) drop(path string, d *Drop) {
 	}
 	if !slices.Contains(identities, d.Identity) {
 		k.add(path+".identity", "unknown identity %q: use device, email or token", clip(d.Identity))
+	} else if d.Identity == IdentityToken && k.c.ViewerJWKS == "" && path != "drop" {
+		k.add(path+".identity", "identity token needs viewer_jwks: the keys viewer JWTs are checked with")
 	}
 	if len(d.Stock) == 0 {
 		k.add(path+".stock", "at least one stock line is required")

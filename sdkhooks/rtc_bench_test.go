@@ -1,0 +1,208 @@
+package sdkhooks
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dropwire/dropwire/internal/config"
+	"github.com/dropwire/dropwire/internal/store/storetest"
+	"github.com/dropwire/dropwire/verifier"
+)
+
+// newRTCBenchServer serves an RTC over Redis whose handler goroutines (and
+// so every goroutine the server side of a peer starts) carry the pprof
+// label side=server, so goroutines can be counted per side.
+func newRTCBenchServer(b *testing.B, mod func(*RTCConfig)) (*RTC, string) {
+	b.Helper()
+	st := storetest.Redis(b)
+	spring := config.Drop{ID: "spring", Creator: "ava", Stock: []config.StockLine{{Node: "shop", SKU: "s", Qty: 5}}}
+	spring.ApplyDefaults()
+	v, err := verifier.New(verifier.Config{Store: st, Drops: verifier.NewCatalog([]config.Drop{spring})})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := RTCConfig{Sources: rtcSources(), Ingester: v, Logger: zerolog.Nop(), Loopback: true}
+	if mod != nil {
+		mod(&cfg)
+	}
+	s, err := NewRTC(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	s.Register(mux.Handle)
+	labelled := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pprof.Do(r.Context(), pprof.Labels("side", "server"), func(context.Context) { mux.ServeHTTP(w, r) })
+	})
+	ts := httptest.NewServer(labelled)
+	b.Cleanup(func() { ts.Close(); _ = s.Close(context.Background()) })
+	return s, ts.URL
+}
+
+func benchDial(b *testing.B, url string) *RTCClient {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tok, err := MintToken(rtcSources()[0], time.Hour, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := RTCClientConfig{URL: url + "/v1/rtc/cap", Token: tok, Loopback: true}
+	c, err := DialRTC(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+func quantile(v []time.Duration, q float64) time.Duration {
+	return v[min(len(v)-1, int(q*float64(len(v))))]
+}
+
+// BenchmarkRTCAck: event → ack latency on one channel at 1,000 messages/s
+// against Redis (run with -benchtime=5000x for 5 s of traffic).
+func BenchmarkRTCAck(b *testing.B) {
+	_, url := newRTCBenchServer(b, nil)
+	c := benchDial(b, url)
+	defer func() { _ = c.Close(context.Background()) }()
+
+	sent := make(chan time.Time, 1<<16)
+	lat := make([]time.Duration, 0, b.N)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(b.N)*time.Millisecond+30*time.Second)
+		defer cancel()
+		for range b.N {
+			a, err := c.NextAck(ctx)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if a.Status == StatusRejected {
+				b.Errorf("rejected: %+v", a)
+			}
+			lat = append(lat, time.Since(<-sent))
+		}
+	}()
+	run := strconv.FormatInt(time.Now().UnixNano(), 36)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	b.ResetTimer()
+	for i := range b.N {
+		<-tick.C
+		sent <- time.Now()
+		if err := c.Send(fmt.Appendf(nil, `{"id":"b-%s-%d","type":"drop.trigger","drop":"spring"}`, run, i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	wg.Wait()
+	b.StopTimer()
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(quantile(lat, .5).Microseconds()), "p50-µs")
+	b.ReportMetric(float64(quantile(lat, .99).Microseconds()), "p99-µs")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "max-µs")
+}
+
+// serverGoroutines counts the goroutines labelled side=server.
+func serverGoroutines() int {
+	var buf bytes.Buffer
+	_ = pprof.Lookup("goroutine").WriteTo(&buf, 1)
+	n := 0
+	for _, rec := range strings.Split(buf.String(), "\n\n") {
+		if !strings.Contains(rec, `# labels: {"side":"server"}`) {
+			continue
+		}
+		count, _, _ := strings.Cut(rec, " ")
+		k, _ := strconv.Atoi(strings.TrimSpace(count))
+		n += k
+	}
+	return n
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+// BenchmarkRTCPeers opens 500 concurrent peers on one instance (b.N
+// rounds) and reports the setup time per peer, and per peer the server's
+// goroutines (by pprof label) and the heap of both sides together (the
+// clients live in this process too; see dropwire bench rtc for the
+// server's share alone).
+func BenchmarkRTCPeers(b *testing.B) {
+	const peers = 500
+	for range b.N {
+		b.StopTimer()
+		s, url := newRTCBenchServer(b, func(c *RTCConfig) { c.MaxPeers, c.MaxPeersPerSource = peers, peers })
+		tok, _ := MintToken(rtcSources()[0], time.Hour, time.Now())
+		api := NewRTCClientAPI(true)
+		hc := &http.Client{Timeout: 30 * time.Second}
+		g0, h0, s0 := runtime.NumGoroutine(), heapInUse(), serverGoroutines()
+		clients := make([]*RTCClient, peers)
+		setup := make([]time.Duration, peers)
+		b.StartTimer()
+		start := time.Now()
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 8)
+		for i := range peers {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				defer cancel()
+				t0 := time.Now()
+				c, err := DialRTC(ctx, RTCClientConfig{URL: url + "/v1/rtc/cap", Token: tok, API: api, HTTPClient: hc})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				setup[i], clients[i] = time.Since(t0), c
+			}()
+		}
+		wg.Wait()
+		total := time.Since(start)
+		b.StopTimer()
+		if s.Peers() != peers {
+			b.Fatalf("%d peers open", s.Peers())
+		}
+		g1, h1, s1 := runtime.NumGoroutine(), heapInUse(), serverGoroutines()
+		slices.Sort(setup)
+		b.ReportMetric(float64(total.Microseconds())/peers, "setup-µs/peer")
+		b.ReportMetric(float64(quantile(setup, .5).Microseconds()), "setup-p50-µs")
+		b.ReportMetric(float64(quantile(setup, .99).Microseconds()), "setup-p99-µs")
+		b.ReportMetric(float64(s1-s0)/peers, "server-goroutines/peer")
+		b.ReportMetric(float64(g1-g0)/peers, "all-goroutines/peer")
+		b.ReportMetric(float64(h1-h0)/peers/1024, "both-sides-heap-KiB/peer")
+		var cw sync.WaitGroup
+		for _, c := range clients {
+			if c != nil {
+				cw.Add(1)
+				go func() { defer cw.Done(); _ = c.Close(context.Background()) }()
+			}
+		}
+		cw.Wait()
+		hc.CloseIdleConnections()
+	}
+}
