@@ -1,4 +1,63 @@
 package app
 
+import (
+	"io/fs"
+	"net/http"
+	"strings"
+
+	"github.com/dropwire/dropwire/internal/problem"
+	"github.com/dropwire/dropwire/overlay"
+	"github.com/dropwire/dropwire/web"
+)
+
 // wireOverlay builds the overlay hub, its pages and its WebSocket.
-func (a *App) wireOverlay() error { return nil }
+func (a *App) wireOverlay() error {
+	codes, err := overlay.NewCodes(overlay.CodesConfig{Store: a.store, Drops: a.drops, States: a.verifier})
+	if err != nil {
+		return err
+	}
+	hub, err := overlay.NewHub(overlay.HubConfig{
+		Store:     a.store,
+		Drops:     a.drops,
+		States:    a.verifier,
+		Codes:     codes,
+		PublicURL: a.cfg.PublicURL,
+		Keys: func(creator string) ([]string, bool) {
+			c, ok := a.cfg.Creator(creator)
+			if !ok {
+				return nil, false
+			}
+			return c.OverlayKeys, true
+		},
+		Logger:     a.log.With().Str("component", "overlay").Logger(),
+		Registerer: a.server.Registry(),
+	})
+	if err != nil {
+		return err
+	}
+	page, err := fs.ReadFile(web.FS, "overlay.html")
+	if err != nil {
+		return err
+	}
+	a.server.Handle("GET /overlay/{creator}", hub.PageHandler(page))
+	a.server.Handle("GET /v1/overlay/{creator}/ws", hub.WSHandler())
+	a.server.Handle("GET /static/", staticHandler())
+	a.server.OnShutdown("overlay", hub.Shutdown)
+	return nil
+}
+
+// staticHandler serves web.FS under /static/. The files have no modification
+// time, so browsers are asked to revalidate rather than keep a stale
+// overlay script after an upgrade.
+func staticHandler() http.Handler {
+	files := http.StripPrefix("/static/", http.FileServerFS(web.FS))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			problem.Respond(w, http.StatusNotFound, "not_found", "no such file")
+			return
+		}
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		files.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,63 @@
+// Package overlay serves the live QR overlay that creators add to OBS as a
+// browser source: a WebSocket hub that pushes each creator's drop state to
+// every overlay of that creator, on every replica, and the rotating claim
+// codes the QR carries.
+//
+// # Fan-out
+//
+// A [Hub] holds one subscription per process to the store's pub/sub channel
+// [verifier.StateChannel]. On each "<drop> <seq>" message it re-reads that
+// drop's state and stock once, builds the creator's whole state message
+// once, encodes it once and hands the same bytes to every overlay
+// connection of that creator. Timers rebuild the state when the QR rotates,
+// when a drop's window ends and when a closing message has been shown long
+// enough; a periodic resync repairs anything pub/sub lost while Redis was
+// unreachable.
+//
+// # Connections
+//
+// Each connection has one writer goroutine over a bounded queue of one
+// state frame and one ping: a newer state replaces a queued one
+// (conflation), so an overlay that falls behind gets the latest state, not
+// a backlog, and a frame is written at once when the writer is idle. A
+// write that does not finish within WriteTimeout drops the connection
+// (counted as a slow client) without slowing anyone else: broadcasting
+// never blocks on a connection. Reads are limited to a few hundred bytes;
+// the server sends WebSocket pings and a {"type":"ping"} message every
+// PingInterval and drops a peer that answers nothing within PongWait.
+//
+// # Messages
+//
+// The state message is, as the public contract fixes it:
+//
+//	{"v":1,"type":"state","seq":N,"server_time":T,"status":"idle"|"open"|"sold_out"|"closed",
+//	 "drop":{"id","title","opened_at"},"closes_at":T,
+//	 "stock":{"left":n,"total":n},"qr":{"url","svg","rotates_at":T}}
+//
+// Times (T) are RFC 3339 strings in UTC with exactly three fractional
+// digits, e.g. "2025-05-01T18:04:05.123Z". drop, closes_at, stock and qr are
+// null when status is idle; qr is null unless status is open.
+//
+// seq increases with every message a connection receives: it is
+// max(previous seq of that creator + 1, server time in Unix milliseconds),
+// so it is monotonic on one connection, and in practice across reconnects
+// and replicas too (it follows the clock). Clients compare seq only within
+// one connection.
+//
+// # Origins
+//
+// OBS browser sources either send no Origin, "null" or a file:// origin
+// (local file sources), or the origin of the page they loaded, which is
+// this server. The WebSocket therefore accepts requests without Origin,
+// with Origin "null" or file://, and with an Origin whose host is the
+// request's Host or the host of public_url; any other web origin gets 403,
+// so a page elsewhere cannot use an overlay key a viewer's browser got
+// hold of. The overlay key is checked in constant time against each of the
+// creator's keys; a wrong key and an unknown creator get the same 401.
+//
+// # Concurrency
+//
+// Hub, Codes and their handlers are safe for concurrent use. Hub.Shutdown
+// is idempotent: it closes every socket and waits for every goroutine the
+// Hub started.
+package overlay

@@ -1,0 +1,603 @@
+package overlay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/dropwire/dropwire/internal/config"
+	"github.com/dropwire/dropwire/internal/store"
+	"github.com/dropwire/dropwire/verifier"
+)
+
+// Defaults of HubConfig.
+const (
+	DefaultWriteTimeout = 5 * time.Second
+	DefaultPingInterval = 10 * time.Second
+	DefaultPongWait     = 30 * time.Second
+	DefaultLinger       = 6 * time.Second
+	DefaultResync       = 10 * time.Second
+	DefaultStoreTimeout = 2 * time.Second
+)
+
+// HubConfig configures a Hub. Zero durations get the defaults above.
+type HubConfig struct {
+	Store  store.Store
+	Drops  DropCatalog
+	States StateReader
+	Codes  *Codes
+	// PublicURL is the base of claim URLs: <PublicURL>/c/<code>.
+	PublicURL string
+	// Keys returns a creator's overlay keys, false for an unknown creator.
+	Keys   func(creator string) ([]string, bool)
+	Logger zerolog.Logger
+	// Registerer receives the hub's metrics; nil: not registered.
+	Registerer prometheus.Registerer
+
+	// WriteTimeout bounds one frame write; a connection that exceeds it is
+	// dropped as a slow client.
+	WriteTimeout time.Duration
+	// PingInterval paces protocol pings and {"type":"ping"} messages.
+	PingInterval time.Duration
+	// PongWait is how long a silent peer is kept (> PingInterval).
+	PongWait time.Duration
+	// Linger is how long "closed" or "sold_out" is shown before idle.
+	Linger time.Duration
+	// Resync re-reads the state of every creator with overlays this often,
+	// repairing what pub/sub lost while Redis was unreachable.
+	Resync time.Duration
+	// StoreTimeout bounds the store reads of one rebuild.
+	StoreTimeout time.Duration
+	// Now returns the current time; default time.Now.
+	Now func() time.Time
+}
+
+// Hub fans drop state out to overlay connections. See the package doc.
+type Hub struct {
+	cfg     HubConfig
+	log     zerolog.Logger
+	metrics *metrics
+	cancel  context.CancelFunc
+	pubURL  string
+
+	mu       sync.Mutex
+	closed   bool
+	creators map[string]*creatorHub
+	wg       sync.WaitGroup // every goroutine the hub started or admitted
+
+	qrMu sync.Mutex
+	qr   map[string]string // claim URL → SVG, for the codes currently shown
+
+	shutdownOnce sync.Once
+	shutdownDone chan struct{}
+}
+
+// creatorHub is one creator's overlays and the state they show. mu
+// serialises rebuilds, so frames leave in seq order.
+type creatorHub struct {
+	id string
+
+	mu     sync.Mutex
+	conns  map[*conn]struct{}
+	loaded bool
+	drops  map[string]*dropView
+	state  *State // last state sent; nil before the first
+	seq    int64
+	timer  *time.Timer
+}
+
+// dropView is what the hub knows of one drop of a creator.
+type dropView struct {
+	drop      *config.Drop
+	st        verifier.DropState
+	left      int64
+	total     int64
+	soldOutAt time.Time // when this hub first saw it sold out
+}
+
+// NewHub returns a running Hub: it subscribes to verifier.StateChannel in
+// the background (retrying while the store does not answer).
+func NewHub(cfg HubConfig) (*Hub, error) {
+	if cfg.Store == nil || cfg.Drops == nil || cfg.States == nil || cfg.Codes == nil || cfg.Keys == nil {
+		return nil, errors.New("overlay: HubConfig needs Store, Drops, States, Codes and Keys")
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.WriteTimeout, DefaultWriteTimeout)
+	def(&cfg.PingInterval, DefaultPingInterval)
+	def(&cfg.PongWait, DefaultPongWait)
+	def(&cfg.Linger, DefaultLinger)
+	def(&cfg.Resync, DefaultResync)
+	def(&cfg.StoreTimeout, DefaultStoreTimeout)
+	if cfg.PongWait <= cfg.PingInterval {
+		return nil, fmt.Errorf("overlay: PongWait %v must exceed PingInterval %v", cfg.PongWait, cfg.PingInterval)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &Hub{
+		cfg:          cfg,
+		log:          cfg.Logger,
+		metrics:      m,
+		cancel:       cancel,
+		pubURL:       strings.TrimRight(cfg.PublicURL, "/"),
+		creators:     make(map[string]*creatorHub),
+		qr:           make(map[string]string),
+		shutdownDone: make(chan struct{}),
+	}
+	h.wg.Add(1)
+	go h.run(ctx)
+	return h, nil
+}
+
+// Shutdown closes every overlay connection and waits for the hub's
+// goroutines, or for ctx. It is idempotent; later calls wait for the first.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.shutdownOnce.Do(func() {
+		h.mu.Lock()
+		h.closed = true
+		creators := make([]*creatorHub, 0, len(h.creators))
+		for _, c := range h.creators {
+			creators = append(creators, c)
+		}
+		h.mu.Unlock()
+		h.cancel()
+		var conns []*conn
+		for _, c := range creators {
+			c.mu.Lock()
+			if c.timer != nil {
+				c.timer.Stop()
+			}
+			for cn := range c.conns {
+				conns = append(conns, cn)
+			}
+			c.mu.Unlock()
+		}
+		for _, cn := range conns {
+			cn.goAway()
+		}
+		go func() {
+			h.wg.Wait()
+			close(h.shutdownDone)
+		}()
+	})
+	select {
+	case <-h.shutdownDone:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("overlay: shutdown: %w", ctx.Err())
+	}
+}
+
+// Connected returns how many overlays of creator are connected to this
+// replica.
+func (h *Hub) Connected(creator string) int {
+	h.mu.Lock()
+	c := h.creators[creator]
+	h.mu.Unlock()
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.conns)
+}
+
+// goroutine admits one more goroutine unless the hub is shutting down.
+func (h *Hub) goroutine() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.wg.Add(1)
+	return true
+}
+
+func (h *Hub) creator(id string) *creatorHub {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := h.creators[id]
+	if c == nil {
+		c = &creatorHub{id: id, conns: make(map[*conn]struct{})}
+		h.creators[id] = c
+	}
+	return c
+}
+
+// run owns the pub/sub subscription and the resync ticker.
+func (h *Hub) run(ctx context.Context) {
+	defer h.wg.Done()
+	resync := time.NewTicker(h.cfg.Resync)
+	defer resync.Stop()
+	retry := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		sub, err := h.cfg.Store.Subscribe(ctx, verifier.StateChannel)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			h.log.Warn().Err(err).Dur("retry_in", retry).Msg("overlay: cannot subscribe to drop state; retrying")
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(retry):
+			}
+			retry = min(retry*2, 5*time.Second)
+			continue
+		}
+		retry = 100 * time.Millisecond
+		// Whatever changed while we were not subscribed is read now.
+		h.resyncAll()
+		h.consume(ctx, sub, resync.C)
+		_ = sub.Close()
+	}
+}
+
+func (h *Hub) consume(ctx context.Context, sub store.Subscription, resync <-chan time.Time) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-resync:
+			h.resyncAll()
+		case m, ok := <-sub.C():
+			if !ok {
+				return
+			}
+			drop, _, _ := strings.Cut(string(m.Payload), " ")
+			h.changed(drop)
+		}
+	}
+}
+
+// changed rebuilds the state of the drop's creator after a change was
+// announced: once for the process, whatever the number of overlays.
+func (h *Hub) changed(drop string) {
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
+	defer cancel()
+	d, err := h.cfg.Drops.Drop(ctx, drop)
+	if err != nil {
+		return // a drop this replica does not know (yet)
+	}
+	h.mu.Lock()
+	c := h.creators[d.Creator]
+	h.mu.Unlock()
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h.rebuildLocked(ctx, c, drop)
+}
+
+func (h *Hub) resyncAll() {
+	h.mu.Lock()
+	cs := make([]*creatorHub, 0, len(h.creators))
+	for _, c := range h.creators {
+		cs = append(cs, c)
+	}
+	h.mu.Unlock()
+	for _, c := range cs {
+		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
+		c.mu.Lock()
+		c.loaded = false
+		h.rebuildLocked(ctx, c, "")
+		c.mu.Unlock()
+		cancel()
+	}
+}
+
+// tick is the creator's timer: the QR rotates, a window ends, or a closing
+// message has been shown long enough.
+func (h *Hub) tick(c *creatorHub) {
+	if !h.goroutine() {
+		return
+	}
+	defer h.wg.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
+	defer cancel()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h.rebuildLocked(ctx, c, "")
+}
+
+// rebuildLocked brings c's view up to date (reading every drop when not
+// loaded, else only reload), builds the state and, when it shows something
+// new, sends it to every connection. c.mu is held.
+func (h *Hub) rebuildLocked(ctx context.Context, c *creatorHub, reload string) {
+	if len(c.conns) == 0 {
+		// Nobody watches: forget, and read afresh when someone connects.
+		c.loaded, c.drops, c.state = false, nil, nil
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+		return
+	}
+	now := h.cfg.Now()
+	if !c.loaded {
+		drops := make(map[string]*dropView)
+		for _, d := range h.cfg.Drops.All(c.id) {
+			v := &dropView{drop: d}
+			if old := c.drops[d.ID]; old != nil {
+				v.soldOutAt = old.soldOutAt
+			}
+			if err := h.load(ctx, v, now); err != nil {
+				h.log.Warn().Err(err).Str("creator", c.id).Msg("overlay: cannot read drop state; keeping what is shown")
+				h.schedule(c, now.Add(time.Second))
+				return
+			}
+			drops[d.ID] = v
+		}
+		c.drops, c.loaded = drops, true
+	} else if reload != "" {
+		v := c.drops[reload]
+		if v == nil {
+			d, err := h.cfg.Drops.Drop(ctx, reload)
+			if err != nil {
+				return
+			}
+			v = &dropView{drop: d}
+			c.drops[reload] = v
+		}
+		if err := h.load(ctx, v, now); err != nil {
+			h.log.Warn().Err(err).Str("drop", reload).Msg("overlay: cannot read drop state")
+			c.loaded = false
+			h.schedule(c, now.Add(time.Second))
+			return
+		}
+	}
+
+	st, next := h.build(ctx, c, now)
+	h.schedule(c, next)
+	if c.state != nil && c.state.same(st) {
+		return
+	}
+	c.seq = max(c.seq+1, now.UnixMilli())
+	st.Seq = c.seq
+	c.state = st
+	frame := st.encode()
+	for cn := range c.conns {
+		cn.send(frame)
+	}
+}
+
+// load reads a drop's state and, when it is open, its stock.
+func (h *Hub) load(ctx context.Context, v *dropView, now time.Time) error {
+	st, err := h.cfg.States.State(ctx, v.drop.ID)
+	if err != nil {
+		return err
+	}
+	v.st = st
+	v.total = 0
+	for _, l := range v.drop.Stock {
+		v.total += int64(l.Qty)
+	}
+	v.left = v.total
+	if st.Status != verifier.StatusOpen {
+		return nil
+	}
+	left, ok, err := readStock(ctx, h.cfg.Store, v.drop.ID)
+	if err != nil {
+		return err
+	}
+	if ok {
+		v.left = left
+	}
+	if v.left == 0 && v.soldOutAt.IsZero() {
+		v.soldOutAt = now
+	}
+	return nil
+}
+
+// readStock sums the drop's stock hash (fields "<node>:<sku>"); ok is false
+// when the hash does not exist yet (no claim so far: all stock left).
+func readStock(ctx context.Context, st store.Store, drop string) (int64, bool, error) {
+	h, err := st.HGetAll(ctx, store.DropKey(drop, "stock"))
+	if err != nil || len(h) == 0 {
+		return 0, false, err
+	}
+	var left int64
+	for _, v := range h {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
+			left += n
+		}
+	}
+	return left, true, nil
+}
+
+// build chooses what c shows at now: the most recently opened drop that is
+// open and not sold out; else the drop that most recently closed or sold
+// out, for Linger; else nothing. It returns the state (Seq unset) and when
+// it must be rebuilt at the latest.
+func (h *Hub) build(ctx context.Context, c *creatorHub, now time.Time) (*State, time.Time) {
+	var open, ending *dropView
+	var endingAt time.Time
+	for _, v := range c.drops {
+		end, isOpen := v.ends(now)
+		if isOpen {
+			if open == nil || v.st.OpenedAt.After(open.st.OpenedAt) {
+				open = v
+			}
+			continue
+		}
+		if !end.IsZero() && now.Before(end.Add(h.cfg.Linger)) && (ending == nil || end.After(endingAt)) {
+			ending, endingAt = v, end
+		}
+	}
+	st := &State{V: 1, Type: "state", ServerTime: Time{now}, Status: StatusIdle}
+	switch {
+	case open != nil:
+		d := open.drop
+		closes := Time{open.st.ClosesAt}
+		st.Status = StatusOpen
+		st.Drop = &DropInfo{ID: d.ID, Title: d.Title, OpenedAt: Time{open.st.OpenedAt}}
+		st.ClosesAt = &closes
+		st.Stock = &Stock{Left: open.left, Total: open.total}
+		next := open.st.ClosesAt
+		code, rotates, err := h.cfg.Codes.Current(ctx, d, now)
+		if err != nil {
+			h.log.Warn().Err(err).Str("drop", d.ID).Msg("overlay: no claim code; QR hidden")
+			return st, now.Add(time.Second)
+		}
+		qr, err := h.qrFor(h.pubURL + "/c/" + code)
+		if err != nil {
+			h.log.Error().Err(err).Str("drop", d.ID).Msg("overlay: QR does not encode")
+		} else {
+			st.QR = &QR{URL: h.pubURL + "/c/" + code, SVG: qr, RotatesAt: Time{rotates}}
+		}
+		if rotates.Before(next) {
+			next = rotates
+		}
+		return st, next
+	case ending != nil:
+		d := ending.drop
+		st.Status = StatusClosed
+		if ending.st.Status == verifier.StatusOpen && now.Before(ending.st.ClosesAt) {
+			st.Status = StatusSoldOut
+		}
+		closes := Time{ending.st.ClosesAt}
+		st.Drop = &DropInfo{ID: d.ID, Title: d.Title, OpenedAt: Time{ending.st.OpenedAt}}
+		st.ClosesAt = &closes
+		st.Stock = &Stock{Left: ending.left, Total: ending.total}
+		next := endingAt.Add(h.cfg.Linger)
+		// A sold-out drop still closes; show "closed" is not needed, but
+		// its window end is a change worth a rebuild.
+		return st, next
+	}
+	return st, time.Time{}
+}
+
+// ends reports whether v is open at now (and not sold out) and, if not,
+// when it stopped being so (zero: never opened).
+func (v *dropView) ends(now time.Time) (time.Time, bool) {
+	switch v.st.Status {
+	case verifier.StatusOpen:
+		if !v.st.ClosesAt.IsZero() && !now.Before(v.st.ClosesAt) {
+			return v.st.ClosesAt, false
+		}
+		if v.left <= 0 && v.total > 0 {
+			return v.soldOutAt, false
+		}
+		return time.Time{}, true
+	case verifier.StatusClosed:
+		if !v.st.ClosedAt.IsZero() {
+			return v.st.ClosedAt, false
+		}
+		return v.st.ClosesAt, false
+	}
+	return time.Time{}, false
+}
+
+// schedule arms c's timer for at (zero: disarm).
+func (h *Hub) schedule(c *creatorHub, at time.Time) {
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	if at.IsZero() {
+		return
+	}
+	d := at.Sub(h.cfg.Now())
+	if d < 0 {
+		d = 0
+	}
+	if c.timer == nil {
+		c.timer = time.AfterFunc(d, func() { h.tick(c) })
+		return
+	}
+	c.timer.Reset(d)
+}
+
+// qrFor returns the SVG of url, rendering it once per process per code.
+func (h *Hub) qrFor(url string) (string, error) {
+	h.qrMu.Lock()
+	svg, ok := h.qr[url]
+	h.qrMu.Unlock()
+	if ok {
+		return svg, nil
+	}
+	svg, _, err := QRSVG(url)
+	if err != nil {
+		return "", err
+	}
+	h.qrMu.Lock()
+	if len(h.qr) > 1024 {
+		clear(h.qr) // old codes are never shown again
+	}
+	h.qr[url] = svg
+	h.qrMu.Unlock()
+	return svg, nil
+}
+
+// attach registers cn and sends it the current state, reading it first
+// when nobody of that creator was connected.
+func (h *Hub) attach(c *creatorHub, cn *conn) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// Checked under c.mu, so Shutdown, which collects connections under
+	// c.mu after setting closed, either sees cn or refuses it here.
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return ErrClosed
+	}
+	h.wg.Add(2) // cn's reader and writer
+	h.mu.Unlock()
+	c.conns[cn] = struct{}{}
+	h.metrics.connected.WithLabelValues(c.id).Inc()
+	if !c.loaded {
+		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
+		h.rebuildLocked(ctx, c, "")
+		cancel()
+	}
+	if !cn.primed && c.state != nil {
+		// The last state, with this moment's server time: the page derives
+		// its clock offset from it.
+		st := *c.state
+		st.ServerTime = Time{h.cfg.Now()}
+		cn.send(st.encode())
+	}
+	return nil
+}
+
+// detach forgets cn.
+func (h *Hub) detach(c *creatorHub, cn *conn) {
+	c.mu.Lock()
+	if _, ok := c.conns[cn]; ok {
+		delete(c.conns, cn)
+		h.metrics.connected.WithLabelValues(c.id).Dec()
+	}
+	if len(c.conns) == 0 {
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+		c.loaded, c.drops, c.state = false, nil, nil
+	}
+	c.mu.Unlock()
+}
+
+// broadcast sends frame to every overlay of creator as it is (tests and
+// benchmarks drive the fan-out with it).
+func (h *Hub) broadcast(creator string, frame []byte) {
+	c := h.creator(creator)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for cn := range c.conns {
+		cn.send(frame)
+	}
+}

@@ -1,0 +1,369 @@
+package overlay
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
+
+	"github.com/dropwire/dropwire/internal/config"
+	"github.com/dropwire/dropwire/internal/store"
+	"github.com/dropwire/dropwire/internal/store/storetest"
+)
+
+// leakCheck fails t if goroutines started during the test outlive its
+// cleanups. Call it first, so its cleanup runs last.
+func leakCheck(t *testing.T) {
+	t.Helper()
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+}
+
+// Many overlays of one creator: each gets idle on connect, the same open
+// state with the current claim code when the drop opens, then closed, then
+// idle again after the linger.
+func TestHubManyClients(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		leakCheck(t)
+		e := newEnv(t, st, func(c *HubConfig) { c.Linger = 300 * time.Millisecond }, testDrop("spring"), testDrop("other"))
+		const n = 50
+		clients := make([]*client, n)
+		for i := range clients {
+			clients[i] = e.dial(t)
+			if s := clients[i].next(); s.Status != StatusIdle || s.V != 1 || s.Drop != nil || s.QR != nil {
+				t.Fatalf("client %d first state: %+v", i, s)
+			}
+		}
+		if got := e.hub.Connected("ava"); got != n {
+			t.Fatalf("Connected = %d, want %d", got, n)
+		}
+		if got := testutil.ToFloat64(e.hub.metrics.connected.WithLabelValues("ava")); got != n {
+			t.Fatalf("connections gauge = %v", got)
+		}
+		e.trigger(t, "spring", "e1")
+		d, _ := e.cat.Drop(context.Background(), "spring")
+		var first State
+		for i, c := range clients {
+			s := c.until(func(s State) bool { return s.Status != StatusIdle })
+			if s.Status != StatusOpen || s.Drop.ID != "spring" || s.Drop.Title != "Drop spring" ||
+				*s.Stock != (Stock{Left: 42, Total: 42}) || s.QR == nil || s.ClosesAt == nil {
+				t.Fatalf("client %d open state: %+v", i, s)
+			}
+			code, _, err := e.codes.Current(context.Background(), d, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.QR.URL != "https://drops.example.com/c/"+code || !strings.HasPrefix(s.QR.SVG, "<svg") {
+				t.Fatalf("client %d QR %q, want code %s", i, s.QR.URL, code)
+			}
+			if i == 0 {
+				first = s
+			} else if s.Seq != first.Seq || s.QR.URL != first.QR.URL {
+				t.Fatalf("client %d got seq %d %s, client 0 %d %s", i, s.Seq, s.QR.URL, first.Seq, first.QR.URL)
+			}
+		}
+		e.close(t, "spring", "e2")
+		for _, c := range clients {
+			if s := c.until(func(s State) bool { return s.Status != StatusOpen }); s.Status != StatusClosed || s.Drop.ID != "spring" || s.Seq <= first.Seq {
+				t.Fatalf("after close: %+v", s)
+			}
+			if s := c.next(); s.Status != StatusIdle {
+				t.Fatalf("after linger: %+v", s)
+			}
+		}
+		if testutil.ToFloat64(e.hub.metrics.frames) < 3*n {
+			t.Fatalf("frames counter %v", testutil.ToFloat64(e.hub.metrics.frames))
+		}
+	})
+}
+
+// The most recently opened open drop is shown; stock comes from the stock
+// hash; left 0 is sold out.
+func TestHubChoosesDropAndStock(t *testing.T) {
+	leakCheck(t)
+	e := newEnv(t, storetest.Memory(t), func(c *HubConfig) { c.Linger = time.Hour }, testDrop("a"), testDrop("b"))
+	c := e.dial(t)
+	c.next()
+	e.trigger(t, "a", "e1")
+	if s := c.until(func(s State) bool { return s.Status == StatusOpen }); s.Drop.ID != "a" {
+		t.Fatalf("%+v", s)
+	}
+	time.Sleep(5 * time.Millisecond) // opened_at has millisecond resolution
+	e.trigger(t, "b", "e2")
+	c.until(func(s State) bool { return s.Drop != nil && s.Drop.ID == "b" })
+
+	ctx := context.Background()
+	if err := e.st.HSet(ctx, store.DropKey("b", "stock"), map[string]string{"n1:s": "3", "n2:s": "4"}); err != nil {
+		t.Fatal(err)
+	}
+	_ = e.st.Publish(ctx, "drop-state", []byte("b 2"))
+	if s := c.until(func(s State) bool { return s.Stock.Left != 42 }); *s.Stock != (Stock{Left: 7, Total: 42}) || s.Status != StatusOpen {
+		t.Fatalf("%+v", s)
+	}
+	if err := e.st.HSet(ctx, store.DropKey("b", "stock"), map[string]string{"n1:s": "0", "n2:s": "0"}); err != nil {
+		t.Fatal(err)
+	}
+	_ = e.st.Publish(ctx, "drop-state", []byte("b 3"))
+	// b sold out: a, still open, is shown again.
+	if s := c.until(func(s State) bool { return s.Drop.ID != "b" || s.Status != StatusOpen }); s.Drop.ID != "a" || s.Status != StatusOpen {
+		t.Fatalf("after b sold out: %+v", s)
+	}
+	time.Sleep(5 * time.Millisecond)
+	e.close(t, "a", "e3")
+	// Now the most recent ending (a closed, after b sold out) is shown.
+	if s := c.until(func(s State) bool { return s.Status != StatusOpen }); s.Status != StatusClosed || s.Drop.ID != "a" {
+		t.Fatalf("after a closed: %+v", s)
+	}
+}
+
+// Frames reach a client in the order they were broadcast: seq strictly
+// increases and the last one arrives.
+func TestHubOrdering(t *testing.T) {
+	leakCheck(t)
+	e := newEnv(t, storetest.Memory(t), nil, testDrop("a"))
+	c := e.dial(t)
+	c.next()
+	const n = 2000
+	go func() {
+		for i := 1; i <= n; i++ {
+			e.hub.broadcast("ava", fmt.Appendf(nil, `{"type":"state","seq":%d}`, i))
+		}
+	}()
+	last := int64(0)
+	for last < n {
+		s := c.next()
+		if s.Seq <= last {
+			t.Fatalf("seq %d after %d", s.Seq, last)
+		}
+		last = s.Seq
+	}
+}
+
+// An overlay that stops reading gets, when it reads again, the latest state
+// and not the backlog: queued frames were replaced.
+func TestHubConflation(t *testing.T) {
+	leakCheck(t)
+	e := newEnv(t, storetest.Memory(t), func(c *HubConfig) { c.WriteTimeout = 10 * time.Second }, testDrop("a"))
+	c := e.dial(t)
+	c.next()
+	const n = 200
+	pad := strings.Repeat("x", 256<<10) // fills the socket buffers fast
+	for i := 1; i <= n; i++ {
+		e.hub.broadcast("ava", fmt.Appendf(nil, `{"type":"state","seq":%d,"status":"%s"}`, i, pad))
+	}
+	got := 0
+	last := int64(0)
+	for last < n {
+		s := c.next()
+		if s.Seq <= last {
+			t.Fatalf("seq %d after %d", s.Seq, last)
+		}
+		last = s.Seq
+		got++
+	}
+	if got > n/2 {
+		t.Fatalf("received %d of %d frames: no conflation", got, n)
+	}
+	t.Logf("received %d of %d frames", got, n)
+}
+
+// A client that never reads is dropped after the write timeout, counted,
+// and the others keep receiving every state, including after the drop.
+func TestHubSlowClientDropped(t *testing.T) {
+	leakCheck(t)
+	e := newEnv(t, storetest.Memory(t), func(c *HubConfig) { c.WriteTimeout = time.Second }, testDrop("a"))
+	// The slow client: tiny receive buffer, never reads after the handshake.
+	d := websocket.Dialer{NetDial: func(network, addr string) (net.Conn, error) {
+		nc, err := net.Dial(network, addr)
+		if err == nil {
+			_ = nc.(*net.TCPConn).SetReadBuffer(4096)
+		}
+		return nc, err
+	}}
+	slow, _, err := d.Dial(e.wsURL("ava", testKey), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+
+	const fast = 10
+	var wg sync.WaitGroup
+	lasts := make([]int64, fast)
+	clients := make([]*client, fast)
+	for i := range clients {
+		clients[i] = e.dial(t)
+		clients[i].next()
+	}
+	const n = 400
+	for i, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for lasts[i] < n+1 {
+				_ = c.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+				_, b, err := c.ws.ReadMessage()
+				if err != nil {
+					t.Errorf("fast client %d: %v", i, err)
+					return
+				}
+				// Only the head: a fast client must be cheap under -race.
+				var seq int64
+				if _, err := fmt.Sscanf(string(b[:min(len(b), 40)]), `{"type":"state","seq":%d`, &seq); err == nil {
+					lasts[i] = seq
+				}
+			}
+		}()
+	}
+	pad := strings.Repeat("x", 32<<10)
+	start := time.Now()
+	for i := 1; i <= n; i++ {
+		e.hub.broadcast("ava", fmt.Appendf(nil, `{"type":"state","seq":%d,"status":"%s"}`, i, pad))
+		time.Sleep(time.Millisecond)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for e.hub.Connected("ava") != fast {
+		if time.Now().After(deadline) {
+			t.Fatalf("slow client not dropped: %d connected", e.hub.Connected("ava"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("broadcast of %d frames took %v; slow client dropped", n, time.Since(start))
+	// After the drop, the others still get new states.
+	e.hub.broadcast("ava", []byte(`{"type":"state","seq":401}`))
+	wg.Wait()
+	for i, l := range lasts {
+		if l != n+1 {
+			t.Fatalf("fast client %d last seq %d", i, l)
+		}
+	}
+	if got := testutil.ToFloat64(e.hub.metrics.slow); got != 1 {
+		t.Fatalf("slow clients counter = %v", got)
+	}
+}
+
+// Shutdown closes every socket with 1001 and waits for every goroutine
+// (leakCheck); it is idempotent; later connections are refused.
+func TestHubShutdown(t *testing.T) {
+	leakCheck(t)
+	e := newEnv(t, storetest.Memory(t), nil, testDrop("a"))
+	var cs []*client
+	for range 20 {
+		c := e.dial(t)
+		c.next()
+		cs = append(cs, c)
+	}
+	for range 2 {
+		if err := e.hub.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range cs {
+		_ = c.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for {
+			_, _, err := c.ws.ReadMessage()
+			if err != nil {
+				if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+					t.Fatalf("want close 1001, got %v", err)
+				}
+				break
+			}
+		}
+	}
+	_, resp, err := websocket.DefaultDialer.Dial(e.wsURL("ava", testKey), nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("dial after shutdown: %v %v", err, resp)
+	}
+}
+
+// Wrong key and unknown creator get the same 401 (problem JSON on the
+// socket, a visible message on the page); old keys still work (rotation);
+// foreign origins are refused.
+func TestHubAuth(t *testing.T) {
+	leakCheck(t)
+	e := newEnv(t, storetest.Memory(t), nil, testDrop("a"))
+	bodyOf := func(creator, key string) (int, string) {
+		_, resp, err := websocket.DefaultDialer.Dial(e.wsURL(creator, key), nil)
+		if err == nil {
+			t.Fatalf("%s/%s: connected", creator, key)
+		}
+		var p struct{ Code string }
+		_ = json.NewDecoder(resp.Body).Decode(&p)
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Content-Type") + " " + p.Code
+	}
+	s1, b1 := bodyOf("ava", "nope")
+	s2, b2 := bodyOf("nobody", "nope")
+	s3, b3 := bodyOf("ava", "")
+	if s1 != 401 || s1 != s2 || b1 != b2 || s3 != 401 || b1 != "application/problem+json wrong_overlay_key" || b3 != b1 {
+		t.Fatalf("wrong key %d %q, unknown creator %d %q, empty %d %q", s1, b1, s2, b2, s3, b3)
+	}
+	ws, _, err := websocket.DefaultDialer.Dial(e.wsURL("ava", "old-key"), nil)
+	if err != nil {
+		t.Fatalf("rotated key refused: %v", err)
+	}
+	ws.Close()
+
+	for origin, ok := range map[string]bool{
+		"": true, "null": true, "file://": true, e.srv.URL: true,
+		"https://drops.example.com": true, "https://evil.example": false,
+	} {
+		h := http.Header{}
+		if origin != "" {
+			h.Set("Origin", origin)
+		}
+		ws, resp, err := websocket.DefaultDialer.Dial(e.wsURL("ava", testKey), h)
+		if (err == nil) != ok {
+			t.Errorf("origin %q: err %v, want allowed=%v", origin, err, ok)
+		}
+		if err == nil {
+			ws.Close()
+		} else if resp.StatusCode != 403 {
+			t.Errorf("origin %q: status %d", origin, resp.StatusCode)
+		}
+	}
+
+	for _, tc := range []struct {
+		path string
+		code int
+		want string
+	}{
+		{"/overlay/ava?key=" + testKey, 200, "<p>overlay</p>"},
+		{"/overlay/ava?key=old-key", 200, "<p>overlay</p>"},
+		{"/overlay/ava?key=bad", 401, "wrong overlay key"},
+		{"/overlay/ghost?key=bad", 401, "wrong overlay key"},
+	} {
+		resp, err := http.Get(e.srv.URL + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sb strings.Builder
+		_, _ = fmt.Fprint(&sb, readAll(resp))
+		if resp.StatusCode != tc.code || !strings.Contains(sb.String(), tc.want) {
+			t.Errorf("%s: %d %q", tc.path, resp.StatusCode, sb.String())
+		}
+	}
+}
+
+func readAll(resp *http.Response) string {
+	defer resp.Body.Close()
+	var b strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			return b.String()
+		}
+	}
+}
+
+var _ = config.Drop{}

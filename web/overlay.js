@@ -1,0 +1,181 @@
+// Dropwire overlay: connects to /v1/overlay/{creator}/ws and draws the
+// creator's drop state. Vanilla ES2020 for Chromium 103+ (OBS's browser);
+// no build step, no dependency. The server sends the whole state on
+// connect and on every change; the page never counts down from when a
+// message arrived, but from closes_at and server_time.
+(function () {
+  "use strict";
+
+  var params = new URLSearchParams(location.search);
+  var parts = location.pathname.split("/");
+  var creator = decodeURIComponent(parts[parts.length - 1] || parts[parts.length - 2] || "");
+  var key = params.get("key") || "";
+  var debug = params.get("debug") === "1";
+  var onlyLive = params.get("onlylive") === "1";
+
+  var BACKOFF_MIN = 1000;
+  var BACKOFF_MAX = 15000;
+  var SILENCE = 25000; // no message (state or ping) for this long: reconnect
+  var STALE_QR = 15000; // a QR this long past rotates_at is not drawn
+
+  var root = document.getElementById("dw-overlay");
+  var el = {
+    title: document.getElementById("dw-title"),
+    qr: document.getElementById("dw-qr"),
+    countdown: document.getElementById("dw-countdown"),
+    stock: document.getElementById("dw-stock"),
+    message: document.getElementById("dw-message"),
+    debug: document.getElementById("dw-debug")
+  };
+
+  var pos = params.get("pos");
+  if (["tl", "tr", "bl", "br"].indexOf(pos) < 0) pos = "br";
+  root.classList.remove("dw-pos-br");
+  root.classList.add("dw-pos-" + pos);
+  var size = parseInt(params.get("size") || "", 10);
+  if (size >= 64 && size <= 2000) root.style.setProperty("--dw-size", size + "px");
+
+  var state = null; // last state message
+  var offset = 0; // server clock minus local clock, ms
+  var live = !onlyLive;
+  var lastSvg = "";
+
+  function serverNow() { return Date.now() + offset; }
+
+  function fmt(ms) {
+    var s = Math.max(0, Math.ceil(ms / 1000));
+    var h = Math.floor(s / 3600);
+    var m = Math.floor((s % 3600) / 60);
+    var sec = s % 60;
+    var mm = (h > 0 && m < 10 ? "0" : "") + m;
+    return (h > 0 ? h + ":" : "") + mm + ":" + (sec < 10 ? "0" : "") + sec;
+  }
+
+  function setStatus(status) {
+    ["idle", "open", "sold_out", "closed"].forEach(function (s) {
+      root.classList.toggle("dw-status-" + s, s === status);
+    });
+  }
+
+  // render draws state at the current server time. It runs on every
+  // message and on a timer, so it is right again as soon as OBS shows the
+  // source after hiding it.
+  function render() {
+    var st = state;
+    var status = st ? st.status : "idle";
+    var now = serverNow();
+    if (status === "open") {
+      var closes = Date.parse(st.closes_at);
+      var rotates = st.qr ? Date.parse(st.qr.rotates_at) : 0;
+      if (!(closes > now) || !st.qr || now > rotates + STALE_QR) {
+        status = "idle"; // window over or QR stale: draw nothing rather than something wrong
+      } else {
+        if (st.qr.svg !== lastSvg) {
+          el.qr.innerHTML = st.qr.svg; // trusted: rendered by our server
+          lastSvg = st.qr.svg;
+        }
+        el.title.textContent = st.drop ? st.drop.title || st.drop.id : "";
+        el.countdown.textContent = fmt(closes - now);
+        el.stock.textContent = st.stock ? st.stock.left + " / " + st.stock.total + " left" : "";
+      }
+    } else if (status === "sold_out") {
+      el.message.textContent = "Sold out";
+    } else if (status === "closed") {
+      el.message.textContent = "Drop closed";
+    }
+    if (!live) status = "idle";
+    setStatus(status);
+    root.classList.toggle("dw-hidden", status === "idle");
+  }
+
+  function setDebug(connected, text) {
+    if (!debug) return;
+    el.debug.hidden = false;
+    el.debug.classList.toggle("dw-connected", connected);
+    el.debug.classList.toggle("dw-disconnected", !connected);
+    el.debug.textContent = text;
+  }
+
+  var attempt = 0;
+  var ws = null;
+  var silenceTimer = 0;
+
+  function wsURL() {
+    var proto = location.protocol === "https:" ? "wss:" : "ws:";
+    return proto + "//" + location.host + "/v1/overlay/" + encodeURIComponent(creator) +
+      "/ws?key=" + encodeURIComponent(key);
+  }
+
+  function armSilence() {
+    clearTimeout(silenceTimer);
+    silenceTimer = setTimeout(function () {
+      if (ws) ws.close(); // onclose reconnects
+    }, SILENCE);
+  }
+
+  function connect() {
+    var sock;
+    try {
+      sock = new WebSocket(wsURL());
+    } catch (e) {
+      retry();
+      return;
+    }
+    ws = sock;
+    var seq = -1; // seq is monotonic within one connection only
+    sock.onopen = function () {
+      setDebug(true, "connected");
+      armSilence();
+    };
+    sock.onmessage = function (ev) {
+      armSilence();
+      var msg;
+      try { msg = JSON.parse(ev.data); } catch (e) { return; }
+      if (!msg || msg.type !== "state") return;
+      if (typeof msg.seq === "number" && msg.seq <= seq) return;
+      seq = msg.seq;
+      attempt = 0;
+      var st = Date.parse(msg.server_time);
+      if (st) offset = st - Date.now();
+      state = msg;
+      render();
+    };
+    sock.onclose = function () {
+      if (ws !== sock) return;
+      ws = null;
+      clearTimeout(silenceTimer);
+      retry();
+    };
+    sock.onerror = function () { /* onclose follows */ };
+  }
+
+  function retry() {
+    // Capped exponential backoff with jitter: 1 s, 2 s, 4 s ... 15 s, each
+    // between 75 % and 100 % of its step, so overlays do not reconnect in
+    // lockstep after a restart. The last state stays drawn meanwhile (it
+    // hides itself when its QR or window runs out).
+    var step = Math.min(BACKOFF_MAX, BACKOFF_MIN * Math.pow(2, attempt));
+    var delay = Math.round(step * (0.75 + Math.random() * 0.25));
+    attempt++;
+    setDebug(false, "disconnected, retry in " + (delay / 1000).toFixed(1) + " s");
+    setTimeout(connect, delay);
+  }
+
+  // OBS: with ?onlylive=1, draw only while streaming.
+  var obs = window.obsstudio;
+  if (onlyLive && obs) {
+    window.addEventListener("obsStreamingStarted", function () { live = true; render(); });
+    window.addEventListener("obsStreamingStopped", function () { live = false; render(); });
+    if (typeof obs.getStatus === "function") {
+      try {
+        obs.getStatus(function (s) { live = !!(s && s.streaming); render(); });
+      } catch (e) { /* not permitted: wait for the events */ }
+    }
+  } else if (onlyLive) {
+    live = true; // not in OBS: nothing tells us, so draw
+  }
+
+  setInterval(render, 250);
+  render();
+  connect();
+})();
