@@ -26,3 +26,40 @@ func (e *RateLimitError) Error() string { return ErrRateLimited.Error() }
 
 // Unwrap makes errors.Is(err, ErrRateLimited) hold.
 func (e *RateLimitError) Unwrap() error { return ErrRateLimited }
+
+// Claim errors.
+var (
+	// ErrUnknownCode is returned for a claim code no open drop has shown.
+	ErrUnknownCode = errors.New("verifier: unknown claim code")
+	// ErrCodeExpired is returned for a claim code rotated out more than the
+	// drop's scan_grace ago.
+	ErrCodeExpired = errors.New("verifier: claim code expired")
+	// ErrDropClosed is returned for a claim on a drop that has closed or
+	// is not open.
+	ErrDropClosed = errors.New("verifier: drop closed")
+	// ErrSoldOut is returned for a claim on a drop (or the chosen node)
+	// without stock left.
+	ErrSoldOut = errors.New("verifier: sold out")
+	// ErrAlreadyClaimed is returned when the viewer has claimed per_viewer
+	// times already; see AlreadyClaimedError for the claim.
+	ErrAlreadyClaimed = errors.New("verifier: already claimed")
+	// ErrInvalidClaim is returned for a claim request missing what it
+	// needs or naming a node the drop has no stock at.
+	ErrInvalidClaim = errors.New("verifier: invalid claim request")
+	// ErrUnknownClaim is returned for a claim id that does not exist.
+	ErrUnknownClaim = errors.New("verifier: unknown claim")
+	// ErrBadReceipt is returned for a receipt that does not verify or has
+	// expired.
+	ErrBadReceipt = errors.New("verifier: bad receipt")
+	// ErrBadViewer is returned for a viewer identity that is malformed or
+	// does not verify.
+	ErrBadViewer = errors.New("verifier: bad viewer identity")
+)
+
+// AlreadyClaimedError names the viewer's existing claim.
+type AlreadyClaimedError struct{ ClaimID string }
+
+func (e *AlreadyClaimedError) Error() string { return ErrAlreadyClaimed.Error() + ": " + e.ClaimID }
+
+// Unwrap makes errors.Is(err, ErrAlreadyClaimed) hold.
+func (e *AlreadyClaimedError) Unwrap() error { return ErrAlreadyClaimed }

@@ -18,6 +18,7 @@ import (
 func benchScenarios() map[string]command {
 	return map[string]command{
 		"ingest": {"ingest", "signed webhooks at a rate or concurrency: throughput, latency, status mix", runBenchIngest},
+		"claims": {"claims", "a burst of distinct viewers claiming one drop: claims/s, result mix, latency, oversell check", runBenchClaims},
 		"rtc":    {"rtc", "data-channel peers: setup time, event → ack latency, server goroutines/memory per peer", runBenchRTC},
 	}
 }

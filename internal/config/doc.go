@@ -48,6 +48,10 @@
 //	receipt_key_rotate 24h
 //	claim_rate_ip     20 claim attempts per second (burst 60); -1: no limit
 //	claim_rate_device 2 per second (burst 6); -1: no limit
+//	forward_workers   16 concurrent deliveries to nodes per replica
+//	forward_tick      250ms (outbox poll when no claim announcement wakes it)
+//	forward_takeover  30s (unacknowledged entries of a dead replica are taken over)
+//	sla_tick          1s (pickup deadline check)
 //
 //	sources[].tolerance   5m; 10m for scheme twitch-eventsub (Twitch's own limit)
 //	sources[].rate        50 events per second
@@ -59,6 +63,12 @@
 //	                      whpk_ key, as the documented example writes it
 //
 //	nodes[].pickup_sla    4h
+//	nodes[].timeout       10s (each delivery attempt; shorter than forward_takeover)
+//	nodes[].retry_base    1s, doubling per attempt, full jitter
+//	nodes[].retry_max     10m (the largest wait between attempts)
+//	nodes[].retry_horizon 24h after the claim; then dead-letter
+//	nodes[].breaker_failures 5 consecutive failures open the breaker
+//	nodes[].breaker_cooldown 30s before a probe is let through
 //
 //	drops[].window        2h
 //	drops[].qr_rotate     20s

@@ -1,0 +1,634 @@
+package verifier
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/dropwire/dropwire/internal/config"
+	"github.com/dropwire/dropwire/internal/store"
+)
+
+// Claim states. Transitions are monotonic: claimed → forwarded → accepted |
+// rejected → ready → picked_up; rejected | pickup_failed | forward_failed →
+// compensated.
+const (
+	ClaimClaimed       = "claimed"
+	ClaimForwarded     = "forwarded"
+	ClaimAccepted      = "accepted"
+	ClaimRejected      = "rejected"
+	ClaimReady         = "ready"
+	ClaimPickedUp      = "picked_up"
+	ClaimPickupFailed  = "pickup_failed"
+	ClaimForwardFailed = "forward_failed"
+	ClaimCompensated   = "compensated"
+)
+
+// Claim is one viewer's claim of one unit of a drop's stock.
+type Claim struct {
+	ID         string
+	Drop       string
+	State      string
+	Node       string
+	SKU        string
+	Tier       string
+	PickupCode string
+	PickupBy   time.Time
+	CreatedAt  time.Time
+	Viewer     string // the viewer key (a keyed hash)
+	History    []ClaimEvent
+}
+
+// ClaimEvent is one state a claim entered, and when.
+type ClaimEvent struct {
+	State string
+	At    time.Time
+}
+
+// CodeResolver validates the rotating code of a claim URL, as
+// overlay.Codes does: it returns the code's drop, or ErrUnknownCode,
+// ErrCodeExpired or ErrDropClosed.
+type CodeResolver interface {
+	Resolve(ctx context.Context, code string, now time.Time) (drop string, rotatedAt time.Time, err error)
+}
+
+// ClaimsConfig configures Claims.
+type ClaimsConfig struct {
+	Store    store.Store
+	Drops    Drops
+	Codes    CodeResolver
+	Receipts *Receipts
+	// Nodes looks fulfillment nodes up (pickup SLA, region).
+	Nodes func(id string) (*config.Node, bool)
+	// Retention is how long a claim is kept after its receipt expires;
+	// default 30 days.
+	Retention  time.Duration
+	Logger     zerolog.Logger
+	Registerer prometheus.Registerer
+	// Now returns the current time; default time.Now.
+	Now func() time.Time
+}
+
+// Claims runs viewer claims: see Claim. It owns one goroutine, the
+// subscription to StateChannel that keeps the sold-out flags fresh; Close
+// stops it. Safe for concurrent use by any number of goroutines and
+// replicas sharing one store.
+type Claims struct {
+	st        store.Store
+	drops     Drops
+	codes     CodeResolver
+	receipts  *Receipts
+	nodes     func(string) (*config.Node, bool)
+	retention time.Duration
+	log       zerolog.Logger
+	now       func() time.Time
+	channel   string
+	metrics   *claimMetrics
+
+	soldMu sync.RWMutex
+	sold   map[string]time.Time // drop → when it was seen sold out
+
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// soldOutFor is how long an in-process sold-out flag answers without the
+// store: refreshed by every claim that still finds no stock, so stock
+// added later is noticed within this time even if a message was missed.
+const soldOutFor = 5 * time.Second
+
+// NewClaims returns running Claims.
+func NewClaims(cfg ClaimsConfig) (*Claims, error) {
+	if cfg.Store == nil || cfg.Drops == nil || cfg.Codes == nil || cfg.Receipts == nil {
+		return nil, errors.New("verifier: ClaimsConfig needs Store, Drops, Codes and Receipts")
+	}
+	if cfg.Nodes == nil {
+		cfg.Nodes = func(string) (*config.Node, bool) { return nil, false }
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = 30 * 24 * time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	m, err := newClaimMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Claims{
+		st: cfg.Store, drops: cfg.Drops, codes: cfg.Codes, receipts: cfg.Receipts, nodes: cfg.Nodes,
+		retention: cfg.Retention, log: cfg.Logger, now: cfg.Now, channel: cfg.Store.Prefix() + StateChannel,
+		metrics: m, sold: map[string]time.Time{}, cancel: cancel,
+	}
+	c.wg.Add(1)
+	go c.watch(ctx)
+	return c, nil
+}
+
+// Close stops the subscription and waits for it; idempotent.
+func (c *Claims) Close() error {
+	c.closeOnce.Do(func() {
+		c.cancel()
+		c.wg.Wait()
+	})
+	return nil
+}
+
+// Shutdown is Close for a shutdown hook.
+func (c *Claims) Shutdown(context.Context) error { return c.Close() }
+
+// Receipts returns the receipt signer.
+func (c *Claims) Receipts() *Receipts { return c.receipts }
+
+// ClaimRequest is one claim attempt.
+type ClaimRequest struct {
+	Code string
+	// Viewer is the viewer key, from Viewers (a keyed hash).
+	Viewer string
+	// Node, when set, is the node the viewer chose; Region, when set,
+	// prefers nodes of that region.
+	Node   string
+	Region string
+	// IdempotencyKey, when set, makes a retry of the same attempt by the
+	// same viewer return the same claim.
+	IdempotencyKey string
+
+	resolved *config.Drop // the code's drop, when the caller resolved it already
+}
+
+// ClaimResult is the outcome of a claim: Created is false when the request
+// was a retry answered with the viewer's existing claim.
+type ClaimResult struct {
+	Claim   *Claim
+	Created bool
+	Receipt string
+}
+
+// newClaimID returns a fresh claim id: "<drop>.<16 random base32 chars>". The
+// drop is in the id so the claim is found without a cross-slot index.
+func newClaimID(drop string) string {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	return drop + "." + strings.ToLower(base32.StdEncoding.EncodeToString(b[:]))
+}
+
+// DropOfClaim returns the drop of a claim id.
+func DropOfClaim(id string) (string, bool) {
+	i := strings.LastIndexByte(id, '.')
+	if i <= 0 || len(id)-i-1 != 16 || len(id) > 128 {
+		return "", false
+	}
+	for _, r := range id[i+1:] {
+		if !(r >= 'a' && r <= 'z' || r >= '2' && r <= '7') {
+			return "", false
+		}
+	}
+	return id[:i], true
+}
+
+// validKey reports whether an idempotency key is usable: 1–64 characters
+// of [A-Za-z0-9_.:-].
+func validKey(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-', c == '.', c == ':':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Claim runs one claim attempt in one atomic step: the code is current or
+// within scan_grace, the drop is open, the viewer is under per_viewer, a
+// node/SKU (the chosen one, else the first with stock, region first) has
+// stock; it decrements that stock and writes the claim and its outbox
+// entry. A retry with the same viewer and idempotency key returns the same
+// claim (Created false). Errors: ErrInvalidClaim, ErrUnknownCode,
+// ErrCodeExpired, ErrDropClosed, ErrSoldOut, *AlreadyClaimedError, and
+// store errors.
+func (c *Claims) Claim(ctx context.Context, req ClaimRequest) (res ClaimResult, err error) {
+	start := time.Now()
+	defer func() { c.metrics.observe(err, res.Created, time.Since(start)) }()
+	if req.Viewer == "" || req.Code == "" || len(req.Code) > 64 || len(req.Node) > 64 || len(req.Region) > 64 {
+		return ClaimResult{}, fmt.Errorf("%w: code and viewer are required", ErrInvalidClaim)
+	}
+	if req.IdempotencyKey != "" && !validKey(req.IdempotencyKey) {
+		return ClaimResult{}, fmt.Errorf("%w: Idempotency-Key must be 1-64 characters from [A-Za-z0-9_.:-]", ErrInvalidClaim)
+	}
+	now := c.now()
+	d := req.resolved
+	if d == nil {
+		dropID, _, err := c.codes.Resolve(ctx, req.Code, now)
+		if err != nil {
+			return ClaimResult{}, err
+		}
+		if d, err = c.drops.Drop(ctx, dropID); err != nil {
+			return ClaimResult{}, err
+		}
+	}
+	if req.Node != "" && !hasNode(d, req.Node) {
+		return ClaimResult{}, fmt.Errorf("%w: drop %q has no stock at node %q", ErrInvalidClaim, d.ID, req.Node)
+	}
+	if c.soldOut(d.ID, now) {
+		return c.soldOutAnswer(ctx, d, req)
+	}
+
+	keys := []string{
+		store.DropKey(d.ID, "state"),
+		store.DropKey(d.ID, "stock"),
+		store.DropKey(d.ID, "v", req.Viewer),
+		"", "",
+		store.DropKey(d.ID, "outbox"),
+		store.DropKey(d.ID, "pickup"),
+	}
+	var maxSLA time.Duration
+	lines := c.order(d, req)
+	lineArgs := make([]any, 0, 6*len(lines))
+	for _, l := range lines {
+		sla := config.DefaultPickupSLA
+		if n, ok := c.nodes(l.Node); ok && n.PickupSLA > 0 {
+			sla = n.PickupSLA.D()
+		}
+		maxSLA = max(maxSLA, sla)
+		eligible := req.Node == "" || l.Node == req.Node
+		lineArgs = append(lineArgs, l.Node, l.SKU, l.Tier, l.Qty, now.Add(sla).UnixMilli(), eligible)
+	}
+	viewerTTL := d.Window.D() + maxSLA + time.Hour
+	claimTTL := c.receipts.TTL() + c.retention
+
+	for attempt := 0; ; attempt++ {
+		id := newClaimID(d.ID)
+		keys[3], keys[4] = store.DropKey(d.ID, "claim", id), store.DropKey(d.ID, "claim", id, "history")
+		args := []any{now.UnixMilli(), max(d.PerViewer, 1), req.IdempotencyKey, id, req.Viewer,
+			viewerTTL.Milliseconds(), claimTTL.Milliseconds(), c.channel, d.ID, len(lines), 3}
+		args = append(args, lineArgs...)
+		args = append(args, NewPickupCode(), NewPickupCode(), NewPickupCode())
+		raw, err := c.st.Run(ctx, claimScript, keys, args...)
+		if err != nil {
+			var se *store.ScriptError
+			if !errors.As(err, &se) {
+				return ClaimResult{}, fmt.Errorf("verifier: claim on %s: %w", d.ID, err)
+			}
+			switch code, detail, _ := strings.Cut(se.Code, ":"); code {
+			case "already_claimed":
+				return ClaimResult{}, &AlreadyClaimedError{ClaimID: detail}
+			case "not_open", "closed":
+				return ClaimResult{}, fmt.Errorf("%w: %s", ErrDropClosed, d.ID)
+			case "sold_out":
+				if detail == "0" {
+					c.setSoldOut(d.ID, now)
+				}
+				return ClaimResult{}, fmt.Errorf("%w: %s", ErrSoldOut, d.ID)
+			case "pickup_taken":
+				if attempt < 3 {
+					continue
+				}
+			}
+			return ClaimResult{}, fmt.Errorf("verifier: claim on %s: %w", d.ID, err)
+		}
+		res, err := c.claimed(ctx, d, raw)
+		if err == nil && res.Claim.Viewer == "" {
+			res.Claim.Viewer = req.Viewer
+		}
+		return res, err
+	}
+}
+
+// claimed turns the script's reply into the result.
+func (c *Claims) claimed(ctx context.Context, d *config.Drop, raw any) (ClaimResult, error) {
+	a, _ := raw.([]any)
+	str := func(i int) string { s, _ := a[i].(string); return s }
+	num := func(i int) int64 { n, _ := a[i].(int64); return n }
+	switch {
+	case len(a) == 2 && str(0) == "existing":
+		cl, err := c.Get(ctx, str(1))
+		if err != nil {
+			return ClaimResult{}, err
+		}
+		rc, err := c.receipts.Sign(ctx, cl)
+		return ClaimResult{Claim: cl, Receipt: rc}, err
+	case len(a) == 11 && str(0) == "created":
+	default:
+		return ClaimResult{}, fmt.Errorf("verifier: unexpected claim reply %v", raw)
+	}
+	cl := &Claim{
+		ID: str(1), Drop: d.ID, State: ClaimClaimed, Node: str(2), SKU: str(3), Tier: str(4), PickupCode: str(5),
+		PickupBy: time.UnixMilli(num(6)).UTC(), CreatedAt: time.UnixMilli(num(7)).UTC(),
+	}
+	cl.History = []ClaimEvent{{State: ClaimClaimed, At: cl.CreatedAt}}
+	c.metrics.stock.WithLabelValues(d.ID, cl.Node, cl.SKU).Set(float64(num(8)))
+	if num(9) == 0 {
+		c.setSoldOut(d.ID, c.now())
+	}
+	rc, err := c.receipts.Sign(ctx, cl)
+	if err != nil {
+		// The claim is stored: a retry with the same idempotency key gets it.
+		return ClaimResult{}, fmt.Errorf("verifier: claim %s stored but not signed: %w", cl.ID, err)
+	}
+	return ClaimResult{Claim: cl, Created: true, Receipt: rc}, nil
+}
+
+// soldOutAnswer answers a claim on a drop flagged sold out without running
+// the claim script, but still as the script would for this viewer: the
+// same claim to a retry, already_claimed to a viewer at the limit, so no
+// one is told "sold out" after being told "claimed".
+func (c *Claims) soldOutAnswer(ctx context.Context, d *config.Drop, req ClaimRequest) (ClaimResult, error) {
+	h, err := c.st.HGetAll(ctx, store.DropKey(d.ID, "v", req.Viewer))
+	if err != nil {
+		return ClaimResult{}, fmt.Errorf("verifier: claim on %s: %w", d.ID, err)
+	}
+	if id := h["i:"+req.IdempotencyKey]; req.IdempotencyKey != "" && id != "" {
+		return c.claimed(ctx, d, []any{"existing", id})
+	}
+	if n, _ := strconv.Atoi(h["n"]); n >= max(d.PerViewer, 1) {
+		return ClaimResult{}, &AlreadyClaimedError{ClaimID: h["last"]}
+	}
+	return ClaimResult{}, fmt.Errorf("%w: %s", ErrSoldOut, d.ID)
+}
+
+func hasNode(d *config.Drop, node string) bool {
+	for _, l := range d.Stock {
+		if l.Node == node {
+			return true
+		}
+	}
+	return false
+}
+
+// order returns the drop's stock lines in the order the script tries
+// them: the viewer's region first, then as configured.
+func (c *Claims) order(d *config.Drop, req ClaimRequest) []config.StockLine {
+	if req.Region == "" || req.Node != "" {
+		return d.Stock
+	}
+	out := make([]config.StockLine, 0, len(d.Stock))
+	for _, pass := range []bool{true, false} {
+		for _, l := range d.Stock {
+			n, ok := c.nodes(l.Node)
+			if (ok && n.Region == req.Region) == pass {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
+}
+
+func (c *Claims) soldOut(drop string, now time.Time) bool {
+	c.soldMu.RLock()
+	at, ok := c.sold[drop]
+	c.soldMu.RUnlock()
+	return ok && now.Sub(at) < soldOutFor && !now.Before(at)
+}
+
+func (c *Claims) setSoldOut(drop string, now time.Time) {
+	c.soldMu.Lock()
+	c.sold[drop] = now
+	c.soldMu.Unlock()
+}
+
+func (c *Claims) clearSoldOut(drop string) {
+	c.soldMu.Lock()
+	delete(c.sold, drop)
+	c.soldMu.Unlock()
+}
+
+// watch keeps the sold-out flags fresh from StateChannel: a claim announces
+// "<drop> <seq> <left>"; any other change ("<drop> <seq>": opened,
+// closed) clears the drop's flag, and the next claim finds out afresh.
+func (c *Claims) watch(ctx context.Context) {
+	defer c.wg.Done()
+	retry := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		sub, err := c.st.Subscribe(ctx, StateChannel)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			c.log.Warn().Err(err).Dur("retry_in", retry).Msg("claims: cannot subscribe to drop state; retrying")
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(retry):
+			}
+			retry = min(retry*2, 5*time.Second)
+			continue
+		}
+		retry = 100 * time.Millisecond
+		c.consume(ctx, sub)
+		_ = sub.Close()
+	}
+}
+
+func (c *Claims) consume(ctx context.Context, sub store.Subscription) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m, ok := <-sub.C():
+			if !ok {
+				return
+			}
+			f := strings.Fields(string(m.Payload))
+			switch {
+			case len(f) == 3 && f[2] == "0":
+				c.setSoldOut(f[0], c.now())
+			case len(f) >= 1:
+				c.clearSoldOut(f[0])
+			}
+		}
+	}
+}
+
+// Get returns a claim and its state history, or ErrUnknownClaim.
+func (c *Claims) Get(ctx context.Context, id string) (*Claim, error) {
+	drop, ok := DropOfClaim(id)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownClaim, id)
+	}
+	raw, err := c.st.Run(ctx, claimReadScript, []string{store.DropKey(drop, "claim", id), store.DropKey(drop, "claim", id, "history")})
+	if err != nil {
+		return nil, fmt.Errorf("verifier: read claim: %w", err)
+	}
+	a, _ := raw.([]any)
+	if len(a) != 2 {
+		return nil, fmt.Errorf("verifier: unexpected claim read reply %v", raw)
+	}
+	flat, _ := a[0].([]any)
+	if len(flat) == 0 {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownClaim, id)
+	}
+	h := make(map[string]string, len(flat)/2)
+	for i := 0; i+1 < len(flat); i += 2 {
+		k, _ := flat[i].(string)
+		v, _ := flat[i+1].(string)
+		h[k] = v
+	}
+	msTime := func(s string) time.Time { n, _ := strconv.ParseInt(s, 10, 64); return time.UnixMilli(n).UTC() }
+	cl := &Claim{
+		ID: id, Drop: drop, State: h["state"], Node: h["node"], SKU: h["sku"], Tier: h["tier"],
+		PickupCode: h["pickup_code"], PickupBy: msTime(h["pickup_by"]), CreatedAt: msTime(h["created_at"]),
+		Viewer: h["viewer"],
+	}
+	items, _ := a[1].([]any)
+	for _, it := range items {
+		s, _ := it.(string)
+		st, at, _ := strings.Cut(s, "\t")
+		cl.History = append(cl.History, ClaimEvent{State: st, At: msTime(at)})
+	}
+	return cl, nil
+}
+
+// InitStock writes the configured quantity of each of the drop's stock
+// lines that has none in the store yet; it never resets stock that claims
+// have taken, so every replica may call it at every start.
+func (c *Claims) InitStock(ctx context.Context, d *config.Drop) error {
+	if len(d.Stock) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 2*len(d.Stock))
+	for _, l := range d.Stock {
+		args = append(args, l.Node+":"+l.SKU, l.Qty)
+	}
+	_, err := c.st.Run(ctx, stockInitScript, []string{store.DropKey(d.ID, "stock")}, args...)
+	return err
+}
+
+// StockLeft is what is left of one stock line.
+type StockLeft struct {
+	Node, SKU string
+	Left      int64
+	Total     int64
+}
+
+// Stock returns what is left of each of the drop's stock lines (a line
+// the store has no count for has all its stock left).
+func (c *Claims) Stock(ctx context.Context, d *config.Drop) ([]StockLeft, error) {
+	h, err := c.st.HGetAll(ctx, store.DropKey(d.ID, "stock"))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]StockLeft, len(d.Stock))
+	for i, l := range d.Stock {
+		out[i] = StockLeft{Node: l.Node, SKU: l.SKU, Left: int64(l.Qty), Total: int64(l.Qty)}
+		if v, ok := h[l.Node+":"+l.SKU]; ok {
+			out[i].Left, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return out, nil
+}
+
+// Preview is what the claim page shows before the viewer claims.
+type Preview struct {
+	Drop     *config.Drop
+	State    DropState
+	Stock    []StockLeft
+	Left     int64
+	Total    int64
+	SoldOut  bool
+	Resolved time.Time
+}
+
+// Preview resolves a claim code and reads what the claim page shows. It
+// returns the errors of the code as Claim does (ErrUnknownCode,
+// ErrCodeExpired, ErrDropClosed).
+func (c *Claims) Preview(ctx context.Context, code string) (Preview, error) {
+	now := c.now()
+	dropID, _, err := c.codes.Resolve(ctx, code, now)
+	if err != nil {
+		return Preview{}, err
+	}
+	d, err := c.drops.Drop(ctx, dropID)
+	if err != nil {
+		return Preview{}, err
+	}
+	h, err := c.st.HGetAll(ctx, store.DropKey(d.ID, "state"))
+	if err != nil {
+		return Preview{}, err
+	}
+	p := Preview{Drop: d, State: parseState(d.ID, h, now), Resolved: now}
+	if p.Stock, err = c.Stock(ctx, d); err != nil {
+		return Preview{}, err
+	}
+	for _, s := range p.Stock {
+		p.Left += max(s.Left, 0)
+		p.Total += s.Total
+	}
+	p.SoldOut = p.Left == 0
+	return p, nil
+}
+
+type claimMetrics struct {
+	results *prometheus.CounterVec
+	latency prometheus.Histogram
+	stock   *prometheus.GaugeVec
+}
+
+func newClaimMetrics(reg prometheus.Registerer) (*claimMetrics, error) {
+	m := &claimMetrics{
+		results: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dropwire_claims_total",
+			Help: "Claim attempts by result: created, existing, already_claimed, sold_out, closed, code_expired, unknown_code, invalid, error.",
+		}, []string{"result"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "dropwire_claim_duration_seconds",
+			Help:    "Time to decide a claim attempt, receipt signing included.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25},
+		}),
+		stock: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dropwire_stock_left",
+			Help: "Stock left per drop, node and SKU, as of the last claim this process made.",
+		}, []string{"drop", "node", "sku"}),
+	}
+	if reg != nil {
+		for _, col := range []prometheus.Collector{m.results, m.latency, m.stock} {
+			if err := reg.Register(col); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}
+
+// ClaimResultOf names the outcome of a claim attempt, as metrics and logs
+// report it.
+func ClaimResultOf(err error, created bool) string {
+	switch {
+	case err == nil && created:
+		return "created"
+	case err == nil:
+		return "existing"
+	case errors.Is(err, ErrAlreadyClaimed):
+		return "already_claimed"
+	case errors.Is(err, ErrSoldOut):
+		return "sold_out"
+	case errors.Is(err, ErrDropClosed):
+		return "closed"
+	case errors.Is(err, ErrCodeExpired):
+		return "code_expired"
+	case errors.Is(err, ErrUnknownCode):
+		return "unknown_code"
+	case errors.Is(err, ErrInvalidClaim), errors.Is(err, ErrUnknownDrop):
+		return "invalid"
+	}
+	return "error"
+}
+
+func (m *claimMetrics) observe(err error, created bool, took time.Duration) {
+	m.results.WithLabelValues(ClaimResultOf(err, created)).Inc()
+	m.latency.Observe(took.Seconds())
+}

@@ -1,0 +1,128 @@
+package verifier_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dropwire/dropwire/internal/app"
+	"github.com/dropwire/dropwire/internal/config"
+	"github.com/dropwire/dropwire/internal/loadgen"
+	"github.com/dropwire/dropwire/internal/store"
+	"github.com/dropwire/dropwire/internal/store/storetest"
+	"github.com/dropwire/dropwire/overlay"
+	"github.com/dropwire/dropwire/verifier"
+)
+
+// benchServer serves the app over st with drop "spring" open and qty
+// units at each of its two nodes; it returns the address and the code.
+func benchServer(b *testing.B, st store.Store, qty int) (string, string) {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := benchConfig(b, "http://"+ln.Addr().String(), qty)
+	a, err := app.New(app.Options{Config: cfg, Logger: zerolog.Nop(), Store: st})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, ln) }()
+	b.Cleanup(func() { stop(); <-done })
+	v := a.Verifier()
+	if _, err := v.Ingest(context.Background(), verifier.Source{ID: "capture", Creator: "ava"},
+		verifier.Event{ID: "open", Type: verifier.TypeDropTrigger, Drop: "spring", Channel: verifier.ChannelWebhook}); err != nil {
+		b.Fatal(err)
+	}
+	cat := verifier.NewCatalog(cfg.Drops)
+	codes, _ := overlay.NewCodes(overlay.CodesConfig{Store: st, Drops: cat, States: v})
+	d, _ := cat.Drop(context.Background(), "spring")
+	code, _, err := codes.Current(context.Background(), d, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ln.Addr().String(), code
+}
+
+func benchConfig(b *testing.B, base string, qty int) *config.Config {
+	b.Helper()
+	cfg := &config.Config{
+		Listen: "127.0.0.1:0", PublicURL: base, LogLevel: "disabled",
+		Creators: []config.Creator{{ID: "ava", OverlayKeys: []string{overlayKey}}},
+		Sources:  []config.Source{{ID: "capture", Creator: "ava", Scheme: config.SchemeStandard, Secrets: []string{hookSecret}}},
+		Nodes: []config.Node{
+			{ID: "a", Secret: hookSecret}, {ID: "b", Secret: hookSecret},
+		},
+		Drops: []config.Drop{{ID: "spring", Creator: "ava", Title: "Bench", Window: config.Duration(time.Hour),
+			QRRotate: config.Duration(time.Hour), ScanGrace: config.Duration(time.Hour),
+			Stock: []config.StockLine{{Node: "a", SKU: "x", Qty: qty}, {Node: "b", SKU: "x", Qty: qty}}}},
+		ClaimRateIP: -1, ClaimRateDevice: -1,
+	}
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		b.Fatal(err)
+	}
+	return cfg
+}
+
+func claimRequests(addr, code, run string, n int) []loadgen.Request {
+	body := fmt.Appendf(nil, `{"code":%q}`, code)
+	reqs := make([]loadgen.Request, n)
+	for i := range reqs {
+		h := http.Header{"Content-Type": {"application/json"}, "Idempotency-Key": {fmt.Sprintf("%s-%d", run, i)}}
+		reqs[i] = loadgen.BuildRequest("POST", addr, "/v1/claims", h, body)
+	}
+	return reqs
+}
+
+// Successful claims through HTTP with Redis: every attempt a new viewer
+// (no cookie) with stock for all, 32 connections. Reports claims/s and
+// the p99 latency.
+func BenchmarkClaimHTTPRedis(b *testing.B) {
+	addr, code := benchServer(b, storetest.Redis(b), b.N)
+	reqs := claimRequests(addr, code, "b", b.N)
+	b.ResetTimer()
+	res, err := loadgen.Run(context.Background(), loadgen.Config{Addr: addr, Concurrency: 32, Max: b.N,
+		Request: func(i int) loadgen.Request { return reqs[i] }})
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if res.Status[http.StatusCreated] != b.N {
+		b.Fatalf("%d of %d created: %v %v", res.Status[http.StatusCreated], b.N, res.Status, res.Errors)
+	}
+	b.ReportMetric(res.Throughput, "claims/s")
+	b.ReportMetric(float64(res.Latency.P99.Microseconds())/1000, "p99-ms")
+}
+
+// A burst of 20,000 attempts from distinct viewers against 1,000 units, as
+// after the QR appears on stream: most end sold out (the in-process fast
+// path). Reports attempts/s and the p99 latency over the burst.
+func BenchmarkClaimBurstRedis(b *testing.B) {
+	for range b.N {
+		b.StopTimer()
+		st := storetest.Redis(b)
+		addr, code := benchServer(b, st, 500)
+		reqs := claimRequests(addr, code, "burst", 20000)
+		b.StartTimer()
+		res, err := loadgen.Run(context.Background(), loadgen.Config{Addr: addr, Concurrency: 64, Max: len(reqs),
+			Request: func(i int) loadgen.Request { return reqs[i] }})
+		b.StopTimer()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Status[http.StatusCreated] != 1000 || res.Status[http.StatusCreated]+res.Status[http.StatusGone] != 20000 {
+			b.Fatalf("status mix %v %v", res.Status, res.Errors)
+		}
+		b.ReportMetric(res.Throughput, "attempts/s")
+		b.ReportMetric(float64(res.Latency.P99.Microseconds())/1000, "p99-ms")
+		b.ReportMetric(float64(res.Latency.P50.Microseconds())/1000, "p50-ms")
+	}
+}

@@ -1,0 +1,251 @@
+package verifier_test
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/makiuchi-d/gozxing"
+	zxqr "github.com/makiuchi-d/gozxing/qrcode"
+	"github.com/rs/zerolog"
+
+	"github.com/dropwire/dropwire/internal/app"
+	"github.com/dropwire/dropwire/internal/config"
+	"github.com/dropwire/dropwire/internal/store/storetest"
+	"github.com/dropwire/dropwire/sdkhooks"
+)
+
+const (
+	hookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	overlayKey = "ava-overlay-key-0123456789"
+)
+
+// artifactDir keeps screenshots: $DROPWIRE_ARTIFACTS when set, else a
+// test temp dir.
+func artifactDir(t *testing.T) string {
+	if d := os.Getenv("DROPWIRE_ARTIFACTS"); d != "" {
+		_ = os.MkdirAll(d, 0o755)
+		return d
+	}
+	return t.TempDir()
+}
+
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	path := "/usr/bin/chromium"
+	if _, err := os.Stat(path); err != nil {
+		if path, err = exec.LookPath("chromium"); err != nil {
+			t.Skip("no chromium: apt-get install -y chromium")
+		}
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelB := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelB(); cancelA() })
+	return ctx
+}
+
+func screenshot(t *testing.T, ctx context.Context, name string) image.Image {
+	t.Helper()
+	buf, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(artifactDir(t), name)
+	if err := os.WriteFile(p, buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", p)
+	img, err := png.Decode(bytes.NewReader(buf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// decodeQR reads the QR in img, composited on white as a phone sees it.
+func decodeQR(t *testing.T, img image.Image) string {
+	t.Helper()
+	rgba := image.NewRGBA(img.Bounds())
+	draw.Draw(rgba, rgba.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
+	draw.Draw(rgba, rgba.Bounds(), img, img.Bounds().Min, draw.Over)
+	bmp, err := gozxing.NewBinaryBitmapFromImage(rgba)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := zxqr.NewQRCodeReader().Decode(bmp, nil)
+	if err != nil {
+		t.Fatalf("no QR in screenshot: %v", err)
+	}
+	return res.GetText()
+}
+
+func browserConfig(t *testing.T, base string) *config.Config {
+	t.Helper()
+	cfg := &config.Config{
+		Listen:    "127.0.0.1:0",
+		PublicURL: base,
+		Creators:  []config.Creator{{ID: "ava", OverlayKeys: []string{overlayKey}}},
+		Sources:   []config.Source{{ID: "capture", Creator: "ava", Scheme: config.SchemeStandard, Secrets: []string{hookSecret}}},
+		Nodes: []config.Node{
+			{ID: "corner", Name: "Corner Books locker", Region: "eu-west", Address: "12 Rue des Livres, Lyon", Hours: "Mon–Sat 9–19", URL: "http://127.0.0.1:9/hook", Secret: hookSecret},
+			{ID: "station", Name: "Station pop-up", Region: "eu-west", Address: "Gare Part-Dieu, hall 2", Hours: "daily 7–22", URL: "http://127.0.0.1:9/hook", Secret: hookSecret},
+		},
+		Drops: []config.Drop{{ID: "spring", Creator: "ava", Title: "Spring sticker pack",
+			Window: config.Duration(time.Hour), QRRotate: config.Duration(time.Minute), ScanGrace: config.Duration(time.Minute),
+			Stock:        []config.StockLine{{Node: "corner", SKU: "sticker-pack", Qty: 50}, {Node: "station", SKU: "sticker-pack", Qty: 20}},
+			Compensation: config.Compensation{Kind: config.CompensationCode, CodesFile: "comp.txt"}}},
+	}
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// A viewer on a phone: scans the QR off the overlay, claims, sees the
+// receipt with the pickup code; claiming again from the same device shows
+// the same claim.
+func TestBrowserClaim(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	cfg := browserConfig(t, base)
+	a, err := app.New(app.Options{Config: cfg, Logger: zerolog.Nop(), Store: storetest.Redis(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(sctx, ln) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	// Open the drop with a signed webhook.
+	s, err := sdkhooks.NewSigner(hookSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"type":"drop.trigger","drop":"spring","moment":"m-1"}`)
+	req, _ := http.NewRequest("POST", base+"/v1/hooks/capture", bytes.NewReader(body))
+	req.Header = s.Headers("evt-1", time.Now(), body)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 202 {
+		t.Fatalf("webhook: %d %s", res.StatusCode, b)
+	}
+
+	ctx := newBrowser(t)
+	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(1280, 720),
+		chromedp.Navigate(base+"/overlay/ava?key="+overlayKey),
+		chromedp.WaitVisible("#dw-qr svg"),
+	); err != nil {
+		t.Fatal(err)
+	}
+	url := decodeQR(t, screenshot(t, ctx, "claim-0-overlay.png"))
+	if !strings.HasPrefix(url, base+"/c/") {
+		t.Fatalf("QR says %q", url)
+	}
+
+	// The phone.
+	text := func(sel string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Text(sel))
+		if err != nil {
+			t.Fatalf("%s: %v", sel, err)
+		}
+		return v
+	}
+	eval := func(js string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		if err != nil {
+			t.Fatalf("%s: %v", js, err)
+		}
+		return v
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile),
+		chromedp.Navigate(url),
+		chromedp.WaitVisible("#dw-submit"),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if left, nodes := text("#dw-left"), eval(`String(document.querySelectorAll("#dw-nodes input").length)`); left != "70 of 70 left" || nodes != "2" {
+		t.Fatalf("claim page shows %q and %s nodes", left, nodes)
+	}
+	screenshot(t, ctx, "claim-1-page.png")
+	if err := chromedp.Do(ctx, chromedp.Click("#dw-submit"), chromedp.WaitVisible("#dw-qr svg")); err != nil {
+		t.Fatal(err)
+	}
+	code, path := text("#dw-code"), eval(`location.pathname`)
+	if !regexp.MustCompile(`^[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}$`).MatchString(code) || !strings.HasPrefix(path, "/r/spring.") {
+		t.Fatalf("receipt page: code %q at %q", code, path)
+	}
+	if node, state := text("#dw-node"), text("#dw-state"); !strings.Contains(node, "Corner Books locker") || state != "Claimed" {
+		t.Fatalf("receipt shows node %q state %q", node, state)
+	}
+	receipt := screenshot(t, ctx, "claim-2-receipt.png")
+	// The receipt QR holds the receipt a node verifies.
+	if tok := decodeQR(t, receipt); strings.Count(tok, ".") != 2 {
+		t.Fatalf("receipt QR holds %q", tok)
+	}
+
+	// Same device, another claim: the page shows the existing claim.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(url),
+		chromedp.WaitVisible("#dw-submit"),
+		chromedp.Click("#dw-submit"),
+		chromedp.WaitVisible("#dw-qr svg"),
+	); err != nil {
+		t.Fatal(err)
+	}
+	screenshot(t, ctx, "claim-3-again.png")
+	if path2, code2 := eval(`location.pathname`), text("#dw-code"); path2 != path || code2 != code {
+		t.Fatalf("second claim went to %s (%s), want the existing %s (%s)", path2, code2, path, code)
+	}
+
+	// The overlay's stock went down with the claim.
+	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(1280, 720),
+		chromedp.Navigate(base+"/overlay/ava?key="+overlayKey),
+		chromedp.WaitVisible("#dw-qr svg"),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("dw-stock").textContent.includes("69")`)); err != nil {
+		t.Fatalf("overlay stock %q: %v", text("#dw-stock"), err)
+	}
+}
