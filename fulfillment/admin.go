@@ -1,0 +1,74 @@
+package fulfillment
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/dropwire/dropwire/internal/problem"
+)
+
+// AdminHandlers returns the dead-letter admin API, guarded by the admin
+// bearer token: GET /v1/admin/dlq, POST /v1/admin/dlq/{id}/replay and
+// POST /v1/admin/dlq/replay. Register each pattern with its handler.
+func (s *Service) AdminHandlers() map[string]http.Handler {
+	return map[string]http.Handler{
+		"GET /v1/admin/dlq": s.admin(func(w http.ResponseWriter, r *http.Request) {
+			all, err := s.DeadLetters(r.Context())
+			if err != nil {
+				problem.Respond(w, http.StatusServiceUnavailable, "store_unavailable", "could not read the dead letters")
+				return
+			}
+			if all == nil {
+				all = []DeadLetter{}
+			}
+			writeJSON(w, http.StatusOK, map[string]any{"dead_letters": all, "count": len(all)})
+		}),
+		"POST /v1/admin/dlq/{id}/replay": s.admin(func(w http.ResponseWriter, r *http.Request) {
+			id := r.PathValue("id")
+			err := s.Replay(r.Context(), id)
+			switch {
+			case errors.Is(err, ErrNotFound):
+				problem.Respond(w, http.StatusNotFound, "not_found", "no dead letter with this id")
+			case err != nil:
+				problem.Respond(w, http.StatusServiceUnavailable, "store_unavailable", "could not replay")
+			default:
+				writeJSON(w, http.StatusAccepted, map[string]any{"replayed": 1, "id": id})
+			}
+		}),
+		"POST /v1/admin/dlq/replay": s.admin(func(w http.ResponseWriter, r *http.Request) {
+			n, err := s.ReplayAll(r.Context())
+			if err != nil {
+				problem.Write(w, problem.New(http.StatusServiceUnavailable, "store_unavailable", "replay stopped").With("replayed", n))
+				return
+			}
+			writeJSON(w, http.StatusAccepted, map[string]any{"replayed": n})
+		}),
+	}
+}
+
+// admin checks the bearer token in constant time (of the hashes, so the
+// token's length does not leak either).
+func (s *Service) admin(next http.HandlerFunc) http.Handler {
+	want := sha256.Sum256([]byte(s.cfg.AdminToken))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got := sha256.Sum256([]byte(tok))
+		if s.cfg.AdminToken == "" || !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="dropwire-admin"`)
+			problem.Respond(w, http.StatusUnauthorized, "unauthorized", "a valid admin bearer token is required")
+			return
+		}
+		next(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,229 @@
+package fulfillment
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/dropwire/dropwire/internal/problem"
+	"github.com/dropwire/dropwire/internal/store"
+	"github.com/dropwire/dropwire/sdkhooks"
+	"github.com/dropwire/dropwire/verifier"
+)
+
+// Callback is the body of POST /v1/fulfillment/{node}/events.
+type Callback struct {
+	Type  string `json:"type"`  // claim.accepted | claim.rejected | claim.ready | claim.picked_up | claim.failed
+	Claim string `json:"claim"` // the claim id (optional with receipt or pickup_code)
+	// Receipt or PickupCode: a claim.picked_up may name the claim by what
+	// the viewer showed at the counter.
+	Receipt    string `json:"receipt,omitempty"`
+	PickupCode string `json:"pickup_code,omitempty"`
+	// Locker is shown on the receipt page (claim.ready).
+	Locker *Locker `json:"locker,omitempty"`
+	Reason string  `json:"reason,omitempty"`
+}
+
+// Locker is where a ready claim waits.
+type Locker struct {
+	Slot string `json:"slot,omitempty"`
+	PIN  string `json:"pin,omitempty"`
+}
+
+// CallbackResult is the 202 answer to a callback.
+type CallbackResult struct {
+	Status string `json:"status"` // applied | unchanged | duplicate
+	Claim  string `json:"claim"`
+	State  string `json:"state"`
+}
+
+var callbackTargets = map[string]string{
+	"claim.accepted":  verifier.ClaimAccepted,
+	"claim.rejected":  verifier.ClaimRejected,
+	"claim.ready":     verifier.ClaimReady,
+	"claim.picked_up": verifier.ClaimPickedUp,
+	"claim.failed":    verifier.ClaimPickupFailed,
+}
+
+// CallbackHandler serves POST /v1/fulfillment/{node}/events: the
+// signature (Standard Webhooks, the node's secret) is verified on the raw,
+// size-limited body before anything is parsed; the event is deduped on
+// webhook-id and applied as one monotonic transition.
+func (s *Service) CallbackHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		nodeID := r.PathValue("node")
+		t, ok := s.nodes[nodeID]
+		if !ok {
+			problem.Respond(w, http.StatusNotFound, "unknown_node", "no fulfillment node with this id")
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				s.callbackFailed(w, nodeID, http.StatusRequestEntityTooLarge, sdkhooks.CodePayloadTooLarge, "body is over the limit")
+				return
+			}
+			s.callbackFailed(w, nodeID, http.StatusBadRequest, "malformed_event", "could not read the body")
+			return
+		}
+		v, err := t.verify.Verify(r.Header, body, s.now())
+		if err != nil {
+			code := sdkhooks.Code(err)
+			status := http.StatusUnauthorized
+			if code == sdkhooks.CodeMalformedEvent {
+				status = http.StatusBadRequest
+			}
+			s.callbackFailed(w, nodeID, status, code, err.Error())
+			return
+		}
+		var cb Callback
+		if err := json.Unmarshal(body, &cb); err != nil {
+			s.callbackFailed(w, nodeID, http.StatusBadRequest, "malformed_event", "body is not a callback object")
+			return
+		}
+		res, err := s.HandleCallback(r.Context(), nodeID, v.EventID, cb)
+		if err != nil {
+			p := callbackProblem(err)
+			s.metrics.callbacks.WithLabelValues(nodeID, p.Code).Inc()
+			if p.Status >= 500 {
+				s.log.Error().Err(err).Str("node", nodeID).Msg("callback failed")
+			}
+			problem.Write(w, p)
+			return
+		}
+		s.metrics.callbacks.WithLabelValues(nodeID, res.Status).Inc()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		_ = json.NewEncoder(w).Encode(res)
+	})
+}
+
+func (s *Service) callbackFailed(w http.ResponseWriter, node string, status int, code, detail string) {
+	s.metrics.callbacks.WithLabelValues(node, code).Inc()
+	problem.Respond(w, status, code, detail)
+}
+
+func callbackProblem(err error) *problem.Problem {
+	var ill *IllegalTransitionError
+	switch {
+	case errors.As(err, &ill):
+		return problem.New(http.StatusConflict, "illegal_transition", ill.Error()).With("state", ill.From)
+	case errors.Is(err, ErrUnknownClaim):
+		return problem.New(http.StatusNotFound, "unknown_claim", "no claim of this node matches")
+	case errors.Is(err, ErrUnknownEvent):
+		return problem.New(http.StatusBadRequest, "unknown_event_type", err.Error())
+	case errors.Is(err, ErrMalformedEvent):
+		return problem.New(http.StatusBadRequest, "malformed_event", err.Error())
+	case errors.Is(err, verifier.ErrBadReceipt):
+		return problem.New(http.StatusUnprocessableEntity, "bad_receipt", "the receipt does not verify")
+	case errors.Is(err, store.ErrUnavailable):
+		p := problem.New(http.StatusServiceUnavailable, "store_unavailable", "try again")
+		p.RetryAfter = 1e9
+		return p
+	default:
+		return problem.New(http.StatusInternalServerError, "internal", "the callback could not be applied")
+	}
+}
+
+// HandleCallback applies a verified callback of node with webhook-id
+// eventID. Errors: ErrUnknownEvent, ErrMalformedEvent, ErrUnknownClaim,
+// *IllegalTransitionError, verifier.ErrBadReceipt, store errors.
+func (s *Service) HandleCallback(ctx context.Context, node, eventID string, cb Callback) (CallbackResult, error) {
+	to, ok := callbackTargets[cb.Type]
+	if !ok {
+		return CallbackResult{}, ErrUnknownEvent
+	}
+	t := s.nodes[node]
+	if t == nil {
+		return CallbackResult{}, ErrUnknownNode
+	}
+	drop, claim, err := s.resolveClaim(ctx, node, cb, to)
+	if err != nil {
+		return CallbackResult{}, err
+	}
+	tr := Transition{Drop: drop, Claim: claim, To: to, Node: node, DedupeID: eventID, DedupeTTL: s.cfg.DedupeTTL,
+		Fields: map[string]string{}}
+	switch to {
+	case verifier.ClaimReady:
+		tr.PickupBy = s.now().Add(t.pickupBy)
+		if cb.Locker != nil {
+			tr.Fields["locker_slot"] = clip(cb.Locker.Slot, 64)
+			tr.Fields["locker_pin"] = clip(cb.Locker.PIN, 32)
+		}
+	case verifier.ClaimRejected, verifier.ClaimPickupFailed:
+		if cb.Reason != "" {
+			tr.Fields["reason"] = clip(cb.Reason, 200)
+		}
+	case verifier.ClaimPickedUp:
+		switch {
+		case cb.Receipt != "":
+			tr.Fields["picked_up_with"] = "receipt"
+		case cb.PickupCode != "":
+			tr.Fields["picked_up_with"] = "pickup_code"
+		}
+	}
+	o, err := s.Apply(ctx, tr)
+	if err != nil {
+		return CallbackResult{}, err
+	}
+	return CallbackResult{Status: o.Result, Claim: claim, State: o.State}, nil
+}
+
+// resolveClaim finds the claim a callback is about: by receipt or pickup
+// code (claim.picked_up), else by id.
+func (s *Service) resolveClaim(ctx context.Context, node string, cb Callback, to string) (drop, claim string, err error) {
+	switch {
+	case cb.Receipt != "" && to == verifier.ClaimPickedUp:
+		if s.cfg.Receipts == nil {
+			return "", "", ErrMalformedEvent
+		}
+		rc, err := s.cfg.Receipts.Verify(ctx, cb.Receipt)
+		if err != nil {
+			return "", "", err
+		}
+		if rc.Node != node || (cb.Claim != "" && cb.Claim != rc.ClaimID) {
+			return "", "", ErrUnknownClaim
+		}
+		return rc.Drop, rc.ClaimID, nil
+	case cb.PickupCode != "" && to == verifier.ClaimPickedUp:
+		code := verifier.NormalizePickupCode(cb.PickupCode)
+		for _, d := range s.cfg.Drops.All("") {
+			if cb.Claim != "" {
+				if dd, ok := verifier.DropOfClaim(cb.Claim); ok && dd != d.ID {
+					continue
+				}
+			}
+			id, err := s.st.HGet(ctx, pickupKey(d.ID), node+":"+code)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return "", "", err
+			}
+			if cb.Claim != "" && cb.Claim != id {
+				return "", "", ErrUnknownClaim
+			}
+			return d.ID, id, nil
+		}
+		return "", "", ErrUnknownClaim
+	case cb.Claim == "":
+		return "", "", ErrMalformedEvent
+	}
+	drop, ok := verifier.DropOfClaim(cb.Claim)
+	if !ok {
+		return "", "", ErrUnknownClaim
+	}
+	return drop, cb.Claim, nil
+}
+
+func clip(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

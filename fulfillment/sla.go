@@ -1,0 +1,98 @@
+package fulfillment
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/dropwire/dropwire/internal/store"
+	"github.com/dropwire/dropwire/verifier"
+)
+
+// slaLoop expires pickup deadlines every SLATick. Deadlines live in each
+// drop's sla sorted set (written by the transitions to forwarded and
+// ready), so they survive restarts; every replica runs the loop, and the
+// transition script applies each expiry once (DueOnly: the deadline is
+// checked again inside the atomic step, and a claim already failed or
+// compensated is left unchanged).
+func (s *Service) slaLoop(ctx context.Context) {
+	tick := time.NewTicker(s.cfg.SLATick)
+	defer tick.Stop()
+	var poolTry time.Time
+	for {
+		if !s.poolsLoaded.Load() && s.now().Sub(poolTry) >= 10*time.Second {
+			poolTry = s.now()
+			if err := s.LoadPools(ctx); err == nil {
+				s.poolsLoaded.Store(true)
+			}
+		}
+		if _, err := s.ExpirePickups(ctx); err != nil {
+			s.storeErr(ctx, err, "pickup deadlines")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// ExpirePickups moves every claim whose pickup deadline has passed to
+// pickup_failed (and compensates it) and returns how many this call
+// changed.
+func (s *Service) ExpirePickups(ctx context.Context) (int, error) {
+	n := 0
+	for _, d := range s.cfg.Drops.All("") {
+		for ctx.Err() == nil {
+			raw, err := s.st.Run(ctx, slaDueScript, []string{slaKey(d.ID)}, s.now().UnixMilli(), DefaultBatch)
+			if err != nil {
+				return n, err
+			}
+			ids, _ := raw.([]any)
+			changed := 0
+			for _, v := range ids {
+				id, _ := v.(string)
+				o, err := s.Apply(ctx, Transition{Drop: d.ID, Claim: id, To: verifier.ClaimPickupFailed, DueOnly: true,
+					Fields: map[string]string{"failure": "pickup_sla"}})
+				var ill *IllegalTransitionError
+				switch {
+				case errors.As(err, &ill), errors.Is(err, ErrUnknownClaim):
+					// Already past pickup, or expired: drop the deadline.
+					_, _ = s.st.Run(ctx, zremScript, []string{slaKey(d.ID)}, id)
+				case err != nil:
+					return n, err
+				case o.Result == ResultApplied:
+					n++
+					changed++
+				}
+			}
+			// Another replica may be expiring the same ids: stop when a
+			// batch changed nothing here, the rest waits for the next tick.
+			if len(ids) < DefaultBatch || changed == 0 {
+				break
+			}
+		}
+	}
+	return n, nil
+}
+
+// slaDueScript lists due deadlines. KEYS: 1 sla zset. ARGV: now ms, limit.
+var slaDueScript = store.NewScript("sla-due", `
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+`, func(tx store.Tx, keys, argv []string) (any, error) {
+	now, limit := parseFloat(argv[0]), int(parseFloat(argv[1]))
+	out := []any{}
+	for _, id := range tx.ZRangeByScore(keys[0], -1e300, now, limit) {
+		out = append(out, id)
+	}
+	return out, nil
+})
+
+var zremScript = store.NewScript("zrem", `return redis.call('ZREM', KEYS[1], ARGV[1])`,
+	func(tx store.Tx, keys, argv []string) (any, error) { return int64(tx.ZRem(keys[0], argv[0])), nil })
+
+func parseFloat(s string) float64 {
+	f, _ := strconv.ParseFloat(s, 64)
+	return f
+}
