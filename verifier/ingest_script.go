@@ -10,10 +10,14 @@ import (
 
 // ingestScript dedupes one event, applies its source's rate limit (GCRA)
 // and advances the drop, all in one step, so an event is either wholly
-// applied or not at all.
+// applied or not at all. Every call inside a script costs Redis a few
+// microseconds, and this script runs for every event, so it makes as few
+// as it can: the dedupe mark, one read of the drop state (which also holds
+// each source's rate-limiter time, field "tat:<source>"), one write of it,
+// and the report.
 //
 // KEYS: 1 dedupe mark, 2 drop state hash, 3 moment sources zset (source →
-// first report, ms), 4 moment reports list, 5 rate limiter.
+// first report, ms), 4 moment reports list.
 // ARGV: 1 now ms, 2 dedupe ttl ms, 3 type, 4 moment, 5 source, 6 channel,
 // 7 event id, 8 quorum, 9 quorum window ms, 10 window ms, 11 rate per
 // period (0: none), 12 burst, 13 period ms, 14 state channel (full name),
@@ -22,39 +26,39 @@ import (
 // delay ms (-1: none), seq}; or the error reply "rate_limited:<ms>".
 var ingestScript = store.NewScript("ingest", `
 local now = tonumber(ARGV[1])
--- Marking first saves a round of EXISTS; the only later refusal (the rate
--- limit) takes the mark back, and the script is atomic.
+-- Marking first saves a read; the only later refusal (the rate limit)
+-- takes the mark back, and the script is atomic.
 if not redis.call('SET', KEYS[1], '1', 'PX', ARGV[2], 'NX') then
   local st = redis.call('HMGET', KEYS[2], 'opened_at', 'closes_at', 'seq')
   return {'duplicate', '', 0, tonumber(st[1]) or 0, tonumber(st[2]) or 0, -1, tonumber(st[3]) or 0}
 end
 
-local newtat = nil
+local tatfield = 'tat:' .. ARGV[5]
+local st = redis.call('HMGET', KEYS[2], 'status', 'moment', 'opened_at', 'closes_at', 'seq', tatfield)
+local writes = {}
 local rate = tonumber(ARGV[11])
-local nowus = now * 1000
 if rate > 0 then
+  local nowus = now * 1000
   local emission = math.floor(tonumber(ARGV[13]) * 1000 / rate)
-  local tat = tonumber(redis.call('GET', KEYS[5]) or nowus)
+  local tat = tonumber(st[6]) or nowus
   if tat < nowus then tat = nowus end
-  newtat = tat + emission
+  local newtat = tat + emission
   local allowat = newtat - emission * tonumber(ARGV[12])
   if allowat > nowus then
     redis.call('DEL', KEYS[1])
     return redis.error_reply('rate_limited:' .. math.ceil((allowat - nowus) / 1000))
   end
+  writes[#writes + 1] = tatfield
+  writes[#writes + 1] = string.format('%.0f', newtat)
 end
 
-local st = redis.call('HMGET', KEYS[2], 'status', 'moment', 'opened_at', 'closes_at', 'seq')
 local status = st[1] or 'idle'
 local openedat = tonumber(st[3]) or 0
 local closesat = tonumber(st[4]) or 0
 local seq = tonumber(st[5]) or 0
 local typ = ARGV[3]
 local mstate, sources, delay = 'recorded', 0, -1
-
-if newtat then
-  redis.call('SET', KEYS[5], string.format('%.0f', newtat), 'PX', math.ceil((newtat - nowus) / 1000) + 1000)
-end
+local publish = false
 
 if typ == 'drop.trigger' then
   if openedat > 0 or status ~= 'idle' then
@@ -73,27 +77,41 @@ if typ == 'drop.trigger' then
       openedat = now
       closesat = now + tonumber(ARGV[10])
       seq = seq + 1
-      redis.call('HSET', KEYS[2], 'status', 'open', 'moment', ARGV[4], 'opened_at', openedat,
-        'closes_at', closesat, 'opened_by', ARGV[5], 'channel', ARGV[6], 'seq', seq)
-      redis.call('PUBLISH', ARGV[14], ARGV[15] .. ' ' .. seq)
+      for _, v in ipairs({'status', 'open', 'moment', ARGV[4], 'opened_at', openedat, 'closes_at', closesat,
+          'opened_by', ARGV[5], 'channel', ARGV[6], 'seq', seq}) do
+        writes[#writes + 1] = v
+      end
+      publish = true
       mstate = 'opened'
     else
       mstate = 'pending'
     end
   end
-  -- Reports expire with the first one's dedupe horizon.
-  if redis.call('RPUSH', KEYS[4], ARGV[5] .. '\t' .. ARGV[6] .. '\t' .. ARGV[7] .. '\t' .. ARGV[1] .. '\t' .. delay .. '\t' .. mstate) == 1 then
-    redis.call('PEXPIRE', KEYS[4], ARGV[16])
+  -- Reports of the moment that opened the drop, or that count towards its
+  -- quorum, are kept; reports of other moments change nothing.
+  if mstate ~= 'ignored' then
+    -- They expire with the first one's dedupe horizon.
+    if redis.call('RPUSH', KEYS[4], ARGV[5] .. '\t' .. ARGV[6] .. '\t' .. ARGV[7] .. '\t' .. ARGV[1] .. '\t' .. delay .. '\t' .. mstate) == 1 then
+      redis.call('PEXPIRE', KEYS[4], ARGV[16])
+    end
   end
 elseif typ == 'drop.close' then
   if status == 'open' then
     seq = seq + 1
-    redis.call('HSET', KEYS[2], 'status', 'closed', 'closed_at', now, 'seq', seq)
-    redis.call('PUBLISH', ARGV[14], ARGV[15] .. ' ' .. seq)
+    for _, v in ipairs({'status', 'closed', 'closed_at', now, 'seq', seq}) do
+      writes[#writes + 1] = v
+    end
+    publish = true
     mstate = 'closed'
   else
     mstate = 'ignored'
   end
+end
+if #writes > 0 then
+  redis.call('HSET', KEYS[2], unpack(writes))
+end
+if publish then
+  redis.call('PUBLISH', ARGV[14], ARGV[15] .. ' ' .. seq)
 end
 return {'accepted', mstate, sources, openedat, closesat, delay, seq}
 `, ingestGo)
@@ -111,21 +129,22 @@ func ingestGo(tx store.Tx, keys, argv []string) (any, error) {
 		return []any{StatusDuplicate, "", int64(0), stateInt("opened_at"), stateInt("closes_at"), int64(-1), stateInt("seq")}, nil
 	}
 
-	var newTAT int64
-	rate := num(argv[10])
-	nowUS := now * 1000
-	if rate > 0 {
+	var writes []string
+	if rate := num(argv[10]); rate > 0 {
+		nowUS := now * 1000
 		emission := num(argv[12]) * 1000 / rate
+		tatField := "tat:" + argv[4]
 		tat := nowUS
-		if v, ok := tx.Get(keys[4]); ok {
+		if v, ok := tx.HGet(keys[1], tatField); ok {
 			tat = num(v)
 		}
 		tat = max(tat, nowUS)
-		newTAT = tat + emission
+		newTAT := tat + emission
 		if allowAt := newTAT - emission*num(argv[11]); allowAt > nowUS {
 			tx.Del(keys[0])
 			return nil, &store.ScriptError{Code: "rate_limited:" + strconv.FormatInt(ceilDiv(allowAt-nowUS, 1000), 10)}
 		}
+		writes = append(writes, tatField, itoa(newTAT))
 	}
 
 	status, ok := tx.HGet(keys[1], "status")
@@ -136,10 +155,8 @@ func ingestGo(tx store.Tx, keys, argv []string) (any, error) {
 	openedAt, closesAt, seq := stateInt("opened_at"), stateInt("closes_at"), stateInt("seq")
 	mstate, sources, delay := MomentRecorded, int64(0), int64(-1)
 	momentTTL := time.Duration(num(argv[15])) * time.Millisecond
+	publish := false
 
-	if rate > 0 {
-		tx.Set(keys[4], strconv.FormatInt(newTAT, 10), time.Duration(ceilDiv(newTAT-nowUS, 1000)+1000)*time.Millisecond)
-	}
 	switch argv[2] {
 	case TypeDropTrigger:
 		if openedAt > 0 || status != "idle" {
@@ -156,26 +173,34 @@ func ingestGo(tx store.Tx, keys, argv []string) (any, error) {
 			sources = int64(len(tx.ZRangeByScore(keys[2], float64(now-num(argv[8])), math.Inf(1), -1)))
 			if sources >= num(argv[7]) {
 				openedAt, closesAt, seq = now, now+num(argv[9]), seq+1
-				tx.HSet(keys[1], "status", "open", "moment", argv[3], "opened_at", itoa(openedAt),
+				writes = append(writes, "status", "open", "moment", argv[3], "opened_at", itoa(openedAt),
 					"closes_at", itoa(closesAt), "opened_by", argv[4], "channel", argv[5], "seq", itoa(seq))
-				tx.Publish(argv[13], []byte(argv[14]+" "+itoa(seq)))
+				publish = true
 				mstate = MomentOpened
 			} else {
 				mstate = MomentPending
 			}
 		}
-		if tx.RPush(keys[3], argv[4]+"\t"+argv[5]+"\t"+argv[6]+"\t"+argv[0]+"\t"+itoa(delay)+"\t"+mstate) == 1 {
-			tx.Expire(keys[3], momentTTL)
+		if mstate != MomentIgnored {
+			if tx.RPush(keys[3], argv[4]+"\t"+argv[5]+"\t"+argv[6]+"\t"+argv[0]+"\t"+itoa(delay)+"\t"+mstate) == 1 {
+				tx.Expire(keys[3], momentTTL)
+			}
 		}
 	case TypeDropClose:
 		if status == "open" {
 			seq++
-			tx.HSet(keys[1], "status", "closed", "closed_at", itoa(now), "seq", itoa(seq))
-			tx.Publish(argv[13], []byte(argv[14]+" "+itoa(seq)))
+			writes = append(writes, "status", "closed", "closed_at", itoa(now), "seq", itoa(seq))
+			publish = true
 			mstate = MomentClosed
 		} else {
 			mstate = MomentIgnored
 		}
+	}
+	if len(writes) > 0 {
+		tx.HSet(keys[1], writes...)
+	}
+	if publish {
+		tx.Publish(argv[13], []byte(argv[14]+" "+itoa(seq)))
 	}
 	return []any{StatusAccepted, mstate, sources, openedAt, closesAt, delay, seq}, nil
 }

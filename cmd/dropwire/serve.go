@@ -15,7 +15,7 @@ import (
 
 // processFlags are the flags of serve and demo that override the file.
 type processFlags struct {
-	listen, config, redisURL, publicURL, logLevel, logFormat string
+	listen, config, redisURL, publicURL, logLevel, logFormat, debugListen string
 }
 
 func (f *processFlags) register(env *environ, fs *flag.FlagSet, withRedis bool) {
@@ -24,6 +24,7 @@ func (f *processFlags) register(env *environ, fs *flag.FlagSet, withRedis bool) 
 	fs.StringVar(&f.publicURL, "public-url", "", "base URL of QR codes and receipts (env DROPWIRE_PUBLIC_URL)")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (env DROPWIRE_LOG_LEVEL)")
 	fs.StringVar(&f.logFormat, "log-format", "", "json or console (env DROPWIRE_LOG_FORMAT; default: console on a terminal, else json)")
+	fs.StringVar(&f.debugListen, "debug-listen", "", "serve Go's pprof profiles on this address, e.g. 127.0.0.1:6060 (keep it private)")
 	if withRedis {
 		fs.StringVar(&f.redisURL, "redis-url", "", "Redis URL, e.g. redis://127.0.0.1:6379/0 (env DROPWIRE_REDIS_URL; absent: the volatile in-memory store)")
 	}
@@ -69,6 +70,13 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 	log, err := logging.New(env.stderr, cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
 		return err
+	}
+	if pf.debugListen != "" {
+		stop, err := serveDebug(pf.debugListen, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	return serveApp(ctx, cfg, log, nil, nil)
 }

@@ -41,6 +41,10 @@ type RedisConfig struct {
 	// SubscriptionBuffer is how many messages a subscriber may lag behind
 	// before further messages to it are dropped (default 256).
 	SubscriptionBuffer int
+
+	// Pipelines is how many pipelines of concurrent script runs may be in
+	// flight at once (default 4); -1 sends every script on its own.
+	Pipelines int
 }
 
 // Redis is the production Store. Keys and channels carry the configured
@@ -52,6 +56,7 @@ type RedisConfig struct {
 // dropped and counted (see Dropped).
 type Redis struct {
 	c       *redis.Client
+	batch   *batcher // nil: scripts are sent one by one
 	prefix  string
 	limiter *redis_rate.Limiter
 	bufSize int
@@ -104,9 +109,20 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 	}
 	// The caller's context bounds every call, blocking reads included.
 	opt.ContextTimeoutEnabled = true
+	// RESP2: Dropwire uses no push notifications, and RESP3's check for
+	// them costs work on every reply.
+	opt.Protocol = 2
 	c := redis.NewClient(opt)
+	var b *batcher
+	switch {
+	case cfg.Pipelines == 0:
+		b = newBatcher(c, 4)
+	case cfg.Pipelines > 0:
+		b = newBatcher(c, cfg.Pipelines)
+	}
 	return &Redis{
 		c:       c,
+		batch:   b,
 		prefix:  cfg.Prefix,
 		limiter: redis_rate.NewLimiter(c),
 		bufSize: cfg.SubscriptionBuffer,
@@ -137,6 +153,9 @@ func (r *Redis) Close() error {
 	r.mu.Unlock()
 	for _, s := range subs {
 		_ = s.Close()
+	}
+	if r.batch != nil {
+		r.batch.close()
 	}
 	return r.c.Close()
 }
@@ -335,9 +354,14 @@ func (r *Redis) Run(ctx context.Context, s *Script, keys []string, args ...any) 
 		sum := sha1.Sum([]byte(s.Lua))
 		sha = hex.EncodeToString(sum[:])
 	}
-	v, err := r.c.EvalSha(ctx, sha, full, wire...).Result()
-	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		v, err = r.c.Eval(ctx, s.Lua, full, wire...).Result()
+	var v any
+	if r.batch != nil {
+		v, err = r.batch.run(ctx, sha, s.Lua, full, wire)
+	} else {
+		v, err = r.c.EvalSha(ctx, sha, full, wire...).Result()
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			v, err = r.c.Eval(ctx, s.Lua, full, wire...).Result()
+		}
 	}
 	if errors.Is(err, redis.Nil) {
 		return nil, nil // the script returned nil or false

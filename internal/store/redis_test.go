@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,5 +80,57 @@ func TestRedisDomainErrorCodes(t *testing.T) {
 	var se *store.ScriptError
 	if !errors.Is(err, store.ErrScript) || errors.As(err, &se) {
 		t.Errorf("Lua runtime error: %v, want ErrScript and no ScriptError", err)
+	}
+}
+
+// Concurrent script runs share pipelines and each gets its own answer; a
+// store closed under load answers ErrClosed instead of hanging.
+func TestRedisPipelinedRuns(t *testing.T) {
+	r := storetest.Redis(t)
+	echo := store.NewScript("echo-incr", `redis.call('INCR', KEYS[1]); return ARGV[1]`,
+		func(tx store.Tx, keys, args []string) (any, error) { tx.IncrBy(keys[0], 1); return args[0], nil })
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for g := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				want := fmt.Sprintf("%d-%d", g, i)
+				got, err := r.Run(ctx, echo, []string{"n"}, want)
+				if err != nil || got != want {
+					t.Errorf("Run = %v, %v; want %s", got, err, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n, err := r.IncrBy(ctx, "n", 0); err != nil || n != 64*50 {
+		t.Fatalf("scripts ran %d times, want %d (%v)", n, 64*50, err)
+	}
+
+	other := storetest.RedisWithPrefix(t, r.Prefix())
+	done := make(chan error, 32)
+	for range 32 {
+		go func() {
+			var err error
+			for err == nil {
+				_, err = other.Run(ctx, echo, []string{"m"}, "x")
+			}
+			done <- err
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	_ = other.Close()
+	for range 32 {
+		select {
+		case err := <-done:
+			if !errors.Is(err, store.ErrClosed) {
+				t.Errorf("Run on a closed store: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Run hangs after Close")
+		}
 	}
 }
