@@ -66,30 +66,22 @@ func (s *Service) startForwarder(ctx context.Context) {
 // there) into a wake-up of the poller, so a new claim is forwarded without
 // waiting for the next tick.
 func (s *Service) listen(ctx context.Context) {
-	for ctx.Err() == nil {
-		sub, err := s.st.Subscribe(ctx, verifier.StateChannel)
-		if err != nil {
+	store.Follow(ctx, s.st, verifier.StateChannel, nil, func(sub store.Subscription) {
+		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(time.Second):
-				continue
-			}
-		}
-		for open := true; open; {
-			select {
-			case <-ctx.Done():
-				_ = sub.Close()
-				return
-			case _, open = <-sub.C():
+			case _, open := <-sub.C():
+				if !open {
+					return
+				}
 				select {
 				case s.wake <- struct{}{}:
 				default:
 				}
 			}
 		}
-		_ = sub.Close()
-	}
+	})
 }
 
 // poll feeds the workers: new entries, entries of dead replicas, and due

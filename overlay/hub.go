@@ -225,28 +225,13 @@ func (h *Hub) run(ctx context.Context) {
 	defer h.wg.Done()
 	resync := time.NewTicker(h.cfg.Resync)
 	defer resync.Stop()
-	retry := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		sub, err := h.cfg.Store.Subscribe(ctx, verifier.StateChannel)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			h.log.Warn().Err(err).Dur("retry_in", retry).Msg("overlay: cannot subscribe to drop state; retrying")
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(retry):
-			}
-			retry = min(retry*2, 5*time.Second)
-			continue
-		}
-		retry = 100 * time.Millisecond
+	store.Follow(ctx, h.cfg.Store, verifier.StateChannel, func(err error, retryIn time.Duration) {
+		h.log.Warn().Err(err).Dur("retry_in", retryIn).Msg("overlay: cannot subscribe to drop state; retrying")
+	}, func(sub store.Subscription) {
 		// Whatever changed while we were not subscribed is read now.
 		h.resyncAll()
 		h.consume(ctx, sub, resync.C)
-		_ = sub.Close()
-	}
+	})
 }
 
 func (h *Hub) consume(ctx context.Context, sub store.Subscription, resync <-chan time.Time) {

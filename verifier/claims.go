@@ -412,26 +412,9 @@ func (c *Claims) clearSoldOut(drop string) {
 // closed) clears the drop's flag, and the next claim finds out afresh.
 func (c *Claims) watch(ctx context.Context) {
 	defer c.wg.Done()
-	retry := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		sub, err := c.st.Subscribe(ctx, StateChannel)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			c.log.Warn().Err(err).Dur("retry_in", retry).Msg("claims: cannot subscribe to drop state; retrying")
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(retry):
-			}
-			retry = min(retry*2, 5*time.Second)
-			continue
-		}
-		retry = 100 * time.Millisecond
-		c.consume(ctx, sub)
-		_ = sub.Close()
-	}
+	store.Follow(ctx, c.st, StateChannel, func(err error, retryIn time.Duration) {
+		c.log.Warn().Err(err).Dur("retry_in", retryIn).Msg("claims: cannot subscribe to drop state; retrying")
+	}, func(sub store.Subscription) { c.consume(ctx, sub) })
 }
 
 func (c *Claims) consume(ctx context.Context, sub store.Subscription) {
