@@ -1,117 +1,17 @@
 package overlay_test
 
 import (
-	"bytes"
 	"context"
 	"image"
-	"image/color"
-	"image/draw"
-	"image/png"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
-	"github.com/makiuchi-d/gozxing"
-	zxqr "github.com/makiuchi-d/gozxing/qrcode"
 
+	"github.com/dropwire/dropwire/internal/browsertest"
 	"github.com/dropwire/dropwire/internal/store/storetest"
 	"github.com/dropwire/dropwire/verifier"
 )
-
-const chromium = "/usr/bin/chromium"
-
-// artifactDir keeps screenshots: $DROPWIRE_ARTIFACTS when set, else a
-// test temp dir.
-func artifactDir(t *testing.T) string {
-	if d := os.Getenv("DROPWIRE_ARTIFACTS"); d != "" {
-		_ = os.MkdirAll(d, 0o755)
-		return d
-	}
-	return t.TempDir()
-}
-
-func newBrowser(t *testing.T) context.Context {
-	t.Helper()
-	path := chromium
-	if _, err := os.Stat(path); err != nil {
-		if path, err = exec.LookPath("chromium"); err != nil {
-			t.Skip("no chromium: apt-get install -y chromium")
-		}
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1920, 1080),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelB := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelB(); cancelA() })
-	if _, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride,
-		emulation.SetDeviceMetricsOverrideParams{Width: 1920, Height: 1080, DeviceScaleFactor: 1}); err != nil {
-		t.Fatalf("chromium: %v", err)
-	}
-	transparentBackground(t, ctx)
-	return ctx
-}
-
-// transparentBackground makes what the page does not paint come out with
-// alpha 0 in screenshots, as in OBS.
-func transparentBackground(t *testing.T, ctx context.Context) {
-	t.Helper()
-	// cdp.RGBA omits a zero alpha (which then means opaque), so the color
-	// is spelled out.
-	cmd := cdp.Command[map[string]any, cdp.Empty]{Method: emulation.CommandSetDefaultBackgroundColorOverride}
-	color := map[string]any{"color": map[string]any{"r": 0, "g": 0, "b": 0, "a": 0}}
-	if _, err := chromedp.Call(ctx, cmd, color); err != nil {
-		t.Fatalf("chromium: %v", err)
-	}
-}
-
-func screenshot(t *testing.T, ctx context.Context, name string) image.Image {
-	t.Helper()
-	buf, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(artifactDir(t), name)
-	if err := os.WriteFile(p, buf, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", p)
-	img, err := png.Decode(bytes.NewReader(buf))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
-}
-
-// decodeQR reads the QR in img, composited on white as a phone sees it.
-func decodeQR(t *testing.T, img image.Image) string {
-	t.Helper()
-	rgba := image.NewRGBA(img.Bounds())
-	draw.Draw(rgba, rgba.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
-	draw.Draw(rgba, rgba.Bounds(), img, img.Bounds().Min, draw.Over)
-	bmp, err := gozxing.NewBinaryBitmapFromImage(rgba)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := zxqr.NewQRCodeReader().Decode(bmp, nil)
-	if err != nil {
-		t.Fatalf("no QR in screenshot: %v", err)
-	}
-	return res.GetText()
-}
 
 // The overlay in real headless Chromium at 1920x1080: transparent while
 // idle, a scannable QR of the current claim URL after a signed webhook,
@@ -127,7 +27,7 @@ func TestBrowserOverlay(t *testing.T) {
 	base := "http://" + ln
 	cfg := testConfig(t, base, 0)
 	r := startReplica(t, cfg, st, ln)
-	ctx := newBrowser(t)
+	ctx := newOverlayBrowser(t)
 
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(base+"/overlay/ava?key="+overlayKey+"&pos=br&size=300"),
@@ -135,8 +35,8 @@ func TestBrowserOverlay(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
-	transparentBackground(t, ctx)
-	idle := screenshot(t, ctx, "overlay-idle.png")
+	browsertest.TransparentBackground(t, ctx)
+	idle := browsertest.Screenshot(t, ctx, "overlay-idle.png")
 	assertTransparent(t, idle, idle.Bounds())
 
 	trigger(t, r, "spring", "evt-browser-1")
@@ -144,8 +44,8 @@ func TestBrowserOverlay(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := time.Now()
-	open := screenshot(t, ctx, "overlay-open.png")
-	got := decodeQR(t, open)
+	open := browsertest.Screenshot(t, ctx, "overlay-open.png")
+	got := browsertest.DecodeQR(t, open)
 	if want, prev := base+"/c/"+codeOf(t, cfg, st, "spring", time.Now()), base+"/c/"+codeOf(t, cfg, st, "spring", before); got != want && got != prev {
 		t.Fatalf("QR says %q, want %q", got, want)
 	}
@@ -182,7 +82,7 @@ func TestBrowserOverlay(t *testing.T) {
 		t.Fatalf("page did not recover within 16 s: %v", err)
 	}
 	t.Logf("page recovered %v after the restart", time.Since(restarted).Round(time.Millisecond))
-	got = decodeQR(t, screenshot(t, ctx, "overlay-recovered.png"))
+	got = browsertest.DecodeQR(t, browsertest.Screenshot(t, ctx, "overlay-recovered.png"))
 	if want := base + "/c/" + codeOf(t, cfg, st, "summer", time.Now()); got != want {
 		t.Fatalf("after restart QR says %q, want %q", got, want)
 	}
@@ -198,4 +98,13 @@ func assertTransparent(t *testing.T, img image.Image, r image.Rectangle) {
 			}
 		}
 	}
+}
+
+// newOverlayBrowser is Chromium at OBS's default canvas, painting nothing
+// where the page paints nothing.
+func newOverlayBrowser(t *testing.T) context.Context {
+	t.Helper()
+	ctx := browsertest.New(t, browsertest.Options{Width: 1920, Height: 1080})
+	browsertest.TransparentBackground(t, ctx)
+	return ctx
 }

@@ -5,13 +5,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/dropwire/dropwire/internal/browsertest"
 	"github.com/dropwire/dropwire/internal/store/storetest"
 	"github.com/dropwire/dropwire/verifier"
 )
@@ -47,35 +46,6 @@ async function dropwire(url, token, msg) {
 }
 </script>`
 
-func newRTCBrowser(t *testing.T) context.Context {
-	t.Helper()
-	path := "/usr/bin/chromium"
-	if _, err := os.Stat(path); err != nil {
-		if path, err = exec.LookPath("chromium"); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatal("no chromium: apt-get install -y chromium")
-			}
-			t.Skip("no chromium: apt-get install -y chromium")
-		}
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelB := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelB(); cancelA() })
-	return ctx
-}
-
 // A real headless Chromium opens the data channel, sends a trigger, gets
 // "accepted", and the moment is open in the store.
 func TestRTCBrowser(t *testing.T) {
@@ -86,7 +56,7 @@ func TestRTCBrowser(t *testing.T) {
 	}))
 	t.Cleanup(page.Close)
 
-	ctx, cancel := context.WithTimeout(newRTCBrowser(t), 60*time.Second)
+	ctx, cancel := context.WithTimeout(browsertest.New(t, browsertest.Options{WebRTC: true}), 60*time.Second)
 	defer cancel()
 	args, _ := json.Marshal([]string{e.url + "/v1/rtc/cap", rtcToken(t, "cap", time.Hour), rtcTrigger("web-1", "m-web")})
 	if _, err := chromedp.Run(ctx, chromedp.Navigate(page.URL)); err != nil {

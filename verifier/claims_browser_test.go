@@ -3,27 +3,19 @@ package verifier_test
 import (
 	"bytes"
 	"context"
-	"image"
-	"image/color"
-	"image/draw"
-	"image/png"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/makiuchi-d/gozxing"
-	zxqr "github.com/makiuchi-d/gozxing/qrcode"
 	"github.com/rs/zerolog"
 
 	"github.com/dropwire/dropwire/internal/app"
+	"github.com/dropwire/dropwire/internal/browsertest"
 	"github.com/dropwire/dropwire/internal/config"
 	"github.com/dropwire/dropwire/internal/store/storetest"
 	"github.com/dropwire/dropwire/sdkhooks"
@@ -33,75 +25,6 @@ const (
 	hookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	overlayKey = "ava-overlay-key-0123456789"
 )
-
-// artifactDir keeps screenshots: $DROPWIRE_ARTIFACTS when set, else a
-// test temp dir.
-func artifactDir(t *testing.T) string {
-	if d := os.Getenv("DROPWIRE_ARTIFACTS"); d != "" {
-		_ = os.MkdirAll(d, 0o755)
-		return d
-	}
-	return t.TempDir()
-}
-
-func newBrowser(t *testing.T) context.Context {
-	t.Helper()
-	path := "/usr/bin/chromium"
-	if _, err := os.Stat(path); err != nil {
-		if path, err = exec.LookPath("chromium"); err != nil {
-			t.Skip("no chromium: apt-get install -y chromium")
-		}
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelB := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelB(); cancelA() })
-	return ctx
-}
-
-func screenshot(t *testing.T, ctx context.Context, name string) image.Image {
-	t.Helper()
-	buf, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(artifactDir(t), name)
-	if err := os.WriteFile(p, buf, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", p)
-	img, err := png.Decode(bytes.NewReader(buf))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
-}
-
-// decodeQR reads the QR in img, composited on white as a phone sees it.
-func decodeQR(t *testing.T, img image.Image) string {
-	t.Helper()
-	rgba := image.NewRGBA(img.Bounds())
-	draw.Draw(rgba, rgba.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
-	draw.Draw(rgba, rgba.Bounds(), img, img.Bounds().Min, draw.Over)
-	bmp, err := gozxing.NewBinaryBitmapFromImage(rgba)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := zxqr.NewQRCodeReader().Decode(bmp, nil)
-	if err != nil {
-		t.Fatalf("no QR in screenshot: %v", err)
-	}
-	return res.GetText()
-}
 
 func browserConfig(t *testing.T, base string) *config.Config {
 	t.Helper()
@@ -166,7 +89,7 @@ func TestBrowserClaim(t *testing.T) {
 		t.Fatalf("webhook: %d %s", res.StatusCode, b)
 	}
 
-	ctx := newBrowser(t)
+	ctx := browsertest.New(t, browsertest.Options{})
 	if err := chromedp.Do(ctx,
 		chromedp.EmulateViewport(1280, 720),
 		chromedp.Navigate(base+"/overlay/ava?key="+overlayKey),
@@ -174,7 +97,7 @@ func TestBrowserClaim(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
-	url := decodeQR(t, screenshot(t, ctx, "claim-0-overlay.png"))
+	url := browsertest.DecodeQR(t, browsertest.Screenshot(t, ctx, "claim-0-overlay.png"))
 	if !strings.HasPrefix(url, base+"/c/") {
 		t.Fatalf("QR says %q", url)
 	}
@@ -206,7 +129,7 @@ func TestBrowserClaim(t *testing.T) {
 	if left, nodes := text("#dw-left"), eval(`String(document.querySelectorAll("#dw-nodes input").length)`); left != "70 of 70 left" || nodes != "2" {
 		t.Fatalf("claim page shows %q and %s nodes", left, nodes)
 	}
-	screenshot(t, ctx, "claim-1-page.png")
+	browsertest.Screenshot(t, ctx, "claim-1-page.png")
 	if err := chromedp.Do(ctx, chromedp.Click("#dw-submit"), chromedp.WaitVisible("#dw-qr svg")); err != nil {
 		t.Fatal(err)
 	}
@@ -217,9 +140,9 @@ func TestBrowserClaim(t *testing.T) {
 	if node, state := text("#dw-node"), text("#dw-state"); !strings.Contains(node, "Corner Books locker") || state != "Claimed" {
 		t.Fatalf("receipt shows node %q state %q", node, state)
 	}
-	receipt := screenshot(t, ctx, "claim-2-receipt.png")
+	receipt := browsertest.Screenshot(t, ctx, "claim-2-receipt.png")
 	// The receipt QR holds the receipt a node verifies.
-	if tok := decodeQR(t, receipt); strings.Count(tok, ".") != 2 {
+	if tok := browsertest.DecodeQR(t, receipt); strings.Count(tok, ".") != 2 {
 		t.Fatalf("receipt QR holds %q", tok)
 	}
 
@@ -232,7 +155,7 @@ func TestBrowserClaim(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
-	screenshot(t, ctx, "claim-3-again.png")
+	browsertest.Screenshot(t, ctx, "claim-3-again.png")
 	if path2, code2 := eval(`location.pathname`), text("#dw-code"); path2 != path || code2 != code {
 		t.Fatalf("second claim went to %s (%s), want the existing %s (%s)", path2, code2, path, code)
 	}
