@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dropwire/dropwire/internal/app"
@@ -22,8 +23,9 @@ const demoTolerance = 24 * time.Hour
 
 func runDemo(ctx context.Context, env *environ, args []string) error {
 	var pf processFlags
-	fs := newFlagSet(env, "demo", "demo [--listen ADDR] [--config FILE]")
+	fs := newFlagSet(env, "demo", "demo [--listen ADDR] [--config FILE] [--pickup-after 8s]")
 	pf.register(env, fs, false)
+	pickupAfter := fs.Duration("pickup-after", 8*time.Second, "how long after a claim the built-in demo node confirms its pickup")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -51,13 +53,47 @@ func runDemo(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The built-in demo node takes the claims of every node without a URL
+	// on a loopback port of its own, and calls back like a real node.
+	var nodes []*demoNode
+	defer func() {
+		for _, n := range nodes {
+			n.Close()
+		}
+	}()
+	var prepErr error
 	prepare := func(cfg *config.Config, addr net.Addr) {
 		if !publicSet {
 			cfg.PublicURL = "http://" + reachableHostPort(addr)
 		}
+		for i := range cfg.Nodes {
+			n := &cfg.Nodes[i]
+			if n.URL != "" {
+				continue
+			}
+			callback := "http://" + reachableHostPort(addr) + "/v1/fulfillment/" + n.ID + "/events"
+			dn, url, err := startDemoNode(*n, callback, *pickupAfter, log.With().Str("component", "demo-node").Logger())
+			if err != nil {
+				prepErr = err
+				return
+			}
+			n.URL = url
+			nodes = append(nodes, dn)
+		}
 	}
+	qctx, stopQR := context.WithCancel(ctx)
+	var qrDone sync.WaitGroup
+	defer func() { stopQR(); qrDone.Wait() }()
 	return serveApp(ctx, cfg, log, prepare, func(a *app.App, _ net.Addr) error {
-		return printDemo(env, a.Config())
+		if prepErr != nil {
+			return prepErr
+		}
+		if err := printDemo(env, a.Config()); err != nil {
+			return err
+		}
+		qrDone.Add(1)
+		go func() { defer qrDone.Done(); watchClaimQR(qctx, env.stdout, a) }()
+		return nil
 	})
 }
 
@@ -96,6 +132,9 @@ func printDemo(env *environ, cfg *config.Config) error {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, curl)
 	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Or sign in to the dashboard with the admin token and press \"Test drop\".")
+	fmt.Fprintln(w, "When the drop opens, its claim QR is drawn here; a built-in demo node confirms each pickup.")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Stop with Ctrl-C.")
 	return nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/dropwire/dropwire/admin"
 	"github.com/dropwire/dropwire/internal/config"
 	"github.com/dropwire/dropwire/internal/server"
 	"github.com/dropwire/dropwire/internal/store"
@@ -37,6 +38,7 @@ type App struct {
 
 	drops    *verifier.Catalog
 	verifier *verifier.Verifier
+	keys     *admin.KeyRing // overlay keys (rotation); set by wireAdmin
 }
 
 // New builds the App: it opens the store and registers every route.
@@ -78,7 +80,7 @@ func New(opts Options) (*App, error) {
 // wire builds the components and registers their routes, one file of
 // this package per component.
 func (a *App) wire() error {
-	for _, w := range []func() error{a.wireIngest, a.wireOverlay, a.wireRTC, a.wireClaims, a.wireFulfillment} {
+	for _, w := range []func() error{a.wireIngest, a.wireOverlay, a.wireRTC, a.wireClaims, a.wireFulfillment, a.wireAdmin} {
 		if err := w(); err != nil {
 			return err
 		}

@@ -22,13 +22,9 @@ func (a *App) wireOverlay() error {
 		States:    a.verifier,
 		Codes:     codes,
 		PublicURL: a.cfg.PublicURL,
-		Keys: func(creator string) ([]string, bool) {
-			c, ok := a.cfg.Creator(creator)
-			if !ok {
-				return nil, false
-			}
-			return c.OverlayKeys, true
-		},
+		// Looked up on every request: keys rotated through the admin API
+		// apply at once.
+		Keys:       a.overlayKeys,
 		Logger:     a.log.With().Str("component", "overlay").Logger(),
 		Registerer: a.server.Registry(),
 	})
