@@ -12,6 +12,7 @@ import (
 
 	"github.com/dropwire/dropwire/internal/config"
 	"github.com/dropwire/dropwire/internal/store"
+	"github.com/dropwire/dropwire/overlay"
 	"github.com/dropwire/dropwire/verifier"
 )
 
@@ -77,11 +78,6 @@ type ChannelDelay struct {
 	P50MS   int64  `json:"p50_ms"`
 	MaxMS   int64  `json:"max_ms"`
 }
-
-// FrameKey is where the overlay hub records, once per moment, when it
-// first sent a frame showing the drop open (ms; SetNX): the end of the
-// capture → overlay latency.
-func FrameKey(drop, moment string) string { return store.DropKey(drop, "m", moment, "frame_at") }
 
 type claimRow struct {
 	state   string
@@ -255,10 +251,10 @@ func (a *Admin) momentLag(ctx context.Context, drop string, st verifier.DropStat
 	m := &MomentLag{ID: st.Moment, OpenedAt: st.OpenedAt, OpenedBy: st.OpenedBy, Channel: st.Channel,
 		Corroboration: []ChannelDelay{}}
 	var missing []string
-	v, err := a.st.Get(ctx, FrameKey(drop, st.Moment))
+	v, err := a.st.Get(ctx, overlay.FrameKey(drop, st.Moment))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		missing = append(missing, "moment.frame_latency_ms: the overlay hub does not record its first frame yet ("+FrameKey(drop, st.Moment)+")")
+		missing = append(missing, "moment.frame_latency_ms: no overlay has shown this moment yet")
 	case err != nil:
 		return nil, nil, err
 	default:

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -187,6 +188,16 @@ func TestTwoReplicas(t *testing.T) {
 	}
 	if *sB.Stock != (overlay.Stock{Left: 500, Total: 500}) {
 		t.Fatalf("stock %+v", sB.Stock)
+	}
+	// The first open frame is recorded once, for the capture → overlay
+	// latency: no earlier than the opening, no later than now.
+	at, err := stA.Get(context.Background(), overlay.FrameKey("spring", "m-evt-1"))
+	if err != nil {
+		t.Fatalf("first frame not recorded: %v", err)
+	}
+	ms, _ := strconv.ParseInt(at, 10, 64)
+	if opened := sA.Drop.OpenedAt.UnixMilli(); ms < opened || ms > time.Now().UnixMilli() {
+		t.Fatalf("first frame at %d, drop opened at %d", ms, opened)
 	}
 }
 

@@ -100,6 +100,9 @@ type dropView struct {
 	left      int64
 	total     int64
 	soldOutAt time.Time // when this hub first saw it sold out
+	// framed is the opening moment whose first open frame this hub has
+	// recorded (FrameKey).
+	framed string
 }
 
 // NewHub returns a running Hub: it subscribes to verifier.StateChannel in
@@ -359,6 +362,29 @@ func (h *Hub) rebuildLocked(ctx context.Context, c *creatorHub, reload string) {
 	frame := st.encode()
 	for cn := range c.conns {
 		cn.send(frame)
+	}
+	if st.Status == StatusOpen && st.QR != nil {
+		h.recordFrame(ctx, c.drops[st.Drop.ID], now)
+	}
+}
+
+// FrameKey is where the first overlay frame showing a moment's drop open is
+// recorded (unix ms, by whichever replica sent one first): with the
+// moment's opened_at it gives the capture → overlay latency.
+func FrameKey(drop, moment string) string { return store.DropKey(drop, "m", moment, "frame_at") }
+
+// frameTTL keeps the record as long as the moment's other keys.
+const frameTTL = 72 * time.Hour
+
+// recordFrame notes the first frame of v's opening moment, once per hub.
+func (h *Hub) recordFrame(ctx context.Context, v *dropView, now time.Time) {
+	if v == nil || v.st.Moment == "" || v.framed == v.st.Moment {
+		return
+	}
+	v.framed = v.st.Moment
+	at := strconv.FormatInt(now.UnixMilli(), 10)
+	if _, err := h.cfg.Store.SetNX(ctx, FrameKey(v.drop.ID, v.st.Moment), at, frameTTL); err != nil {
+		h.log.Warn().Err(err).Str("drop", v.drop.ID).Msg("overlay: cannot record the first open frame")
 	}
 }
 
