@@ -334,15 +334,17 @@ func (h *Hub) rebuildLocked(ctx context.Context, c *creatorHub, reload string) {
 		}
 		c.drops, c.loaded = drops, true
 	} else if reload != "" {
+		// The definition too may have changed (stock added).
+		d, err := h.cfg.Drops.Drop(ctx, reload)
+		if err != nil {
+			return
+		}
 		v := c.drops[reload]
 		if v == nil {
-			d, err := h.cfg.Drops.Drop(ctx, reload)
-			if err != nil {
-				return
-			}
-			v = &dropView{drop: d}
+			v = &dropView{}
 			c.drops[reload] = v
 		}
+		v.drop = d
 		if err := h.load(ctx, v, now); err != nil {
 			h.log.Warn().Err(err).Str("drop", reload).Msg("overlay: cannot read drop state")
 			c.loaded = false
