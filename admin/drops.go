@@ -121,30 +121,12 @@ func clip(s string) string {
 	return s
 }
 
-// validID is the configuration's id rule: at most 64 letters, digits, '.',
-// '_' and '-', starting with a letter or digit.
-func validID(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case (c == '.' || c == '_' || c == '-') && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
 // CreateDrop validates d, stores it (refusing an id in use on any
 // replica), initialises its stock, adds it to the catalog and announces
 // it. Errors: ErrInvalidDrop (wrapping the *config.Error), ErrDropExists,
 // store errors.
 func (a *Admin) CreateDrop(ctx context.Context, spec DropSpec) (*config.Drop, error) {
-	if !validID(spec.ID) {
+	if !config.ValidID(spec.ID) {
 		return nil, fmt.Errorf("%w: id %q: use at most 64 letters, digits, '.', '_' and '-', starting with a letter or digit", ErrInvalidDrop, clip(spec.ID))
 	}
 	d, err := spec.drop()

@@ -252,6 +252,11 @@ func (k *checker) id(path, v string) bool {
 	return true
 }
 
+// ValidID reports whether s is a usable id of a creator, source, node or
+// drop: 1 to 64 letters, digits, '.', '_' and '-', starting with a letter
+// or digit, so that it is safe in URLs and Redis hash tags.
+func ValidID(s string) bool { return s != "" && validID(s) }
+
 func validID(s string) bool {
 	if len(s) > 64 {
 		return false
