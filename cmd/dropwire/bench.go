@@ -17,9 +17,11 @@ import (
 // benchScenarios are the load scenarios of `dropwire bench`.
 func benchScenarios() map[string]command {
 	return map[string]command{
-		"ingest": {"ingest", "signed webhooks at a rate or concurrency: throughput, latency, status mix", runBenchIngest},
-		"claims": {"claims", "a burst of distinct viewers claiming one drop: claims/s, result mix, latency, oversell check", runBenchClaims},
-		"rtc":    {"rtc", "data-channel peers: setup time, event → ack latency, server goroutines/memory per peer", runBenchRTC},
+		"ingest":   {"ingest", "signed webhooks at a rate or concurrency: throughput, latency, status mix", runBenchIngest},
+		"claims":   {"claims", "a burst of distinct viewers claiming one drop: claims/s, result mix, latency, oversell check", runBenchClaims},
+		"moment":   {"moment", "signed triggers, each opening a fresh drop, timed until every connected overlay shows it", runBenchMoment},
+		"overlays": {"overlays", "idle overlay sockets held open: server memory per overlay, frame latency of one trigger", runBenchOverlays},
+		"rtc":      {"rtc", "data-channel peers: setup time, event → ack latency, server goroutines/memory per peer", runBenchRTC},
 	}
 }
 
