@@ -435,6 +435,13 @@ func (a *Admin) dropError(w http.ResponseWriter, err error) {
 func (a *Admin) lookup(w http.ResponseWriter, r *http.Request) (*config.Drop, bool) {
 	d, err := a.cfg.Drops.Drop(r.Context(), r.PathValue("id"))
 	if err != nil {
+		// Created a moment ago on another replica, before its announcement
+		// arrived here: read the stored drops instead of answering 404.
+		if a.loadDrops(r.Context()) == nil {
+			d, err = a.cfg.Drops.Drop(r.Context(), r.PathValue("id"))
+		}
+	}
+	if err != nil {
 		problem.Respond(w, http.StatusNotFound, "unknown_drop", "no drop with this id")
 		return nil, false
 	}
