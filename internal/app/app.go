@@ -16,6 +16,7 @@ import (
 	"github.com/dropwire/dropwire/internal/config"
 	"github.com/dropwire/dropwire/internal/server"
 	"github.com/dropwire/dropwire/internal/store"
+	"github.com/dropwire/dropwire/overlay"
 	"github.com/dropwire/dropwire/sdkhooks"
 	"github.com/dropwire/dropwire/verifier"
 )
@@ -39,6 +40,7 @@ type App struct {
 	drops    *verifier.Catalog
 	verifier *verifier.Verifier
 	keys     *admin.KeyRing // overlay keys (rotation); set by wireAdmin
+	codes    *overlay.Codes // claim codes, shared by the overlay and claims; set by wireOverlay
 }
 
 // New builds the App: it opens the store and registers every route.

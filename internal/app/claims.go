@@ -18,12 +18,6 @@ import (
 // their keys, and the initial stock of every configured drop.
 func (a *App) wireClaims() error {
 	cfg := a.cfg
-	// Codes are derived from a secret in the store: this instance and the
-	// overlay's compute the same codes.
-	codes, err := overlay.NewCodes(overlay.CodesConfig{Store: a.store, Drops: a.drops, States: a.verifier})
-	if err != nil {
-		return err
-	}
 	receipts, err := verifier.NewReceipts(verifier.ReceiptsConfig{
 		Store: a.store, TTL: cfg.ReceiptTTL.D(), Rotate: cfg.ReceiptKeyRotate.D(), Issuer: cfg.PublicURL,
 	})
@@ -34,7 +28,7 @@ func (a *App) wireClaims() error {
 	claims, err := verifier.NewClaims(verifier.ClaimsConfig{
 		Store:      a.store,
 		Drops:      a.drops,
-		Codes:      codeResolver{codes},
+		Codes:      codeResolver{a.codes},
 		Receipts:   receipts,
 		Nodes:      nodes,
 		Logger:     a.log.With().Str("component", "claims").Logger(),

@@ -16,6 +16,7 @@ func (a *App) wireOverlay() error {
 	if err != nil {
 		return err
 	}
+	a.codes = codes
 	hub, err := overlay.NewHub(overlay.HubConfig{
 		Store:     a.store,
 		Drops:     a.drops,
