@@ -408,13 +408,7 @@ func (tx *memTx) HDel(key string, fields ...string) int {
 	if !tx.ok(err) || e == nil {
 		return 0
 	}
-	n := 0
-	for _, f := range fields {
-		if _, ok := e.hash[f]; ok {
-			delete(e.hash, f)
-			n++
-		}
-	}
+	n := deleteAll(e.hash, fields)
 	tx.dropEmpty(key, e)
 	return n
 }
@@ -480,13 +474,7 @@ func (tx *memTx) SRem(key string, members ...string) int {
 	if e == nil {
 		return 0
 	}
-	n := 0
-	for _, mb := range members {
-		if _, ok := e.set[mb]; ok {
-			delete(e.set, mb)
-			n++
-		}
-	}
+	n := deleteAll(e.set, members)
 	tx.dropEmpty(key, e)
 	return n
 }
@@ -546,13 +534,7 @@ func (tx *memTx) ZRem(key string, members ...string) int {
 	if e == nil {
 		return 0
 	}
-	n := 0
-	for _, mb := range members {
-		if _, ok := e.zset[mb]; ok {
-			delete(e.zset, mb)
-			n++
-		}
-	}
+	n := deleteAll(e.zset, members)
 	tx.dropEmpty(key, e)
 	return n
 }
@@ -686,4 +668,17 @@ func (tx *memTx) Publish(channel string, msg []byte) {
 	if tx.err == nil {
 		tx.pubs = append(tx.pubs, Message{Channel: channel, Payload: slices.Clone(msg)})
 	}
+}
+
+// deleteAll removes names from m and returns how many were there, as HDEL,
+// SREM and ZREM count.
+func deleteAll[V any](m map[string]V, names []string) int {
+	n := 0
+	for _, name := range names {
+		if _, ok := m[name]; ok {
+			delete(m, name)
+			n++
+		}
+	}
+	return n
 }
