@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -73,6 +75,7 @@ func runBenchIngest(ctx context.Context, env *environ, args []string) error {
 	maxReq := fs.Int("requests", 0, "stop after this many requests (0: by duration)")
 	moments := fs.Int("moments", 1000, "distinct moments the events are spread over")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	save := fs.String("save", "", "write the signed requests to this file for scripts/wrk-replay.lua instead of sending them")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -125,6 +128,9 @@ func runBenchIngest(ctx context.Context, env *environ, args []string) error {
 		}
 		reqs[i] = loadgen.BuildRequest("POST", u.Host, path, h, body)
 	}
+	if *save != "" {
+		return saveRequests(*save, reqs)
+	}
 	mode := fmt.Sprintf("closed loop, %d connections", *conc)
 	if *rate > 0 {
 		mode = fmt.Sprintf("%d/s open loop, %d connections", *rate, *conc)
@@ -138,4 +144,24 @@ func runBenchIngest(ctx context.Context, env *environ, args []string) error {
 		return err
 	}
 	return printResult(env, *asJSON, "ingest", res, func() { res.Print(env.stdout, "bench ingest: "+mode) })
+}
+
+// saveRequests writes reqs for an external load generator: each raw request
+// preceded by a line holding its length in bytes, the format
+// scripts/wrk-replay.lua reads.
+func saveRequests(path string, reqs []loadgen.Request) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	for _, r := range reqs {
+		fmt.Fprintf(w, "%d\n", len(r))
+		w.Write(r)
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime/debug"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -36,4 +37,18 @@ func serveDebug(addr string, log zerolog.Logger) (stop func(), err error) {
 		_ = srv.Shutdown(ctx)
 		<-done
 	}, nil
+}
+
+// serverGOGC is the garbage collector target of serve and demo when GOGC
+// is not set. A webhook or a claim allocates a few kilobytes that die with
+// the request while the live heap stays a few megabytes, so Go's default
+// of 100 collects many times a second under load; 400 trades some tens
+// of megabytes of heap for about a fifth more requests per core.
+const serverGOGC = 400
+
+// tuneGC applies serverGOGC unless the operator chose GOGC.
+func tuneGC(env *environ) {
+	if _, set := env.lookupEnv("GOGC"); !set {
+		debug.SetGCPercent(serverGOGC)
+	}
 }

@@ -67,6 +67,7 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 		return err
 	}
 	pf.apply(cfg)
+	tuneGC(env)
 	log, err := logging.New(env.stderr, cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
 		return err

@@ -43,7 +43,10 @@ type RedisConfig struct {
 	SubscriptionBuffer int
 
 	// Pipelines is how many pipelines of concurrent script runs may be in
-	// flight at once (default 4); -1 sends every script on its own.
+	// flight at once (default 1); -1 sends every script on its own. One is
+	// the fastest under load: the scripts that arrive while a pipeline is
+	// out all go in the next one, so a round trip carries more of them, and
+	// Redis runs scripts one at a time anyway.
 	Pipelines int
 }
 
@@ -116,7 +119,7 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 	var b *batcher
 	switch {
 	case cfg.Pipelines == 0:
-		b = newBatcher(c, 4)
+		b = newBatcher(c, 1)
 	case cfg.Pipelines > 0:
 		b = newBatcher(c, cfg.Pipelines)
 	}
@@ -340,13 +343,9 @@ func (r *Redis) Run(ctx context.Context, s *Script, keys []string, args ...any) 
 	if s == nil || s.Lua == "" {
 		return nil, fmt.Errorf("%w: script without a Lua body", ErrInvalid)
 	}
-	argv, err := scriptArgs(args)
+	wire, err := wireArgs(args)
 	if err != nil {
 		return nil, err
-	}
-	wire := make([]any, len(argv))
-	for i, a := range argv {
-		wire[i] = a
 	}
 	full := r.keys(keys)
 	sha := s.Hash()
@@ -370,6 +369,36 @@ func (r *Redis) Run(ctx context.Context, s *Script, keys []string, args ...any) 
 		return nil, scriptErr(ctx, s.Name, err)
 	}
 	return scriptResult(v)
+}
+
+// wireArgs returns args as the client sends them: strings and integers go
+// out as they are (the client formats integers into its buffer), anything
+// else is converted the way the memory store converts it, so both stores
+// see the same ARGV. args is not modified.
+func wireArgs(args []any) ([]any, error) {
+	var wire []any
+	for i, a := range args {
+		switch a.(type) {
+		case string, int, int64:
+			if wire != nil {
+				wire[i] = a
+			}
+			continue
+		}
+		s, err := argString(a)
+		if err != nil {
+			return nil, err
+		}
+		if wire == nil {
+			wire = make([]any, len(args))
+			copy(wire, args[:i])
+		}
+		wire[i] = s
+	}
+	if wire == nil {
+		return args, nil
+	}
+	return wire, nil
 }
 
 // scriptErr tells a script's error reply (a domain outcome, *ScriptError)

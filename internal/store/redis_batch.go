@@ -10,15 +10,22 @@ import (
 // maxBatch bounds the scripts one pipeline carries.
 const maxBatch = 128
 
-// batcher coalesces concurrent script runs into pipelines. Alone, a call
-// goes out at once; under load one write and one read carry many scripts.
-// On a small machine the system calls per round trip, not Redis, bound
-// throughput, so this is what lets one replica keep up with a burst.
+// batcher coalesces concurrent script runs into pipelines. When no
+// pipeline is out, a call goes to Redis at once from the caller's own
+// goroutine, with no hand-off. Calls that arrive while pipelines are out
+// queue, and the next pipeline carries all of them, so under load one
+// write and one read carry many scripts. On a small machine the system
+// calls per round trip, not Redis, bound throughput, so this is what lets
+// one replica keep up with a burst.
 type batcher struct {
-	c     *redis.Client
-	calls chan *batchCall
-	quit  chan struct{}
-	wg    sync.WaitGroup
+	c *redis.Client
+	n int // pipelines that may be out at once
+
+	mu       sync.Mutex
+	inflight int
+	queue    []*batchCall
+	closed   bool
+	wg       sync.WaitGroup
 }
 
 type batchCall struct {
@@ -32,85 +39,110 @@ type batchCall struct {
 	err  error
 }
 
-// newBatcher starts n pipeline workers; at most n pipelines are in flight.
+// newBatcher returns a batcher with at most n pipelines out at once.
 func newBatcher(c *redis.Client, n int) *batcher {
-	b := &batcher{c: c, calls: make(chan *batchCall, n*maxBatch), quit: make(chan struct{})}
-	b.wg.Add(n)
-	for range n {
-		go b.work()
-	}
-	return b
+	return &batcher{c: c, n: max(n, 1)}
 }
 
-// close stops the workers and waits for them; calls still queued fail
-// with ErrClosed.
+// close fails the queued calls with ErrClosed and waits for the pipelines
+// that are out.
 func (b *batcher) close() {
-	close(b.quit)
-	b.wg.Wait()
-	for {
-		select {
-		case c := <-b.calls:
-			c.err = ErrClosed
-			close(c.done)
-		default:
-			return
-		}
+	b.mu.Lock()
+	b.closed = true
+	queued := b.queue
+	b.queue = nil
+	b.mu.Unlock()
+	for _, c := range queued {
+		c.err = ErrClosed
+		close(c.done)
 	}
+	b.wg.Wait()
 }
 
-// run queues one EVALSHA (falling back to EVAL) and waits for its reply.
+// run sends one EVALSHA (falling back to EVAL) and waits for its reply.
 func (b *batcher) run(ctx context.Context, sha, lua string, keys []string, args []any) (any, error) {
-	c := &batchCall{ctx: ctx, sha: sha, lua: lua, keys: keys, args: args, done: make(chan struct{})}
-	select {
-	case b.calls <- c:
-	case <-b.quit:
+	c := &batchCall{ctx: ctx, sha: sha, lua: lua, keys: keys, args: args}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
 		return nil, ErrClosed
-	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
+	if b.inflight < b.n {
+		// Idle: go now, on this goroutine.
+		b.inflight++
+		b.wg.Add(1)
+		b.mu.Unlock()
+		b.exec([]*batchCall{c})
+		b.release()
+		return c.val, c.err
+	}
+	c.done = make(chan struct{})
+	b.queue = append(b.queue, c)
+	b.mu.Unlock()
 	select {
 	case <-c.done:
 		return c.val, c.err
 	case <-ctx.Done():
+		// The call may still be sent; its result is dropped. Scripts are
+		// atomic, so the caller sees a failure and the effect is whole or
+		// absent, as with any timed-out round trip.
 		return nil, ctx.Err()
-	case <-b.quit:
-		return nil, ErrClosed
 	}
 }
 
-func (b *batcher) work() {
-	defer b.wg.Done()
-	batch := make([]*batchCall, 0, maxBatch)
+// release ends a pipeline. Calls queued meanwhile leave at once as the
+// next pipeline, sent by a new goroutine so the caller gets its answer.
+func (b *batcher) release() {
+	b.mu.Lock()
+	if len(b.queue) == 0 || b.closed {
+		b.inflight--
+		b.mu.Unlock()
+		b.wg.Done()
+		return
+	}
+	batch := b.take()
+	b.mu.Unlock()
+	go b.drain(batch)
+}
+
+// take removes up to maxBatch calls from the queue; b.mu is held.
+func (b *batcher) take() []*batchCall {
+	n := min(len(b.queue), maxBatch)
+	batch := make([]*batchCall, n)
+	copy(batch, b.queue)
+	rest := copy(b.queue, b.queue[n:])
+	clear(b.queue[rest:])
+	b.queue = b.queue[:rest]
+	return batch
+}
+
+// drain sends batch, then whatever queued meanwhile, until the queue is
+// empty.
+func (b *batcher) drain(batch []*batchCall) {
 	for {
-		batch = batch[:0]
-		select {
-		case c := <-b.calls:
-			batch = append(batch, c)
-		case <-b.quit:
+		b.exec(batch)
+		b.mu.Lock()
+		if len(b.queue) == 0 || b.closed {
+			b.inflight--
+			b.mu.Unlock()
+			b.wg.Done()
 			return
 		}
-	drain:
-		for len(batch) < maxBatch {
-			select {
-			case c := <-b.calls:
-				batch = append(batch, c)
-			default:
-				break drain
-			}
-		}
-		b.exec(batch)
+		batch = b.take()
+		b.mu.Unlock()
 	}
 }
 
-// exec sends the live calls of batch as one pipeline. It runs under the
-// first live call's context: the callers wait on their own contexts, and
-// the client's timeouts bound the pipeline.
+// exec sends the live calls of batch, alone or as one pipeline, and
+// releases the queued callers. It runs under the first live call's
+// context without its cancellation: the callers wait on their own
+// contexts, and the client's timeouts bound the round trip.
 func (b *batcher) exec(batch []*batchCall) {
 	live := batch[:0:0]
 	for _, c := range batch {
 		if err := c.ctx.Err(); err != nil {
 			c.err = err
-			close(c.done)
+			c.finish()
 			continue
 		}
 		live = append(live, c)
@@ -121,6 +153,9 @@ func (b *batcher) exec(batch []*batchCall) {
 	ctx := context.WithoutCancel(live[0].ctx)
 	if len(live) == 1 {
 		c := live[0]
+		if c.done == nil {
+			ctx = c.ctx // a direct call: its caller is the one waiting
+		}
 		c.val, c.err = b.c.EvalSha(ctx, c.sha, c.keys, c.args...).Result()
 		b.finish(ctx, c)
 		return
@@ -143,5 +178,12 @@ func (b *batcher) finish(ctx context.Context, c *batchCall) {
 	if c.err != nil && redis.HasErrorPrefix(c.err, "NOSCRIPT") {
 		c.val, c.err = b.c.Eval(ctx, c.lua, c.keys, c.args...).Result()
 	}
-	close(c.done)
+	c.finish()
+}
+
+// finish wakes a queued caller; a direct call has no one to wake.
+func (c *batchCall) finish() {
+	if c.done != nil {
+		close(c.done)
+	}
 }

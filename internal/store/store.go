@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -119,9 +120,18 @@ type Decision struct {
 // DropKey returns the logical key of part of a drop. Every key of one drop
 // carries the `{d:<drop>}` hash tag, so a drop's scripts touch one slot.
 func DropKey(drop string, parts ...string) string {
-	k := "{d:" + drop + "}"
+	n := len("{d:}") + len(drop)
 	for _, p := range parts {
-		k += ":" + p
+		n += 1 + len(p)
 	}
-	return k
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString("{d:")
+	b.WriteString(drop)
+	b.WriteByte('}')
+	for _, p := range parts {
+		b.WriteByte(':')
+		b.WriteString(p)
+	}
+	return b.String()
 }
