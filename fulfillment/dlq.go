@@ -139,6 +139,7 @@ func (s *Service) replay(ctx context.Context, drop, id, js string) error {
 		return fmt.Errorf("%w: dead letter %q (replayed meanwhile)", ErrNotFound, id)
 	}
 	s.log.Info().Str("drop", drop).Str("event", id).Msg("dead letter replayed")
+	s.heat(drop)
 	select {
 	case s.wake <- struct{}{}:
 	default:

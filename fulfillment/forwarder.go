@@ -71,10 +71,12 @@ func (s *Service) listen(ctx context.Context) {
 			select {
 			case <-ctx.Done():
 				return
-			case _, open := <-sub.C():
+			case m, open := <-sub.C():
 				if !open {
 					return
 				}
+				drop, _, _ := strings.Cut(string(m.Payload), " ")
+				s.heat(drop)
 				select {
 				case s.wake <- struct{}{}:
 				default:
@@ -86,14 +88,19 @@ func (s *Service) listen(ctx context.Context) {
 
 // poll feeds the workers: new entries, entries of dead replicas, and due
 // retries of every drop, each tick or wake-up.
+//
+// A tick polls the hot drops only: those announced or with work in the
+// last hotFor. Every sweepTicks ticks a sweep polls every drop, for the
+// entries of a dead replica and retries due on a drop gone quiet, and
+// refreshes the depth metrics. A replica that knows many past drops so
+// does not spend its Redis round trips on them four times a second.
 func (s *Service) poll(ctx context.Context, work chan<- item) {
 	tick := time.NewTicker(s.cfg.Tick)
 	defer tick.Stop()
-	var lastGauge time.Time
-	for {
-		s.pollOnce(ctx, work)
-		if now := s.now(); now.Sub(lastGauge) >= time.Second {
-			lastGauge = now
+	for n := 0; ; n++ {
+		sweep := n%sweepTicks == 0
+		s.pollOnce(ctx, work, sweep)
+		if sweep {
 			s.gauge(ctx)
 		}
 		select {
@@ -105,8 +112,35 @@ func (s *Service) poll(ctx context.Context, work chan<- item) {
 	}
 }
 
-func (s *Service) pollOnce(ctx context.Context, work chan<- item) {
+// Polling of hot and quiet drops (see poll).
+const (
+	sweepTicks = 8
+	hotFor     = time.Minute
+)
+
+// heat marks drop hot: polled every tick for hotFor.
+func (s *Service) heat(drop string) {
+	s.hotMu.Lock()
+	s.hot[drop] = s.now().Add(hotFor)
+	s.hotMu.Unlock()
+}
+
+// isHot reports whether drop is hot at now, forgetting it once it is not.
+func (s *Service) isHot(drop string, now time.Time) bool {
+	s.hotMu.Lock()
+	defer s.hotMu.Unlock()
+	until, ok := s.hot[drop]
+	if ok && !now.Before(until) {
+		delete(s.hot, drop)
+		return false
+	}
+	return ok
+}
+
+func (s *Service) pollOnce(ctx context.Context, work chan<- item, sweep bool) {
+	sent := false
 	send := func(it item) bool {
+		sent = true
 		select {
 		case work <- it:
 			return true
@@ -114,43 +148,60 @@ func (s *Service) pollOnce(ctx context.Context, work chan<- item) {
 			return false
 		}
 	}
+	now := s.now()
 	for _, d := range s.cfg.Drops.All("") {
-		stream := outboxKey(d.ID)
-		for ctx.Err() == nil {
-			ents, err := s.st.OutboxRead(ctx, stream, Group, s.cfg.Consumer, DefaultBatch, 0)
-			if err != nil {
-				s.storeErr(ctx, err, "outbox read")
-				break
-			}
-			for _, e := range ents {
-				if !send(item{drop: d.ID, entryID: e.ID, deliveries: e.Deliveries, fields: e.Fields}) {
-					return
-				}
-			}
-			if len(ents) < DefaultBatch {
-				break
-			}
+		if !sweep && !s.isHot(d.ID, now) {
+			continue
 		}
-		ents, err := s.st.OutboxClaim(ctx, stream, Group, s.cfg.Consumer, s.cfg.Takeover, DefaultBatch)
+		sent = false
+		s.pollDrop(ctx, d.ID, send)
+		if sent {
+			s.heat(d.ID)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// pollDrop sends the drop's new entries, those taken over from a dead
+// replica and its due retries.
+func (s *Service) pollDrop(ctx context.Context, drop string, send func(item) bool) {
+	stream := outboxKey(drop)
+	for ctx.Err() == nil {
+		ents, err := s.st.OutboxRead(ctx, stream, Group, s.cfg.Consumer, DefaultBatch, 0)
 		if err != nil {
-			s.storeErr(ctx, err, "outbox takeover")
-		}
-		if len(ents) > 0 {
-			s.log.Info().Str("drop", d.ID).Int("entries", len(ents)).Msg("took over pending outbox entries")
+			s.storeErr(ctx, err, "outbox read")
+			break
 		}
 		for _, e := range ents {
-			if !send(item{drop: d.ID, entryID: e.ID, deliveries: e.Deliveries, fields: e.Fields}) {
+			if !send(item{drop: drop, entryID: e.ID, deliveries: e.Deliveries, fields: e.Fields}) {
 				return
 			}
 		}
-		due, err := s.leaseDue(ctx, d.ID)
-		if err != nil {
-			s.storeErr(ctx, err, "retry lease")
+		if len(ents) < DefaultBatch {
+			break
 		}
-		for _, it := range due {
-			if !send(it) {
-				return
-			}
+	}
+	ents, err := s.st.OutboxClaim(ctx, stream, Group, s.cfg.Consumer, s.cfg.Takeover, DefaultBatch)
+	if err != nil {
+		s.storeErr(ctx, err, "outbox takeover")
+	}
+	if len(ents) > 0 {
+		s.log.Info().Str("drop", drop).Int("entries", len(ents)).Msg("took over pending outbox entries")
+	}
+	for _, e := range ents {
+		if !send(item{drop: drop, entryID: e.ID, deliveries: e.Deliveries, fields: e.Fields}) {
+			return
+		}
+	}
+	due, err := s.leaseDue(ctx, drop)
+	if err != nil {
+		s.storeErr(ctx, err, "retry lease")
+	}
+	for _, it := range due {
+		if !send(it) {
+			return
 		}
 	}
 }

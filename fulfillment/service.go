@@ -57,8 +57,10 @@ type Config struct {
 	Consumer string
 	// Workers is the number of concurrent deliveries of this replica.
 	Workers int
-	// Tick is how often outboxes and retry due-sets are polled when no
-	// claim announcement wakes the forwarder earlier.
+	// Tick is how often the outboxes and retry due-sets of hot drops (with
+	// a claim or work in the last minute) are polled when no claim
+	// announcement wakes the forwarder earlier; every drop's are polled
+	// every 8 ticks.
 	Tick time.Duration
 	// Takeover is how long an entry read by a replica may stay
 	// unacknowledged (or a retry leased) before another replica takes it
@@ -98,6 +100,8 @@ type Service struct {
 	disabled   map[string]disabledMark
 
 	wake        chan struct{}
+	hotMu       sync.Mutex
+	hot         map[string]time.Time // drop → polled every tick until
 	poolsLoaded atomic.Bool
 
 	runOnce  sync.Once
@@ -180,7 +184,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, st: cfg.Store, log: cfg.Logger, now: cfg.Now, metrics: m, client: cfg.Client,
 		nodes: make(map[string]*nodeTarget, len(cfg.Nodes)), disabled: make(map[string]disabledMark),
-		wake: make(chan struct{}, 1), stopped: make(chan struct{})}
+		wake: make(chan struct{}, 1), hot: make(map[string]time.Time), stopped: make(chan struct{})}
 	for i := range cfg.Nodes {
 		n := cfg.Nodes[i]
 		t, err := s.newTarget(n.ID, n.URL, n.Secret, &n)

@@ -26,7 +26,7 @@ type conn struct {
 	primed bool // a state was queued; guarded by creator.mu
 
 	mu   sync.Mutex
-	next []byte // the queued state frame
+	next *websocket.PreparedMessage // the queued state frame
 	ping bool
 
 	wake      chan struct{} // capacity 1: "the queue changed"
@@ -39,7 +39,8 @@ func newConn(h *Hub, c *creatorHub, ws *websocket.Conn) *conn {
 }
 
 // send queues frame, replacing a frame not written yet. It never blocks.
-func (c *conn) send(frame []byte) {
+// A frame is prepared once for all the connections it goes to.
+func (c *conn) send(frame *websocket.PreparedMessage) {
 	c.primed = true
 	c.mu.Lock()
 	c.next = frame
@@ -50,7 +51,7 @@ func (c *conn) send(frame []byte) {
 	}
 }
 
-func (c *conn) take() ([]byte, bool) {
+func (c *conn) take() (*websocket.PreparedMessage, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	f, p := c.next, c.ping
@@ -77,13 +78,13 @@ func (c *conn) writeLoop() {
 		}
 		frame, p := c.take()
 		if frame != nil {
-			if err := c.write(websocket.TextMessage, frame); err != nil {
+			if err := c.write(frame); err != nil {
 				return
 			}
 			c.hub.metrics.frames.Inc()
 		}
 		if p {
-			if err := c.write(websocket.TextMessage, pingFrame); err != nil {
+			if err := c.write(pingFrame); err != nil {
 				return
 			}
 			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteTimeout)); err != nil {
@@ -93,9 +94,9 @@ func (c *conn) writeLoop() {
 	}
 }
 
-func (c *conn) write(typ int, b []byte) error {
+func (c *conn) write(m *websocket.PreparedMessage) error {
 	_ = c.ws.SetWriteDeadline(time.Now().Add(c.hub.cfg.WriteTimeout))
-	err := c.ws.WriteMessage(typ, b)
+	err := c.ws.WritePreparedMessage(m)
 	if err != nil && isTimeout(err) {
 		c.hub.metrics.slow.Inc()
 		c.hub.log.Info().Str("creator", c.creator.id).Msg("overlay: slow client dropped")

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,6 +60,10 @@ type HubConfig struct {
 	Now func() time.Time
 }
 
+// maxQRCache bounds the rendered QR codes kept (about 2 KB each); when it
+// is reached the cache starts afresh, as old codes are never shown again.
+const maxQRCache = 4096
+
 // Hub fans drop state out to overlay connections. See the package doc.
 type Hub struct {
 	cfg     HubConfig
@@ -72,8 +77,9 @@ type Hub struct {
 	creators map[string]*creatorHub
 	wg       sync.WaitGroup // every goroutine the hub started or admitted
 
-	qrMu sync.Mutex
-	qr   map[string]string // claim URL → SVG, for the codes currently shown
+	qrMu    sync.Mutex
+	qr      map[string]string // claim URL → SVG, for the codes shown or coming
+	warming atomic.Bool       // a warm goroutine is rendering
 
 	shutdownOnce sync.Once
 	shutdownDone chan struct{}
@@ -248,18 +254,67 @@ func (h *Hub) consume(ctx context.Context, sub store.Subscription, resync <-chan
 			if !ok {
 				return
 			}
-			drop, _, _ := strings.Cut(string(m.Payload), " ")
-			h.changed(drop)
+			h.changed(string(m.Payload))
 		}
 	}
 }
 
-// changed rebuilds the state of the drop's creator after a change was
-// announced: once for the process, whatever the number of overlays.
-func (h *Hub) changed(drop string) {
+// announcement is a change as announced on the state channel:
+// "<drop> <seq>" for any change; "<drop> <seq> <left>" after a claim;
+// "<drop> <seq> open <opened_at ms> <closes_at ms> <left> <moment>" when the
+// drop opens (left -1: no claim has touched the stock).
+type announcement struct {
+	drop   string
+	seq    int64
+	kind   int
+	left   int64
+	opened time.Time
+	closes time.Time
+	moment string
+}
+
+const (
+	announcedChange = iota // re-read the drop
+	announcedClaim         // stock left changed
+	announcedOpen          // the drop opened
+)
+
+func parseAnnouncement(payload string) announcement {
+	f := strings.SplitN(payload, " ", 7)
+	a := announcement{drop: f[0], kind: announcedChange}
+	num := func(i int) (int64, bool) {
+		n, err := strconv.ParseInt(f[i], 10, 64)
+		return n, err == nil
+	}
+	switch {
+	case len(f) == 3:
+		seq, ok1 := num(1)
+		left, ok2 := num(2)
+		if ok1 && ok2 && left >= 0 {
+			a.kind, a.seq, a.left = announcedClaim, seq, left
+		}
+	case len(f) == 7 && f[2] == "open":
+		seq, ok1 := num(1)
+		opened, ok2 := num(3)
+		closes, ok3 := num(4)
+		left, ok4 := num(5)
+		if ok1 && ok2 && ok3 && ok4 && opened > 0 && f[6] != "" {
+			a.kind, a.seq, a.left, a.moment = announcedOpen, seq, left, f[6]
+			a.opened, a.closes = time.UnixMilli(opened), time.UnixMilli(closes)
+		}
+	}
+	return a
+}
+
+// changed brings the drop's creator up to date after a change was
+// announced: once for the process, whatever the number of overlays. An
+// opening or a claim carries what changed, so the overlays get their frame
+// without a store read; anything else is read back.
+func (h *Hub) changed(payload string) {
+	a := parseAnnouncement(payload)
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
 	defer cancel()
-	d, err := h.cfg.Drops.Drop(ctx, drop)
+	d, err := h.cfg.Drops.Drop(ctx, a.drop)
 	if err != nil {
 		return // a drop this replica does not know (yet)
 	}
@@ -271,7 +326,53 @@ func (h *Hub) changed(drop string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	h.rebuildLocked(ctx, c, drop)
+	if v := c.drops[a.drop]; c.loaded && v != nil && len(c.conns) > 0 && h.apply(v, d, a) {
+		h.publishLocked(ctx, c, h.cfg.Now())
+		return
+	}
+	h.rebuildLocked(ctx, c, a.drop)
+}
+
+// apply updates v from a, reporting false when a does not carry enough
+// and the drop must be read back.
+func (h *Hub) apply(v *dropView, d *config.Drop, a announcement) bool {
+	if a.kind != announcedChange && a.seq <= v.st.Seq {
+		return true // the view is already newer (a resync read it)
+	}
+	switch a.kind {
+	case announcedOpen:
+		v.setDrop(d)
+		v.st = verifier.DropState{Drop: d.ID, Status: verifier.StatusOpen, Moment: a.moment,
+			OpenedAt: a.opened, ClosesAt: a.closes, Seq: a.seq}
+		v.left = v.total
+		if a.left >= 0 {
+			v.left = a.left
+		}
+	case announcedClaim:
+		// Only an open drop is claimed; a view that does not know it open
+		// missed the opening.
+		if v.st.Status != verifier.StatusOpen {
+			return false
+		}
+		v.setDrop(d)
+		v.st.Seq = a.seq
+		v.left = a.left
+	default:
+		return false
+	}
+	if v.left == 0 && v.soldOutAt.IsZero() {
+		v.soldOutAt = h.cfg.Now()
+	}
+	return true
+}
+
+// setDrop sets v's definition and the total it offers.
+func (v *dropView) setDrop(d *config.Drop) {
+	v.drop = d
+	v.total = 0
+	for _, l := range d.Stock {
+		v.total += int64(l.Qty)
+	}
 }
 
 func (h *Hub) resyncAll() {
@@ -333,6 +434,7 @@ func (h *Hub) rebuildLocked(ctx context.Context, c *creatorHub, reload string) {
 			drops[d.ID] = v
 		}
 		c.drops, c.loaded = drops, true
+		h.warm(c, now)
 	} else if reload != "" {
 		// The definition too may have changed (stock added).
 		d, err := h.cfg.Drops.Drop(ctx, reload)
@@ -353,6 +455,12 @@ func (h *Hub) rebuildLocked(ctx context.Context, c *creatorHub, reload string) {
 		}
 	}
 
+	h.publishLocked(ctx, c, now)
+}
+
+// publishLocked builds c's state from its views and, when it shows
+// something new, sends it to every connection. c.mu is held.
+func (h *Hub) publishLocked(ctx context.Context, c *creatorHub, now time.Time) {
 	st, next := h.build(ctx, c, now)
 	h.schedule(c, next)
 	if c.state != nil && c.state.same(st) {
@@ -361,7 +469,7 @@ func (h *Hub) rebuildLocked(ctx context.Context, c *creatorHub, reload string) {
 	c.seq = max(c.seq+1, now.UnixMilli())
 	st.Seq = c.seq
 	c.state = st
-	frame := st.encode()
+	frame := prepare(st.encode())
 	for cn := range c.conns {
 		cn.send(frame)
 	}
@@ -397,10 +505,7 @@ func (h *Hub) load(ctx context.Context, v *dropView, now time.Time) error {
 		return err
 	}
 	v.st = st
-	v.total = 0
-	for _, l := range v.drop.Stock {
-		v.total += int64(l.Qty)
-	}
+	v.setDrop(v.drop)
 	v.left = v.total
 	if st.Status != verifier.StatusOpen {
 		return nil
@@ -536,6 +641,46 @@ func (h *Hub) schedule(c *creatorHub, at time.Time) {
 	c.timer.Reset(d)
 }
 
+// warm renders, in the background, the QR codes c may show before the
+// next resync: the current and coming codes of every drop that may open or
+// is open. A drop that opens then costs its overlays no rendering, which
+// takes longer than everything else between the announcement and the
+// frame. c.mu is held.
+func (h *Hub) warm(c *creatorHub, now time.Time) {
+	var drops []*config.Drop
+	for _, v := range c.drops {
+		if _, open := v.ends(now); open || v.st.Status == verifier.StatusIdle {
+			drops = append(drops, v.drop)
+		}
+	}
+	if len(drops) == 0 || !h.warming.CompareAndSwap(false, true) {
+		return
+	}
+	if !h.goroutine() {
+		h.warming.Store(false)
+		return
+	}
+	until := now.Add(h.cfg.Resync + time.Second)
+	go func() {
+		defer h.wg.Done()
+		defer h.warming.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
+		defer cancel()
+		for _, d := range drops {
+			for t := now; !t.After(until); {
+				code, rotates, err := h.cfg.Codes.Current(ctx, d, t)
+				if err != nil {
+					return
+				}
+				if _, err := h.qrFor(h.pubURL + "/c/" + code); err != nil || !rotates.After(t) {
+					break
+				}
+				t = rotates
+			}
+		}
+	}()
+}
+
 // qrFor returns the SVG of url, rendering it once per process per code.
 func (h *Hub) qrFor(url string) (string, error) {
 	h.qrMu.Lock()
@@ -549,7 +694,7 @@ func (h *Hub) qrFor(url string) (string, error) {
 		return "", err
 	}
 	h.qrMu.Lock()
-	if len(h.qr) > 1024 {
+	if len(h.qr) >= maxQRCache {
 		clear(h.qr) // old codes are never shown again
 	}
 	h.qr[url] = svg
@@ -583,7 +728,7 @@ func (h *Hub) attach(c *creatorHub, cn *conn) error {
 		// its clock offset from it.
 		st := *c.state
 		st.ServerTime = Time{h.cfg.Now()}
-		cn.send(st.encode())
+		cn.send(prepare(st.encode()))
 	}
 	return nil
 }
@@ -608,9 +753,10 @@ func (h *Hub) detach(c *creatorHub, cn *conn) {
 // benchmarks drive the fan-out with it).
 func (h *Hub) broadcast(creator string, frame []byte) {
 	c := h.creator(creator)
+	m := prepare(frame)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for cn := range c.conns {
-		cn.send(frame)
+		cn.send(m)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // Status values of a state message.
@@ -114,4 +116,13 @@ func (s *State) encode() []byte {
 }
 
 // pingFrame is the application-level keepalive the page watches.
-var pingFrame = []byte(`{"type":"ping"}`)
+var pingFrame = prepare([]byte(`{"type":"ping"}`))
+
+// prepare frames a text message once for every connection it is sent to.
+func prepare(b []byte) *websocket.PreparedMessage {
+	m, err := websocket.NewPreparedMessage(websocket.TextMessage, b)
+	if err != nil {
+		panic(err) // only fails for a bad message type
+	}
+	return m
+}

@@ -17,13 +17,19 @@ import (
 // and the report.
 //
 // KEYS: 1 dedupe mark, 2 drop state hash, 3 moment sources zset (source →
-// first report, ms), 4 moment reports list.
+// first report, ms), 4 moment reports list, 5 stock hash (read when the
+// drop opens).
 // ARGV: 1 now ms, 2 dedupe ttl ms, 3 type, 4 moment, 5 source, 6 channel,
 // 7 event id, 8 quorum, 9 quorum window ms, 10 window ms, 11 rate per
 // period (0: none), 12 burst, 13 period ms, 14 state channel (full name),
 // 15 drop, 16 moment ttl ms.
 // Returns {status, moment state, sources, opened_at ms, closes_at ms,
 // delay ms (-1: none), seq}; or the error reply "rate_limited:<ms>".
+//
+// A change is announced on the state channel as "<drop> <seq>"; an opening
+// carries the whole new state, "<drop> <seq> open <opened_at ms> <closes_at
+// ms> <stock left, -1: untouched> <moment>", so overlays draw it without
+// reading anything back.
 var ingestScript = store.NewScript("ingest", `
 local now = tonumber(ARGV[1])
 -- Marking first saves a read; the only later refusal (the rate limit)
@@ -111,7 +117,20 @@ if #writes > 0 then
   redis.call('HSET', KEYS[2], unpack(writes))
 end
 if publish then
-  redis.call('PUBLISH', ARGV[14], ARGV[15] .. ' ' .. seq)
+  local msg = ARGV[15] .. ' ' .. seq
+  if mstate == 'opened' then
+    local left = -1
+    local vals = redis.call('HVALS', KEYS[5])
+    if #vals > 0 then
+      left = 0
+      for _, v in ipairs(vals) do
+        local n = tonumber(v) or 0
+        if n > 0 then left = left + n end
+      end
+    end
+    msg = msg .. ' open ' .. openedat .. ' ' .. closesat .. ' ' .. left .. ' ' .. ARGV[4]
+  end
+  redis.call('PUBLISH', ARGV[14], msg)
 end
 return {'accepted', mstate, sources, openedat, closesat, delay, seq}
 `, ingestGo)
@@ -200,7 +219,20 @@ func ingestGo(tx store.Tx, keys, argv []string) (any, error) {
 		tx.HSet(keys[1], writes...)
 	}
 	if publish {
-		tx.Publish(argv[13], []byte(argv[14]+" "+itoa(seq)))
+		msg := argv[14] + " " + itoa(seq)
+		if mstate == MomentOpened {
+			left := int64(-1)
+			if vals := tx.HGetAll(keys[4]); len(vals) > 0 {
+				left = 0
+				for _, v := range vals {
+					if n := num(v); n > 0 {
+						left += n
+					}
+				}
+			}
+			msg += " open " + itoa(openedAt) + " " + itoa(closesAt) + " " + itoa(left) + " " + argv[3]
+		}
+		tx.Publish(argv[13], []byte(msg))
 	}
 	return []any{StatusAccepted, mstate, sources, openedAt, closesAt, delay, seq}, nil
 }

@@ -112,6 +112,7 @@ func (v *Verifier) Ingest(ctx context.Context, src Source, ev Event) (Result, er
 			store.DropKey(d.ID, "state"),
 			store.DropKey(d.ID, "m", ev.Moment, "sources"),
 			store.DropKey(d.ID, "m", ev.Moment, "reports"),
+			store.DropKey(d.ID, "stock"),
 		}
 		args = []any{nowMS, v.dedupeTTL.Milliseconds(), ev.Type, ev.Moment, src.ID, ev.Channel, ev.ID,
 			max(d.Quorum, 1), d.QuorumWindow.D().Milliseconds(), d.Window.D().Milliseconds(),
@@ -119,7 +120,7 @@ func (v *Verifier) Ingest(ctx context.Context, src Source, ev Event) (Result, er
 	case TypeStreamOnline, TypeStreamOffline:
 		// Not a drop's business: dedupe and rate-limit in the source's slot.
 		tag := "{s:" + src.ID + "}"
-		keys = []string{tag + ":ev:" + ev.ID, tag + ":state", tag + ":sources", tag + ":reports"}
+		keys = []string{tag + ":ev:" + ev.ID, tag + ":state", tag + ":sources", tag + ":reports", tag + ":stock"}
 		args = []any{nowMS, v.dedupeTTL.Milliseconds(), ev.Type, ev.Moment, src.ID, ev.Channel, ev.ID,
 			1, 0, 0, src.Rate, max(src.Burst, 1), int64(1000), v.channel, "", v.dedupeTTL.Milliseconds()}
 	default:
