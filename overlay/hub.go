@@ -474,7 +474,7 @@ func (h *Hub) publishLocked(ctx context.Context, c *creatorHub, now time.Time) {
 		cn.send(frame)
 	}
 	if st.Status == StatusOpen && st.QR != nil {
-		h.recordFrame(ctx, c.drops[st.Drop.ID], now)
+		h.recordFrame(c.drops[st.Drop.ID], now)
 	}
 }
 
@@ -486,16 +486,22 @@ func FrameKey(drop, moment string) string { return store.DropKey(drop, "m", mome
 // frameTTL keeps the record as long as the moment's other keys.
 const frameTTL = 72 * time.Hour
 
-// recordFrame notes the first frame of v's opening moment, once per hub.
-func (h *Hub) recordFrame(ctx context.Context, v *dropView, now time.Time) {
-	if v == nil || v.st.Moment == "" || v.framed == v.st.Moment {
+// recordFrame notes the first frame of v's opening moment, once per hub,
+// in the background: the next change need not wait for the round trip.
+func (h *Hub) recordFrame(v *dropView, now time.Time) {
+	if v == nil || v.st.Moment == "" || v.framed == v.st.Moment || !h.goroutine() {
 		return
 	}
 	v.framed = v.st.Moment
-	at := strconv.FormatInt(now.UnixMilli(), 10)
-	if _, err := h.cfg.Store.SetNX(ctx, FrameKey(v.drop.ID, v.st.Moment), at, frameTTL); err != nil {
-		h.log.Warn().Err(err).Str("drop", v.drop.ID).Msg("overlay: cannot record the first open frame")
-	}
+	drop, key, at := v.drop.ID, FrameKey(v.drop.ID, v.st.Moment), strconv.FormatInt(now.UnixMilli(), 10)
+	go func() {
+		defer h.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
+		defer cancel()
+		if _, err := h.cfg.Store.SetNX(ctx, key, at, frameTTL); err != nil {
+			h.log.Warn().Err(err).Str("drop", drop).Msg("overlay: cannot record the first open frame")
+		}
+	}()
 }
 
 // load reads a drop's state and, when it is open, its stock.
