@@ -134,7 +134,7 @@ if failing[to] then
   end
 end
 local seq = redis.call('HINCRBY', KEYS[4], 'seq', 1)
-redis.call('PUBLISH', ARGV[7], ARGV[8] .. ' ' .. seq)
+redis.call('PUBLISH', ARGV[7], ARGV[8] .. ' ' .. seq .. ' claim ' .. ARGV[2])
 if dedupe > 0 then redis.call('SET', KEYS[5], '1', 'PX', dedupe) end
 return {'applied', state, code, tonumber(h[3]) or 0}
 `, transitionGo)
@@ -231,7 +231,7 @@ func transitionGo(tx store.Tx, keys, argv []string) (any, error) {
 		}
 	}
 	seq := tx.HIncrBy(keys[3], "seq", 1)
-	tx.Publish(argv[6], []byte(argv[7]+" "+strconv.FormatInt(seq, 10)))
+	tx.Publish(argv[6], []byte(argv[7]+" "+strconv.FormatInt(seq, 10)+" claim "+argv[1]))
 	if dedupe > 0 {
 		tx.Set(keys[4], "1", time.Duration(dedupe)*time.Millisecond)
 	}

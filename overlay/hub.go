@@ -262,7 +262,8 @@ func (h *Hub) consume(ctx context.Context, sub store.Subscription, resync <-chan
 // announcement is a change as announced on the state channel:
 // "<drop> <seq>" for any change; "<drop> <seq> <left>" after a claim;
 // "<drop> <seq> open <opened_at ms> <closes_at ms> <left> <moment>" when the
-// drop opens (left -1: no claim has touched the stock).
+// drop opens (left -1: no claim has touched the stock); "<drop> <seq> claim
+// <state>" when a claim moves on, which overlays do not show.
 type announcement struct {
 	drop   string
 	seq    int64
@@ -274,9 +275,10 @@ type announcement struct {
 }
 
 const (
-	announcedChange = iota // re-read the drop
-	announcedClaim         // stock left changed
-	announcedOpen          // the drop opened
+	announcedChange     = iota // re-read the drop
+	announcedClaim             // stock left changed
+	announcedOpen              // the drop opened
+	announcedClaimState        // a claim moved on: nothing to show
 )
 
 func parseAnnouncement(payload string) announcement {
@@ -287,6 +289,8 @@ func parseAnnouncement(payload string) announcement {
 		return n, err == nil
 	}
 	switch {
+	case len(f) == 4 && f[2] == "claim":
+		a.kind = announcedClaimState
 	case len(f) == 3:
 		seq, ok1 := num(1)
 		left, ok2 := num(2)
@@ -312,6 +316,9 @@ func parseAnnouncement(payload string) announcement {
 // without a store read; anything else is read back.
 func (h *Hub) changed(payload string) {
 	a := parseAnnouncement(payload)
+	if a.kind == announcedClaimState {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
 	defer cancel()
 	d, err := h.cfg.Drops.Drop(ctx, a.drop)

@@ -67,6 +67,9 @@ type ClaimsConfig struct {
 	Drops    Drops
 	Codes    CodeResolver
 	Receipts *Receipts
+	// States, when set, is told of every change of a drop other than a
+	// claim, so it drops what it keeps of it.
+	States *StateCache
 	// Nodes looks fulfillment nodes up (pickup SLA, region).
 	Nodes func(id string) (*config.Node, bool)
 	// Retention is how long a claim is kept after its receipt expires;
@@ -87,6 +90,7 @@ type Claims struct {
 	drops     Drops
 	codes     CodeResolver
 	receipts  *Receipts
+	states    *StateCache
 	nodes     func(string) (*config.Node, bool)
 	retention time.Duration
 	log       zerolog.Logger
@@ -127,7 +131,7 @@ func NewClaims(cfg ClaimsConfig) (*Claims, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Claims{
-		st: cfg.Store, drops: cfg.Drops, codes: cfg.Codes, receipts: cfg.Receipts, nodes: cfg.Nodes,
+		st: cfg.Store, drops: cfg.Drops, codes: cfg.Codes, receipts: cfg.Receipts, states: cfg.States, nodes: cfg.Nodes,
 		retention: cfg.Retention, log: cfg.Logger, now: cfg.Now, channel: cfg.Store.Prefix() + StateChannel,
 		metrics: m, sold: map[string]time.Time{}, cancel: cancel,
 	}
@@ -348,18 +352,43 @@ func (c *Claims) claimed(ctx context.Context, d *config.Drop, raw any) (ClaimRes
 // same claim to a retry, already_claimed to a viewer at the limit, so no
 // one is told "sold out" after being told "claimed".
 func (c *Claims) soldOutAnswer(ctx context.Context, d *config.Drop, req ClaimRequest) (ClaimResult, error) {
-	h, err := c.st.HGetAll(ctx, store.DropKey(d.ID, "v", req.Viewer))
+	raw, err := c.st.Run(ctx, viewerReadScript, []string{store.DropKey(d.ID, "v", req.Viewer)}, req.IdempotencyKey)
 	if err != nil {
 		return ClaimResult{}, fmt.Errorf("verifier: claim on %s: %w", d.ID, err)
 	}
-	if id := h["i:"+req.IdempotencyKey]; req.IdempotencyKey != "" && id != "" {
+	a, _ := raw.([]any)
+	field := func(i int) string {
+		if i < len(a) {
+			s, _ := a[i].(string)
+			return s
+		}
+		return ""
+	}
+	if id := field(2); req.IdempotencyKey != "" && id != "" {
 		return c.claimed(ctx, d, []any{"existing", id})
 	}
-	if n, _ := strconv.Atoi(h["n"]); n >= max(d.PerViewer, 1) {
-		return ClaimResult{}, &AlreadyClaimedError{ClaimID: h["last"]}
+	if n, _ := strconv.Atoi(field(0)); n >= max(d.PerViewer, 1) {
+		return ClaimResult{}, &AlreadyClaimedError{ClaimID: field(1)}
 	}
 	return ClaimResult{}, fmt.Errorf("%w: %s", ErrSoldOut, d.ID)
 }
+
+// viewerReadScript reads what a viewer has claimed of a drop. A script,
+// not a plain HMGET, so that it rides the store's pipelines with the
+// claims: a sold-out burst is thousands of these a second.
+// KEYS: 1 viewer hash. ARGV: 1 idempotency key ("": none).
+// Returns {n, last claim id, claim id of the idempotency key}.
+var viewerReadScript = store.NewScript("viewer-read", `
+return redis.call('HMGET', KEYS[1], 'n', 'last', 'i:' .. ARGV[1])
+`, func(tx store.Tx, keys, argv []string) (any, error) {
+	out := make([]any, 3)
+	for i, f := range []string{"n", "last", "i:" + argv[0]} {
+		if v, ok := tx.HGet(keys[0], f); ok {
+			out[i] = v
+		}
+	}
+	return out, nil
+})
 
 func hasNode(d *config.Drop, node string) bool {
 	for _, l := range d.Stock {
@@ -408,8 +437,10 @@ func (c *Claims) clearSoldOut(drop string) {
 }
 
 // watch keeps the sold-out flags fresh from StateChannel: a claim announces
-// "<drop> <seq> <left>"; any other change ("<drop> <seq>": opened,
-// closed) clears the drop's flag, and the next claim finds out afresh.
+// "<drop> <seq> <left>"; a claim's later state "<drop> <seq> claim
+// <state>", which changes nothing here; any other change (opened, closed,
+// stock added) clears the drop's flag, and the next claim finds out
+// afresh.
 func (c *Claims) watch(ctx context.Context) {
 	defer c.wg.Done()
 	store.Follow(ctx, c.st, StateChannel, func(err error, retryIn time.Duration) {
@@ -427,10 +458,17 @@ func (c *Claims) consume(ctx context.Context, sub store.Subscription) {
 				return
 			}
 			f := strings.Fields(string(m.Payload))
+			if len(f) == 0 || (len(f) == 4 && f[2] == "claim") {
+				continue // a claim moved on: neither the drop nor its stock changed
+			}
+			if len(f) != 3 && c.states != nil {
+				// Not a claim: the drop opened, closed or was redefined.
+				c.states.Forget(f[0])
+			}
 			switch {
 			case len(f) == 3 && f[2] == "0":
 				c.setSoldOut(f[0], c.now())
-			case len(f) >= 1:
+			default:
 				c.clearSoldOut(f[0])
 			}
 		}

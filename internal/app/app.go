@@ -39,8 +39,9 @@ type App struct {
 
 	drops    *verifier.Catalog
 	verifier *verifier.Verifier
-	keys     *admin.KeyRing // overlay keys (rotation); set by wireAdmin
-	codes    *overlay.Codes // claim codes, shared by the overlay and claims; set by wireOverlay
+	keys     *admin.KeyRing       // overlay keys (rotation); set by wireAdmin
+	codes    *overlay.Codes       // claim codes, shared by the overlay and claims; set by wireOverlay
+	states   *verifier.StateCache // drop states for resolving claim codes; set by wireOverlay
 }
 
 // New builds the App: it opens the store and registers every route.

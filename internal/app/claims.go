@@ -30,6 +30,7 @@ func (a *App) wireClaims() error {
 		Drops:      a.drops,
 		Codes:      codeResolver{a.codes},
 		Receipts:   receipts,
+		States:     a.states,
 		Nodes:      nodes,
 		Logger:     a.log.With().Str("component", "claims").Logger(),
 		Registerer: a.server.Registry(),

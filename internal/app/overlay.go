@@ -4,15 +4,20 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/dropwire/dropwire/internal/problem"
 	"github.com/dropwire/dropwire/overlay"
+	"github.com/dropwire/dropwire/verifier"
 	"github.com/dropwire/dropwire/web"
 )
 
 // wireOverlay builds the overlay hub, its pages and its WebSocket.
 func (a *App) wireOverlay() error {
-	codes, err := overlay.NewCodes(overlay.CodesConfig{Store: a.store, Drops: a.drops, States: a.verifier})
+	// Every scan resolves its code against the drop's state; claims keep
+	// the cache fresh (Claims.States).
+	a.states = verifier.NewStateCache(a.verifier, time.Second)
+	codes, err := overlay.NewCodes(overlay.CodesConfig{Store: a.store, Drops: a.drops, States: a.states})
 	if err != nil {
 		return err
 	}
