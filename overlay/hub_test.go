@@ -367,3 +367,75 @@ func readAll(resp *http.Response) string {
 }
 
 var _ = config.Drop{}
+
+// Openings and claims are drawn from their announcements, without reading
+// the drop back; stale and claim-state announcements change nothing; any
+// other announcement re-reads the drop.
+func TestHubAppliesAnnouncements(t *testing.T) {
+	leakCheck(t)
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		e := newEnv(t, st, nil, testDrop("a"))
+		ctx := context.Background()
+		c := e.dial(t)
+		c.next()
+		// Units already counted before the opening (stock added): the
+		// opening carries what is left.
+		if err := st.HSet(ctx, store.DropKey("a", "stock"), map[string]string{"n1:s": "20", "n2:s": "12"}); err != nil {
+			t.Fatal(err)
+		}
+		e.trigger(t, "a", "e1")
+		s := c.until(func(s State) bool { return s.Status == StatusOpen })
+		if *s.Stock != (Stock{Left: 32, Total: 42}) || s.QR == nil {
+			t.Fatalf("opened: %+v", s)
+		}
+		seq, err := e.v.State(ctx, "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		publish := func(msg string) {
+			t.Helper()
+			if err := st.Publish(ctx, "drop-state", []byte(msg)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The store still says 32: the frame can only come from the message.
+		publish(fmt.Sprintf("a %d 9", seq.Seq+1))
+		if s := c.next(); s.Stock.Left != 9 {
+			t.Fatalf("after a claim announcement: %+v", s.Stock)
+		}
+		publish(fmt.Sprintf("a %d 5", seq.Seq)) // older than what is shown
+		publish(fmt.Sprintf("a %d claim delivered", seq.Seq+2))
+		publish(fmt.Sprintf("a %d 8", seq.Seq+3))
+		if s := c.next(); s.Stock.Left != 8 {
+			t.Fatalf("a stale or claim-state announcement was drawn: %+v", s.Stock)
+		}
+		// Anything else is read back: the store's 32.
+		publish(fmt.Sprintf("a %d", seq.Seq+4))
+		if s := c.next(); s.Stock.Left != 32 {
+			t.Fatalf("after a plain announcement: %+v", s.Stock)
+		}
+	})
+}
+
+func TestParseAnnouncement(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want announcement
+	}{
+		{"d1 4", announcement{drop: "d1", kind: announcedChange}},
+		{"d1 4 7", announcement{drop: "d1", kind: announcedClaim, seq: 4, left: 7}},
+		{"d1 4 -1", announcement{drop: "d1", kind: announcedChange}},
+		{"d1 x 7", announcement{drop: "d1", kind: announcedChange}},
+		{"d1 4 claim picked_up", announcement{drop: "d1", kind: announcedClaimState}},
+		{"d1 2 open 1000 5000 -1 m-1", announcement{drop: "d1", kind: announcedOpen, seq: 2, left: -1,
+			opened: time.UnixMilli(1000), closes: time.UnixMilli(5000), moment: "m-1"}},
+		{"d1 2 open 0 5000 3 m-1", announcement{drop: "d1", kind: announcedChange}},
+		{"d1 2 open 1000 5000 3", announcement{drop: "d1", kind: announcedChange}},
+		{"d1", announcement{drop: "d1", kind: announcedChange}},
+		{"", announcement{kind: announcedChange}},
+	} {
+		if got := parseAnnouncement(tc.in); got != tc.want {
+			t.Errorf("parseAnnouncement(%q) = %+v, want %+v", tc.in, got, tc.want)
+		}
+	}
+}

@@ -7,6 +7,10 @@
 --
 -- When a thread runs out of requests it starts over, and the repeats are
 -- answered as duplicates: save more requests than the run can send.
+--
+-- DELAY_MS=N makes each connection wait N ms after each response, for a
+-- steady rate of about connections × 1000 / N per second (e.g. -c32 with
+-- DELAY_MS=16 for ~2,000/s).
 
 local threads = {}
 local counter = 0
@@ -40,6 +44,13 @@ function request()
   next_req = next_req + 1
   if next_req > #reqs then next_req = 1 end
   return reqs[next_req]
+end
+
+local delay_ms = tonumber(os.getenv("DELAY_MS") or "")
+if delay_ms then
+  function delay()
+    return delay_ms
+  end
 end
 
 function done(summary, latency, requests)
