@@ -149,6 +149,16 @@ func (s *Service) pollOnce(ctx context.Context, work chan<- item, sweep bool) {
 		}
 	}
 	now := s.now()
+	if sweep {
+		// Forget what went cold, drops no longer defined included.
+		s.hotMu.Lock()
+		for drop, until := range s.hot {
+			if !now.Before(until) {
+				delete(s.hot, drop)
+			}
+		}
+		s.hotMu.Unlock()
+	}
 	for _, d := range s.cfg.Drops.All("") {
 		if !sweep && !s.isHot(d.ID, now) {
 			continue
