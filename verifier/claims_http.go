@@ -212,7 +212,14 @@ func (a *ClaimsAPI) postClaim(w http.ResponseWriter, r *http.Request) {
 	var req claimBody
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil || dec.More() {
+	err = dec.Decode(&req)
+	if err == nil {
+		// One object and nothing after it (More alone lets a stray ] or } by).
+		if _, after := dec.Token(); after != io.EOF {
+			err = errors.New("data after the object")
+		}
+	}
+	if err != nil {
 		problem.Respond(w, http.StatusBadRequest, "malformed", `the body must be a JSON object {"code","viewer"?,"node"?,"region"?}`)
 		return
 	}

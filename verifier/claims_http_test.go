@@ -213,6 +213,8 @@ func TestClaimRefusalsChangeNothing(t *testing.T) {
 			{"not json", "live", `code=open-live`, 400, "malformed"},
 			{"unknown field", "live", `{"code":"open-live","qty":5}`, 400, "malformed"},
 			{"two objects", "live", `{"code":"open-live"}{"code":"open-live"}`, 400, "malformed"},
+			{"stray bracket after", "live", `{"code":"open-live"}]`, 400, "malformed"},
+			{"stray brace after", "live", `{"code":"open-live"}}`, 400, "malformed"},
 			{"no code", "live", `{"node":"north"}`, 400, "malformed"},
 			{"wrong types", "live", `{"code":5}`, 400, "malformed"},
 			{"unknown node", "live", `{"code":"open-live","node":"mars"}`, 400, "invalid_claim"},
