@@ -47,9 +47,6 @@ const (
 	transportMaxMessage = 64 << 10
 	// sctpReceiveBuffer bounds the SCTP receive window of one peer.
 	sctpReceiveBuffer = 256 << 10
-	// peerQueue is how many received messages wait for the peer's
-	// goroutine; when full, reading stops and SCTP pushes back on the sender.
-	peerQueue = 64
 	// ingestTimeout bounds the store work of one message.
 	ingestTimeout = 5 * time.Second
 )

@@ -47,8 +47,8 @@ type rtcPeer struct {
 	pc     *webrtc.PeerConnection // set once before run starts
 	events atomic.Pointer[webrtc.DataChannel]
 
-	msgs chan rtcMessage
-	stop chan struct{} // closed by close
+	lastMsg atomic.Int64  // unix ns of the last message, for the idle timeout
+	stop    chan struct{} // closed by close
 	done chan struct{} // closed when run has closed the PeerConnection
 
 	stopOnce sync.Once
@@ -64,7 +64,6 @@ type rtcMessage struct {
 func newPeer(s *RTC, id string, src *rtcSource, exp time.Time) *rtcPeer {
 	return &rtcPeer{
 		s: s, id: id, src: src, exp: exp,
-		msgs: make(chan rtcMessage, peerQueue),
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
@@ -143,18 +142,25 @@ func (p *rtcPeer) onDataChannel(dc *webrtc.DataChannel) {
 		return
 	}
 	dc.OnMessage(func(m webrtc.DataChannelMessage) {
-		// Blocking here stops pion reading this channel, so SCTP flow
-		// control pushes back on a sender faster than the store.
+		// Handled here, on pion's reader of this channel: in order, with
+		// no hand-off to wait for, and while it runs pion reads no
+		// further, so SCTP flow control pushes back on a sender faster
+		// than the store.
 		select {
-		case p.msgs <- rtcMessage{data: m.Data, at: time.Now(), dc: dc}:
 		case <-p.stop:
+			return
+		default:
 		}
+		now := time.Now()
+		p.lastMsg.Store(now.UnixNano())
+		p.handle(rtcMessage{data: m.Data, at: now, dc: dc})
 	})
 	dc.OnClose(func() { p.close("channel closed") })
 }
 
-// run is the peer's goroutine: it handles messages in arrival order until
-// the peer is closed, goes idle, or its token expires; then it closes the
+// run is the peer's goroutine: it waits until the peer is closed, goes
+// idle (no message for IdleTimeout; messages are handled as they arrive,
+// in onDataChannel), or its token expires; then it closes the
 // PeerConnection and unregisters the peer.
 func (p *rtcPeer) run() {
 	idle := time.NewTimer(p.s.cfg.IdleTimeout)
@@ -181,14 +187,15 @@ func (p *rtcPeer) run() {
 		case <-p.stop:
 			return
 		case <-idle.C:
+			if last := time.Unix(0, p.lastMsg.Load()); time.Since(last) < p.s.cfg.IdleTimeout {
+				idle.Reset(p.s.cfg.IdleTimeout - time.Since(last))
+				continue
+			}
 			p.close("idle")
 			return
 		case <-expired:
 			p.close("token expired")
 			return
-		case m := <-p.msgs:
-			idle.Reset(p.s.cfg.IdleTimeout)
-			p.handle(m)
 		}
 	}
 }
