@@ -49,7 +49,7 @@ type rtcPeer struct {
 
 	lastMsg atomic.Int64  // unix ns of the last message, for the idle timeout
 	stop    chan struct{} // closed by close
-	done chan struct{} // closed when run has closed the PeerConnection
+	done    chan struct{} // closed when run has closed the PeerConnection
 
 	stopOnce sync.Once
 	reason   string // why it stopped; written once, before stop closes
