@@ -27,7 +27,7 @@ func BenchmarkMomentLatency(b *testing.B) {
 		b.Run(fmt.Sprintf("overlays=%d/rate=%d", tc.overlays, tc.rate), func(b *testing.B) {
 			// The collector as `dropwire serve` sets it (server and
 			// overlays share this process).
-			defer debug.SetGCPercent(debug.SetGCPercent(400))
+			defer debug.SetGCPercent(debug.SetGCPercent(200))
 			const seconds = 3
 			events := tc.rate * seconds
 			stA := storetest.Redis(b)

@@ -76,9 +76,9 @@ func quantile(v []time.Duration, q float64) time.Duration {
 // BenchmarkRTCAck: event → ack latency on one channel at 1,000 messages/s
 // against Redis (run with -benchtime=5000x for 5 s of traffic).
 func BenchmarkRTCAck(b *testing.B) {
-	// The collector as `dropwire serve` sets it (GOGC 400); the client
+	// The collector as `dropwire serve` sets it (GOGC 200); the client
 	// shares this process.
-	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	defer debug.SetGCPercent(debug.SetGCPercent(200))
 	_, url := newRTCBenchServer(b, nil)
 	c := benchDial(b, url)
 	defer func() { _ = c.Close(context.Background()) }()
