@@ -21,6 +21,9 @@ import (
 // DefaultMaxBody is the webhook body limit when none is configured.
 const DefaultMaxBody = 64 << 10
 
+// maxDrain is how far over its limit a refused body is still read.
+const maxDrain = 256 << 10
+
 // Ingester is where verified events go: verifier.Verifier.
 type Ingester interface {
 	Ingest(ctx context.Context, src verifier.Source, ev verifier.Event) (verifier.Result, error)
@@ -212,6 +215,12 @@ func Problem(err error) *problem.Problem {
 // readBody reads the raw body up to limit bytes.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
+		if r.ContentLength <= limit+maxDrain {
+			// Read what is not much over the limit, so that a client still
+			// sending it gets the 413 and not a reset connection (the
+			// server closes without draining when the client asked to).
+			_, _ = io.CopyN(io.Discard, r.Body, r.ContentLength)
+		}
 		return nil, fmt.Errorf("%w: body of %d bytes is over the %d byte limit", ErrPayloadTooLarge, r.ContentLength, limit)
 	}
 	if r.ContentLength >= 0 {
