@@ -75,8 +75,7 @@ func (s *Service) listen(ctx context.Context) {
 				if !open {
 					return
 				}
-				drop, _, _ := strings.Cut(string(m.Payload), " ")
-				s.heat(drop)
+				s.heat(verifier.ParseAnnouncement(string(m.Payload)).Drop)
 				select {
 				case s.wake <- struct{}{}:
 				default:

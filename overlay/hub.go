@@ -259,69 +259,18 @@ func (h *Hub) consume(ctx context.Context, sub store.Subscription, resync <-chan
 	}
 }
 
-// announcement is a change as announced on the state channel:
-// "<drop> <seq>" for any change; "<drop> <seq> <left>" after a claim;
-// "<drop> <seq> open <opened_at ms> <closes_at ms> <left> <moment>" when the
-// drop opens (left -1: no claim has touched the stock); "<drop> <seq> claim
-// <state>" when a claim moves on, which overlays do not show.
-type announcement struct {
-	drop   string
-	seq    int64
-	kind   int
-	left   int64
-	opened time.Time
-	closes time.Time
-	moment string
-}
-
-const (
-	announcedChange     = iota // re-read the drop
-	announcedClaim             // stock left changed
-	announcedOpen              // the drop opened
-	announcedClaimState        // a claim moved on: nothing to show
-)
-
-func parseAnnouncement(payload string) announcement {
-	f := strings.SplitN(payload, " ", 7)
-	a := announcement{drop: f[0], kind: announcedChange}
-	num := func(i int) (int64, bool) {
-		n, err := strconv.ParseInt(f[i], 10, 64)
-		return n, err == nil
-	}
-	switch {
-	case len(f) == 4 && f[2] == "claim":
-		a.kind = announcedClaimState
-	case len(f) == 3:
-		seq, ok1 := num(1)
-		left, ok2 := num(2)
-		if ok1 && ok2 && left >= 0 {
-			a.kind, a.seq, a.left = announcedClaim, seq, left
-		}
-	case len(f) == 7 && f[2] == "open":
-		seq, ok1 := num(1)
-		opened, ok2 := num(3)
-		closes, ok3 := num(4)
-		left, ok4 := num(5)
-		if ok1 && ok2 && ok3 && ok4 && opened > 0 && f[6] != "" {
-			a.kind, a.seq, a.left, a.moment = announcedOpen, seq, left, f[6]
-			a.opened, a.closes = time.UnixMilli(opened), time.UnixMilli(closes)
-		}
-	}
-	return a
-}
-
 // changed brings the drop's creator up to date after a change was
 // announced: once for the process, whatever the number of overlays. An
 // opening or a claim carries what changed, so the overlays get their frame
 // without a store read; anything else is read back.
 func (h *Hub) changed(payload string) {
-	a := parseAnnouncement(payload)
-	if a.kind == announcedClaimState {
+	a := verifier.ParseAnnouncement(payload)
+	if a.Kind == verifier.AnnouncedClaimState {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
 	defer cancel()
-	d, err := h.cfg.Drops.Drop(ctx, a.drop)
+	d, err := h.cfg.Drops.Drop(ctx, a.Drop)
 	if err != nil {
 		return // a drop this replica does not know (yet)
 	}
@@ -333,37 +282,37 @@ func (h *Hub) changed(payload string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if v := c.drops[a.drop]; c.loaded && v != nil && len(c.conns) > 0 && h.apply(v, d, a) {
+	if v := c.drops[a.Drop]; c.loaded && v != nil && len(c.conns) > 0 && h.apply(v, d, a) {
 		h.publishLocked(ctx, c, h.cfg.Now())
 		return
 	}
-	h.rebuildLocked(ctx, c, a.drop)
+	h.rebuildLocked(ctx, c, a.Drop)
 }
 
 // apply updates v from a, reporting false when a does not carry enough
 // and the drop must be read back.
-func (h *Hub) apply(v *dropView, d *config.Drop, a announcement) bool {
-	if a.kind != announcedChange && a.seq <= v.st.Seq {
+func (h *Hub) apply(v *dropView, d *config.Drop, a verifier.Announcement) bool {
+	if a.Kind != verifier.AnnouncedChange && a.Seq <= v.st.Seq {
 		return true // the view is already newer (a resync read it)
 	}
-	switch a.kind {
-	case announcedOpen:
+	switch a.Kind {
+	case verifier.AnnouncedOpen:
 		v.setDrop(d)
-		v.st = verifier.DropState{Drop: d.ID, Status: verifier.StatusOpen, Moment: a.moment,
-			OpenedAt: a.opened, ClosesAt: a.closes, Seq: a.seq}
+		v.st = verifier.DropState{Drop: d.ID, Status: verifier.StatusOpen, Moment: a.Moment,
+			OpenedAt: a.OpenedAt, ClosesAt: a.ClosesAt, Seq: a.Seq}
 		v.left = v.total
-		if a.left >= 0 {
-			v.left = a.left
+		if a.Left >= 0 {
+			v.left = a.Left
 		}
-	case announcedClaim:
+	case verifier.AnnouncedClaim:
 		// Only an open drop is claimed; a view that does not know it open
 		// missed the opening.
 		if v.st.Status != verifier.StatusOpen {
 			return false
 		}
 		v.setDrop(d)
-		v.st.Seq = a.seq
-		v.left = a.left
+		v.st.Seq = a.Seq
+		v.left = a.Left
 	default:
 		return false
 	}

@@ -416,26 +416,3 @@ func TestHubAppliesAnnouncements(t *testing.T) {
 		}
 	})
 }
-
-func TestParseAnnouncement(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want announcement
-	}{
-		{"d1 4", announcement{drop: "d1", kind: announcedChange}},
-		{"d1 4 7", announcement{drop: "d1", kind: announcedClaim, seq: 4, left: 7}},
-		{"d1 4 -1", announcement{drop: "d1", kind: announcedChange}},
-		{"d1 x 7", announcement{drop: "d1", kind: announcedChange}},
-		{"d1 4 claim picked_up", announcement{drop: "d1", kind: announcedClaimState}},
-		{"d1 2 open 1000 5000 -1 m-1", announcement{drop: "d1", kind: announcedOpen, seq: 2, left: -1,
-			opened: time.UnixMilli(1000), closes: time.UnixMilli(5000), moment: "m-1"}},
-		{"d1 2 open 0 5000 3 m-1", announcement{drop: "d1", kind: announcedChange}},
-		{"d1 2 open 1000 5000 3", announcement{drop: "d1", kind: announcedChange}},
-		{"d1", announcement{drop: "d1", kind: announcedChange}},
-		{"", announcement{kind: announcedChange}},
-	} {
-		if got := parseAnnouncement(tc.in); got != tc.want {
-			t.Errorf("parseAnnouncement(%q) = %+v, want %+v", tc.in, got, tc.want)
-		}
-	}
-}

@@ -436,11 +436,11 @@ func (c *Claims) clearSoldOut(drop string) {
 	c.soldMu.Unlock()
 }
 
-// watch keeps the sold-out flags fresh from StateChannel: a claim announces
-// "<drop> <seq> <left>"; a claim's later state "<drop> <seq> claim
-// <state>", which changes nothing here; any other change (opened, closed,
-// stock added) clears the drop's flag, and the next claim finds out
-// afresh.
+// watch keeps the sold-out flags (and the kept states) fresh from
+// StateChannel (see Announcement): a claim announces the stock left; a
+// claim's later state changes nothing here; any other change (opened,
+// closed, stock added) clears the drop's flag, and the next claim finds
+// out afresh.
 func (c *Claims) watch(ctx context.Context) {
 	defer c.wg.Done()
 	store.Follow(ctx, c.st, StateChannel, func(err error, retryIn time.Duration) {
@@ -457,19 +457,20 @@ func (c *Claims) consume(ctx context.Context, sub store.Subscription) {
 			if !ok {
 				return
 			}
-			f := strings.Fields(string(m.Payload))
-			if len(f) == 0 || (len(f) == 4 && f[2] == "claim") {
-				continue // a claim moved on: neither the drop nor its stock changed
-			}
-			if len(f) != 3 && c.states != nil {
-				// Not a claim: the drop opened, closed or was redefined.
-				c.states.Forget(f[0])
-			}
+			a := ParseAnnouncement(string(m.Payload))
 			switch {
-			case len(f) == 3 && f[2] == "0":
-				c.setSoldOut(f[0], c.now())
+			case a.Drop == "" || a.Kind == AnnouncedClaimState:
+				// A claim moved on: neither the drop nor its stock changed.
+			case a.Kind == AnnouncedClaim && a.Left == 0:
+				c.setSoldOut(a.Drop, c.now())
+			case a.Kind == AnnouncedClaim:
+				c.clearSoldOut(a.Drop)
 			default:
-				c.clearSoldOut(f[0])
+				// Opened, closed or redefined.
+				if c.states != nil {
+					c.states.Forget(a.Drop)
+				}
+				c.clearSoldOut(a.Drop)
 			}
 		}
 	}

@@ -300,22 +300,12 @@ func compactKid(token string) (string, error) {
 			parts[i] = rest
 		}
 	}
-	var header []byte
-	for i, p := range parts {
-		for j := 0; j < len(p); j++ {
-			c := p[j]
-			if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-				return "", errors.New("not canonical base64url")
-			}
-		}
-		b, err := base64.RawURLEncoding.Strict().DecodeString(p)
-		if err != nil || len(p) == 0 {
+	for _, p := range parts {
+		if !canonicalB64URL(p) {
 			return "", errors.New("not canonical base64url")
 		}
-		if i == 0 {
-			header = b
-		}
 	}
+	header, _ := base64.RawURLEncoding.DecodeString(parts[0])
 	var h struct {
 		Kid string `json:"kid"`
 	}
@@ -323,6 +313,19 @@ func compactKid(token string) (string, error) {
 		return "", errors.New("header without a kid")
 	}
 	return h.Kid, nil
+}
+
+// canonicalB64URL reports whether s is non-empty unpadded base64url, with
+// no other character and no stray bits: the one way to write its bytes.
+func canonicalB64URL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	_, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	return s != "" && err == nil
 }
 
 // JWKS returns the public keys of every receipt still valid, as a JWK Set
