@@ -62,9 +62,10 @@ func (s *Service) startForwarder(ctx context.Context) {
 	go func() { defer s.wg.Done(); s.listen(ctx) }()
 }
 
-// listen turns every drop-state announcement (a claim announces itself
-// there) into a wake-up of the poller, so a new claim is forwarded without
-// waiting for the next tick.
+// listen turns the announcements that may come with outbox work (a claim
+// taken or moved on, or a change it cannot tell) into a wake-up of the
+// poller for that drop, so a new claim is forwarded without waiting for
+// the next tick. An opening brings no work: it wakes nothing.
 func (s *Service) listen(ctx context.Context) {
 	store.Follow(ctx, s.st, verifier.StateChannel, nil, func(sub store.Subscription) {
 		for {
@@ -75,7 +76,14 @@ func (s *Service) listen(ctx context.Context) {
 				if !open {
 					return
 				}
-				s.heat(verifier.ParseAnnouncement(string(m.Payload)).Drop)
+				a := verifier.ParseAnnouncement(string(m.Payload))
+				if a.Kind == verifier.AnnouncedOpen {
+					continue
+				}
+				s.heat(a.Drop)
+				s.hotMu.Lock()
+				s.dirty[a.Drop] = struct{}{}
+				s.hotMu.Unlock()
 				select {
 				case s.wake <- struct{}{}:
 				default:
@@ -86,30 +94,46 @@ func (s *Service) listen(ctx context.Context) {
 }
 
 // poll feeds the workers: new entries, entries of dead replicas, and due
-// retries of every drop, each tick or wake-up.
+// retries.
 //
-// A tick polls the hot drops only: those announced or with work in the
-// last hotFor. Every sweepTicks ticks a sweep polls every drop, for the
-// entries of a dead replica and retries due on a drop gone quiet, and
-// refreshes the depth metrics. A replica that knows many past drops so
-// does not spend its Redis round trips on them four times a second.
+// A wake-up polls the drops announced since the last poll. A tick polls
+// the hot drops: those with work in the last hotFor. Every sweepTicks
+// ticks a sweep polls every drop, for the entries of a dead replica and
+// retries due on a drop gone quiet, and refreshes the depth metrics. A
+// replica that knows many drops so does not spend its Redis round trips on
+// the quiet ones four times a second, nor on all the hot ones per claim.
 func (s *Service) poll(ctx context.Context, work chan<- item) {
 	tick := time.NewTicker(s.cfg.Tick)
 	defer tick.Stop()
-	for n := 0; ; n++ {
-		sweep := n%sweepTicks == 0
-		s.pollOnce(ctx, work, sweep)
-		if sweep {
+	mode := pollSweep
+	for n := 0; ; {
+		s.pollOnce(ctx, work, mode)
+		if mode == pollSweep {
 			s.gauge(ctx)
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			n++
+			mode = pollHot
+			if n%sweepTicks == 0 {
+				mode = pollSweep
+			}
 		case <-s.wake:
+			mode = pollDirty
 		}
 	}
 }
+
+// What one poll covers.
+type pollMode int
+
+const (
+	pollDirty pollMode = iota // the drops announced since the last poll
+	pollHot                   // the hot drops and the announced ones
+	pollSweep                 // every drop
+)
 
 // Polling of hot and quiet drops (see poll).
 const (
@@ -136,7 +160,7 @@ func (s *Service) isHot(drop string, now time.Time) bool {
 	return ok
 }
 
-func (s *Service) pollOnce(ctx context.Context, work chan<- item, sweep bool) {
+func (s *Service) pollOnce(ctx context.Context, work chan<- item, mode pollMode) {
 	sent := false
 	send := func(it item) bool {
 		sent = true
@@ -148,18 +172,24 @@ func (s *Service) pollOnce(ctx context.Context, work chan<- item, sweep bool) {
 		}
 	}
 	now := s.now()
-	if sweep {
+	s.hotMu.Lock()
+	dirty := s.dirty
+	s.dirty = make(map[string]struct{})
+	if mode == pollSweep {
 		// Forget what went cold, drops no longer defined included.
-		s.hotMu.Lock()
 		for drop, until := range s.hot {
 			if !now.Before(until) {
 				delete(s.hot, drop)
 			}
 		}
-		s.hotMu.Unlock()
 	}
+	s.hotMu.Unlock()
 	for _, d := range s.cfg.Drops.All("") {
-		if !sweep && !s.isHot(d.ID, now) {
+		_, announced := dirty[d.ID]
+		switch {
+		case announced, mode == pollSweep:
+		case mode == pollHot && s.isHot(d.ID, now):
+		default:
 			continue
 		}
 		sent = false
