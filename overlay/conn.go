@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -15,19 +16,35 @@ import (
 // frames, so anything bigger is an abuse.
 const readLimit = 512
 
-// conn is one overlay WebSocket. Its writer goroutine owns every data
-// write; the queue is one state frame (a newer one replaces it) and one
-// pending ping, so it is bounded and a slow overlay gets the latest state.
+// conn is one overlay WebSocket. Its queue is one state frame (a newer one
+// replaces it) and one pending ping, so it is bounded and a slow overlay
+// gets the latest state.
+//
+// A frame goes out on the goroutine that publishes it when the socket
+// takes it at once: one non-blocking write, no wake-up of another
+// goroutine. That is most of the cost of a fan-out to a thousand overlays.
+// Whatever does not go out at once (a socket with a full send buffer, a
+// write already in progress) is left to the connection's writer goroutine,
+// which waits on the socket under the write deadline; the publisher never
+// waits, so a slow overlay slows no other.
 type conn struct {
 	hub     *Hub
 	creator *creatorHub
 	ws      *websocket.Conn
+	nc      net.Conn
+	raw     syscall.RawConn // nil: every frame goes through the writer
 
 	primed bool // a state was queued; guarded by creator.mu
 
+	// wmu is held by whoever writes to the socket: frames are written
+	// whole, one after the other, and only by its holder.
+	wmu sync.Mutex
+
 	mu   sync.Mutex
-	next *websocket.PreparedMessage // the queued state frame
+	rest []byte // the end of a frame the publisher could not write
+	next frame  // the queued state frame
 	ping bool
+	err  error // the publisher's write failed: the writer closes
 
 	wake      chan struct{} // capacity 1: "the queue changed"
 	done      chan struct{}
@@ -35,36 +52,68 @@ type conn struct {
 }
 
 func newConn(h *Hub, c *creatorHub, ws *websocket.Conn) *conn {
-	return &conn{hub: h, creator: c, ws: ws, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	nc := ws.NetConn()
+	// The server's own write deadline for the handshake must not fail
+	// the first frame.
+	_ = nc.SetWriteDeadline(time.Time{})
+	return &conn{hub: h, creator: c, ws: ws, nc: nc, raw: rawConn(nc),
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
-// send queues frame, replacing a frame not written yet. It never blocks.
-// A frame is prepared once for all the connections it goes to.
-func (c *conn) send(frame *websocket.PreparedMessage) {
+// send writes f now if the socket takes it whole without waiting, else
+// queues it for the writer, replacing a frame not written yet. It never
+// blocks. A frame is built once for all the connections it goes to.
+func (c *conn) send(f frame) {
 	c.primed = true
+	if c.raw != nil && c.wmu.TryLock() {
+		c.mu.Lock()
+		direct := c.rest == nil && c.err == nil
+		if direct {
+			c.next = nil // f supersedes it
+		} else {
+			c.next = f
+		}
+		c.mu.Unlock()
+		if direct {
+			n, err := writeNow(c.raw, f)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				err = nil // a deadline left set: the writer sets its own
+			}
+			if err == nil && n == len(f) {
+				c.wmu.Unlock()
+				c.hub.metrics.frames.Inc()
+				return
+			}
+			c.mu.Lock()
+			if err != nil {
+				c.err = err
+			} else {
+				c.rest = f[n:]
+			}
+			c.mu.Unlock()
+		}
+		c.wmu.Unlock()
+		c.signal()
+		return
+	}
 	c.mu.Lock()
-	c.next = frame
+	c.next = f
 	c.mu.Unlock()
+	c.signal()
+}
+
+func (c *conn) signal() {
 	select {
 	case c.wake <- struct{}{}:
 	default:
 	}
 }
 
-func (c *conn) take() (*websocket.PreparedMessage, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	f, p := c.next, c.ping
-	c.next, c.ping = nil, false
-	return f, p
-}
-
-// writeLoop is the connection's only data writer.
+// writeLoop writes what send could not, and the pings.
 func (c *conn) writeLoop() {
 	defer c.hub.wg.Done()
 	defer c.close()
-	cfg := &c.hub.cfg
-	ping := time.NewTicker(cfg.PingInterval)
+	ping := time.NewTicker(c.hub.cfg.PingInterval)
 	defer ping.Stop()
 	for {
 		select {
@@ -76,32 +125,69 @@ func (c *conn) writeLoop() {
 			c.mu.Unlock()
 		case <-c.wake:
 		}
-		frame, p := c.take()
-		if frame != nil {
-			if err := c.write(frame); err != nil {
-				return
+		c.wmu.Lock()
+		err := c.flush()
+		c.wmu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// flush writes the queue until it is empty, waiting on the socket as
+// long as the write deadline allows. c.wmu is held.
+func (c *conn) flush() error {
+	// A deadline left set would fail the publisher's next write.
+	defer func() { _ = c.nc.SetWriteDeadline(time.Time{}) }()
+	for {
+		c.mu.Lock()
+		rest, next, ping, err := c.rest, c.next, c.ping, c.err
+		c.rest, c.next, c.ping = nil, nil, false
+		c.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		if rest == nil && next == nil && !ping {
+			return nil
+		}
+		for _, f := range [][]byte{rest, next} {
+			if f == nil {
+				continue
+			}
+			if err := c.write(f); err != nil {
+				return err
 			}
 			c.hub.metrics.frames.Inc()
 		}
-		if p {
+		if ping {
 			if err := c.write(pingFrame); err != nil {
-				return
+				return err
 			}
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteTimeout)); err != nil {
-				return
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.hub.cfg.WriteTimeout)); err != nil {
+				return err
 			}
 		}
 	}
 }
 
-func (c *conn) write(m *websocket.PreparedMessage) error {
-	_ = c.ws.SetWriteDeadline(time.Now().Add(c.hub.cfg.WriteTimeout))
-	err := c.ws.WritePreparedMessage(m)
+// write writes b whole, dropping a client that takes longer than the
+// write timeout. c.wmu is held.
+func (c *conn) write(b []byte) error {
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.hub.cfg.WriteTimeout))
+	_, err := c.nc.Write(b)
 	if err != nil && isTimeout(err) {
 		c.hub.metrics.slow.Inc()
 		c.hub.log.Info().Str("creator", c.creator.id).Msg("overlay: slow client dropped")
 	}
 	return err
+}
+
+// control writes a control frame (pong, close) under c.wmu.
+func (c *conn) control(kind int, data []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	defer func() { _ = c.nc.SetWriteDeadline(time.Time{}) }()
+	return c.ws.WriteControl(kind, data, time.Now().Add(c.hub.cfg.WriteTimeout))
 }
 
 func isTimeout(err error) bool {
@@ -118,6 +204,22 @@ func (c *conn) readLoop() {
 	c.ws.SetReadLimit(readLimit)
 	_ = c.ws.SetReadDeadline(time.Now().Add(wait))
 	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(wait)) })
+	// gorilla's own handlers would answer outside c.wmu, between the bytes
+	// of a frame.
+	c.ws.SetPingHandler(func(data string) error {
+		if err := c.control(websocket.PongMessage, []byte(data)); err != nil && !errors.Is(err, websocket.ErrCloseSent) && !isTimeout(err) {
+			return err
+		}
+		return nil
+	})
+	c.ws.SetCloseHandler(func(code int, _ string) error {
+		msg := []byte{}
+		if code != websocket.CloseNoStatusReceived {
+			msg = websocket.FormatCloseMessage(code, "")
+		}
+		_ = c.control(websocket.CloseMessage, msg)
+		return nil
+	})
 	for {
 		_, r, err := c.ws.NextReader()
 		if err != nil {
@@ -140,9 +242,13 @@ func (c *conn) close() {
 	})
 }
 
-// goAway tells the peer the server is going away, then closes.
+// goAway tells the peer the server is going away, then closes. A peer
+// being written to (a slow one) is closed without the message.
 func (c *conn) goAway() {
-	msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down")
-	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(100*time.Millisecond))
+	if c.wmu.TryLock() {
+		msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down")
+		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(100*time.Millisecond))
+		c.wmu.Unlock()
+	}
 	c.close()
 }

@@ -425,7 +425,7 @@ func (h *Hub) publishLocked(ctx context.Context, c *creatorHub, now time.Time) {
 	c.seq = max(c.seq+1, now.UnixMilli())
 	st.Seq = c.seq
 	c.state = st
-	frame := prepare(st.encode())
+	frame := textFrame(st.encode())
 	for cn := range c.conns {
 		cn.send(frame)
 	}
@@ -690,7 +690,7 @@ func (h *Hub) attach(c *creatorHub, cn *conn) error {
 		// its clock offset from it.
 		st := *c.state
 		st.ServerTime = Time{h.cfg.Now()}
-		cn.send(prepare(st.encode()))
+		cn.send(textFrame(st.encode()))
 	}
 	return nil
 }
@@ -715,7 +715,7 @@ func (h *Hub) detach(c *creatorHub, cn *conn) {
 // benchmarks drive the fan-out with it).
 func (h *Hub) broadcast(creator string, frame []byte) {
 	c := h.creator(creator)
-	m := prepare(frame)
+	m := textFrame(frame)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for cn := range c.conns {

@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -415,4 +416,50 @@ func TestHubAppliesAnnouncements(t *testing.T) {
 			t.Fatalf("after a plain announcement: %+v", s.Stock)
 		}
 	})
+}
+
+// Frames are built by the hub, not by gorilla: every length encoding
+// (7, 16 and 64 bits, and their edges) reads back whole with a standard
+// client, and a ping from the client is answered between frames.
+func TestHubFrameLengths(t *testing.T) {
+	leakCheck(t)
+	e := newEnv(t, storetest.Memory(t), nil, testDrop("a"))
+	c := e.dial(t)
+	c.next()
+	pongs := make(chan string, 1)
+	c.ws.SetPongHandler(func(s string) error { pongs <- s; return nil })
+	for _, n := range []int{0, 1, 125, 126, 127, 65535, 65536, 300_000} {
+		want := bytes.Repeat([]byte{'a' + byte(n%26)}, n)
+		e.hub.broadcast("ava", want)
+		_ = c.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		kind, got, err := c.ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("length %d: %v", n, err)
+		}
+		if kind != websocket.TextMessage || !bytes.Equal(got, want) {
+			t.Fatalf("length %d: got kind %d, %d bytes", n, kind, len(got))
+		}
+	}
+	if err := c.ws.WriteControl(websocket.PingMessage, []byte("hi"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	// The pong is handled while reading; frames keep coming meanwhile.
+	for i := 1; ; i++ {
+		e.hub.broadcast("ava", fmt.Appendf(nil, `{"type":"state","seq":%d}`, i))
+		if s := c.next(); s.Seq != int64(i) {
+			t.Fatalf("seq %d, want %d", s.Seq, i)
+		}
+		select {
+		case s := <-pongs:
+			if s != "hi" {
+				t.Fatalf("pong %q", s)
+			}
+			return
+		default:
+		}
+		if i == 100 {
+			t.Fatal("no pong")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

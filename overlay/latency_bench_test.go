@@ -52,6 +52,7 @@ func BenchmarkMomentLatency(b *testing.B) {
 					// beyond the drop number.
 					defer wg.Done()
 					var buf bytes.Buffer
+					buf.Grow(16 << 10) // a state frame with its QR fits
 					for {
 						_, r, err := ws.NextReader()
 						if err != nil {

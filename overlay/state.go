@@ -2,10 +2,9 @@ package overlay
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // Status values of a state message.
@@ -116,13 +115,27 @@ func (s *State) encode() []byte {
 }
 
 // pingFrame is the application-level keepalive the page watches.
-var pingFrame = prepare([]byte(`{"type":"ping"}`))
+var pingFrame = textFrame([]byte(`{"type":"ping"}`))
 
-// prepare frames a text message once for every connection it is sent to.
-func prepare(b []byte) *websocket.PreparedMessage {
-	m, err := websocket.NewPreparedMessage(websocket.TextMessage, b)
-	if err != nil {
-		panic(err) // only fails for a bad message type
+// frame is a text message in its wire form: framed once for every
+// connection it goes to, and written to each as it is.
+type frame []byte
+
+// textFrame frames payload as one unmasked text message (RFC 6455 §5.2):
+// FIN and opcode 1, then the length in 7, 16 or 64 bits. A server never
+// masks, and overlays negotiate no extension.
+func textFrame(payload []byte) frame {
+	n := len(payload)
+	f := make([]byte, 0, 10+n)
+	f = append(f, 0x81)
+	switch {
+	case n < 126:
+		f = append(f, byte(n))
+	case n <= 0xFFFF:
+		f = append(f, 126, byte(n>>8), byte(n))
+	default:
+		f = append(f, 127)
+		f = binary.BigEndian.AppendUint64(f, uint64(n))
 	}
-	return m
+	return append(f, payload...)
 }
