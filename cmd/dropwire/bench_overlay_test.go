@@ -1,0 +1,43 @@
+package main
+
+import "testing"
+
+// The overlay benchmarks read type, status and drop from every frame; the
+// short cut past the QR must give what a whole decode gives, whatever the
+// order of the members.
+func TestDecodeFrame(t *testing.T) {
+	for _, tc := range []struct {
+		name, msg           string
+		typ, status, dropID string
+		err                 bool
+	}{
+		{name: "qr last", msg: `{"v":1,"type":"state","seq":3,"status":"open","drop":{"id":"d7","title":"T"},"qr":{"url":"u","svg":"<svg/>"}}`,
+			typ: "state", status: "open", dropID: "d7"},
+		{name: "qr first", msg: `{"qr":{"svg":"<svg/>"},"type":"state","status":"open","drop":{"id":"d8"}}`,
+			typ: "state", status: "open", dropID: "d8"},
+		{name: "status after qr", msg: `{"type":"state","drop":{"id":"d9"},"qr":{"svg":"x"},"status":"closed"}`,
+			typ: "state", status: "closed", dropID: "d9"},
+		{name: "qr inside a string", msg: `{"type":"state","status":"idle","note":"a,\"qr\":b"}`,
+			typ: "state", status: "idle"},
+		{name: "no qr", msg: `{"type":"ping"}`, typ: "ping"},
+		{name: "malformed", msg: `{"type":"state","qr":`, err: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var f overlayFrame
+			err := decodeFrame([]byte(tc.msg), &f)
+			if (err != nil) != tc.err {
+				t.Fatalf("err = %v", err)
+			}
+			if tc.err {
+				return
+			}
+			id := ""
+			if f.Drop != nil {
+				id = f.Drop.ID
+			}
+			if f.Type != tc.typ || f.Status != tc.status || id != tc.dropID {
+				t.Fatalf("got type %q status %q drop %q", f.Type, f.Status, id)
+			}
+		})
+	}
+}
