@@ -65,7 +65,8 @@ func (s *Service) startForwarder(ctx context.Context) {
 // listen turns the announcements that may come with outbox work (a claim
 // taken or moved on, or a change it cannot tell) into a wake-up of the
 // poller for that drop, so a new claim is forwarded without waiting for
-// the next tick. An opening brings no work: it wakes nothing.
+// the next tick. A claim also makes its drop hot. An opening brings no
+// work: it wakes nothing.
 func (s *Service) listen(ctx context.Context) {
 	store.Follow(ctx, s.st, verifier.StateChannel, nil, func(sub store.Subscription) {
 		for {
@@ -77,10 +78,12 @@ func (s *Service) listen(ctx context.Context) {
 					return
 				}
 				a := verifier.ParseAnnouncement(string(m.Payload))
-				if a.Kind == verifier.AnnouncedOpen {
+				switch a.Kind {
+				case verifier.AnnouncedOpen:
 					continue
+				case verifier.AnnouncedClaim, verifier.AnnouncedClaimState:
+					s.heat(a.Drop) // more is likely to follow
 				}
-				s.heat(a.Drop)
 				s.hotMu.Lock()
 				s.dirty[a.Drop] = struct{}{}
 				s.hotMu.Unlock()
