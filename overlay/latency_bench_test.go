@@ -247,4 +247,3 @@ func runLatency(b *testing.B, url string, n, rate int, stop func(), send func(i 
 		b.ReportMetric(float64(ds[len(ds)*99/100].Microseconds())/1000, name+"-p99-ms")
 	}
 }
-
