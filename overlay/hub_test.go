@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -461,5 +462,65 @@ func TestHubFrameLengths(t *testing.T) {
 			t.Fatal("no pong")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Every PingInterval an overlay gets a protocol ping and a {"type":"ping"}
+// message; one that answers pings stays past PongWait, one that stays
+// silent is closed once PongWait has passed.
+func TestHubPings(t *testing.T) {
+	leakCheck(t)
+	e := newEnv(t, storetest.Memory(t), func(c *HubConfig) {
+		c.PingInterval = 100 * time.Millisecond
+		c.PongWait = 600 * time.Millisecond
+	}, testDrop("a"))
+
+	good := e.dial(t)
+	pings := make(chan struct{}, 100)
+	good.ws.SetPingHandler(func(data string) error {
+		pings <- struct{}{}
+		return good.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	silent := e.dial(t)
+	silent.ws.SetPingHandler(func(string) error { return nil }) // no pong
+
+	silentDone := make(chan error, 1)
+	go func() {
+		for {
+			_ = silent.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, _, err := silent.ws.ReadMessage(); err != nil {
+				silentDone <- err
+				return
+			}
+		}
+	}()
+
+	start := time.Now()
+	appPings := 0
+	for time.Since(start) < 1500*time.Millisecond {
+		_ = good.ws.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_, b, err := good.ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("the answering overlay was closed after %v: %v", time.Since(start), err)
+		}
+		if string(b) == `{"type":"ping"}` {
+			appPings++
+		}
+	}
+	if appPings < 3 || len(pings) < 3 {
+		t.Fatalf("in 1.5 s at a 100 ms interval: %d ping messages, %d protocol pings", appPings, len(pings))
+	}
+	select {
+	case err := <-silentDone:
+		// Dropped, not closed politely: gorilla reports the EOF as 1006.
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure {
+			t.Fatalf("silent overlay got a close frame %v; want the connection dropped", ce)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the silent overlay is still connected")
+	}
+	if n := e.hub.Connected("ava"); n != 1 {
+		t.Fatalf("connected %d, want 1", n)
 	}
 }
