@@ -86,6 +86,7 @@ func (s *Service) listen(ctx context.Context) {
 				}
 				s.hotMu.Lock()
 				s.dirty[a.Drop] = struct{}{}
+				delete(s.quiet, a.Drop)
 				s.hotMu.Unlock()
 				select {
 				case s.wake <- struct{}{}:
@@ -101,27 +102,34 @@ func (s *Service) listen(ctx context.Context) {
 //
 // A wake-up polls the drops announced since the last poll. A tick polls
 // the hot drops: those with work in the last hotFor. Every sweepTicks
-// ticks a sweep polls every drop, for the entries of a dead replica and
-// retries due on a drop gone quiet, and refreshes the depth metrics. A
-// replica that knows many drops so does not spend its Redis round trips on
-// the quiet ones four times a second, nor on all the hot ones per claim.
+// ticks a sweep polls every drop that is not quiet, for the entries of a
+// dead replica and retries due on a drop gone cold, and refreshes the
+// depth metrics. A drop is quiet when a sweep found nothing pending and
+// nothing due, and nothing was announced since; only a full sweep, every
+// fullSweepTicks, polls it, in case an announcement was lost. A replica
+// that knows many drops, most of them long over, so does not spend its
+// Redis round trips on them.
 func (s *Service) poll(ctx context.Context, work chan<- item) {
 	tick := time.NewTicker(s.cfg.Tick)
 	defer tick.Stop()
-	mode := pollSweep
+	mode := pollFull
 	for n := 0; ; {
 		s.pollOnce(ctx, work, mode)
-		if mode == pollSweep {
-			s.gauge(ctx)
+		if mode >= pollSweep {
+			s.gauge(ctx, mode == pollFull)
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 			n++
-			mode = pollHot
-			if n%sweepTicks == 0 {
+			switch {
+			case n%fullSweepTicks == 0:
+				mode = pollFull
+			case n%sweepTicks == 0:
 				mode = pollSweep
+			default:
+				mode = pollHot
 			}
 		case <-s.wake:
 			mode = pollDirty
@@ -135,13 +143,15 @@ type pollMode int
 const (
 	pollDirty pollMode = iota // the drops announced since the last poll
 	pollHot                   // the hot drops and the announced ones
-	pollSweep                 // every drop
+	pollSweep                 // every drop but the quiet ones
+	pollFull                  // every drop
 )
 
 // Polling of hot and quiet drops (see poll).
 const (
-	sweepTicks = 8
-	hotFor     = time.Minute
+	sweepTicks     = 8
+	fullSweepTicks = 8 * sweepTicks
+	hotFor         = time.Minute
 )
 
 // heat marks drop hot: polled every tick for hotFor.
@@ -178,7 +188,7 @@ func (s *Service) pollOnce(ctx context.Context, work chan<- item, mode pollMode)
 	s.hotMu.Lock()
 	dirty := s.dirty
 	s.dirty = make(map[string]struct{})
-	if mode == pollSweep {
+	if mode >= pollSweep {
 		// Forget what went cold, drops no longer defined included.
 		for drop, until := range s.hot {
 			if !now.Before(until) {
@@ -190,7 +200,8 @@ func (s *Service) pollOnce(ctx context.Context, work chan<- item, mode pollMode)
 	for _, d := range s.cfg.Drops.All("") {
 		_, announced := dirty[d.ID]
 		switch {
-		case announced, mode == pollSweep:
+		case announced, mode == pollFull:
+		case mode == pollSweep && !s.isQuiet(d.ID):
 		case mode == pollHot && s.isHot(d.ID, now):
 		default:
 			continue
@@ -254,18 +265,40 @@ func (s *Service) storeErr(ctx context.Context, err error, what string) {
 	}
 }
 
-// gauge refreshes the outbox depth and age metrics.
-func (s *Service) gauge(ctx context.Context) {
+// gauge refreshes the outbox depth and age metrics of the drops a sweep
+// polled, and notes which are quiet: nothing pending, nothing due.
+func (s *Service) gauge(ctx context.Context, full bool) {
 	for _, d := range s.cfg.Drops.All("") {
+		if !full && s.isQuiet(d.ID) {
+			continue // its depth is still 0
+		}
 		p, err := s.st.OutboxPending(ctx, outboxKey(d.ID), Group)
 		if err != nil {
 			return
 		}
-		n, _ := s.st.Run(ctx, cardScript, []string{dueKey(d.ID)})
+		n, err := s.st.Run(ctx, cardScript, []string{dueKey(d.ID)})
+		if err != nil {
+			return
+		}
 		waiting, _ := n.(int64)
 		s.metrics.depth.WithLabelValues(d.ID).Set(float64(p.Count + waiting))
 		s.metrics.oldest.WithLabelValues(d.ID).Set(p.OldestIdle.Seconds())
+		s.hotMu.Lock()
+		if _, announced := s.dirty[d.ID]; p.Count+waiting == 0 && !announced {
+			s.quiet[d.ID] = struct{}{}
+		} else {
+			delete(s.quiet, d.ID)
+		}
+		s.hotMu.Unlock()
 	}
+}
+
+// isQuiet reports whether the last sweep found drop without work.
+func (s *Service) isQuiet(drop string) bool {
+	s.hotMu.Lock()
+	defer s.hotMu.Unlock()
+	_, ok := s.quiet[drop]
+	return ok
 }
 
 // deliver attempts one entry and records the outcome.

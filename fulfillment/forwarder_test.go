@@ -350,3 +350,21 @@ func TestRetryLeaseOfDeadReplica(t *testing.T) {
 		})
 	})
 }
+
+// Pub/sub is fire and forget: a claim whose announcement was lost, on a
+// drop the sweeps had found quiet, still reaches its node (the full sweep
+// polls quiet drops too).
+func TestLostAnnouncementStillForwarded(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		node := newTestNode(t)
+		f := newFixture(t, st, config.Compensation{Kind: "none"}, testNodeConfig("shop", node.srv.URL, node.secret))
+		s := f.service()
+		run(t, s)
+		eventually(t, 5*time.Second, "a sweep to find the drop quiet", func() bool { return s.isQuiet(f.drop) })
+		id := f.claimAnnounced("shop", st.Prefix()+"nobody-listens")
+		eventually(t, 10*time.Second, "the claim forwarded", func() bool { return f.claimHash(id)["state"] == "forwarded" })
+		if d := node.deliveries(); len(d) != 1 || d[0].ID != id+".created" {
+			t.Fatalf("deliveries %+v", d)
+		}
+	})
+}

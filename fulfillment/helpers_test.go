@@ -217,6 +217,13 @@ func codesFile(t testing.TB, n int) string {
 // claim writes a claim and its outbox entry the way verifier.Claims does.
 func (f *fixture) claim(node string) string {
 	f.t.Helper()
+	return f.claimAnnounced(node, f.st.Prefix()+verifier.StateChannel)
+}
+
+// claimAnnounced makes a claim announced on channel (another channel than
+// the state channel: an announcement lost).
+func (f *fixture) claimAnnounced(node, channel string) string {
+	f.t.Helper()
 	n := f.claims.Add(1)
 	var b [10]byte
 	_, _ = rand.Read(b[:])
@@ -227,7 +234,7 @@ func (f *fixture) claim(node string) string {
 	if _, err := f.st.Run(context.Background(), fakeClaimScript,
 		[]string{claimKey(f.drop, id), historyKey(f.drop, id), pickupKey(f.drop), outboxKey(f.drop)},
 		id, f.drop, node, code, strconv.FormatInt(now.Add(time.Hour).UnixMilli(), 10), ms,
-		f.st.Prefix()+verifier.StateChannel); err != nil {
+		channel); err != nil {
 		f.t.Fatal(err)
 	}
 	return id

@@ -103,6 +103,7 @@ type Service struct {
 	hotMu       sync.Mutex
 	hot         map[string]time.Time // drop → polled every tick until
 	dirty       map[string]struct{}  // drops announced since the last poll
+	quiet       map[string]struct{}  // drops the last sweep found without work
 	poolsLoaded atomic.Bool
 
 	runOnce  sync.Once
@@ -185,7 +186,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, st: cfg.Store, log: cfg.Logger, now: cfg.Now, metrics: m, client: cfg.Client,
 		nodes: make(map[string]*nodeTarget, len(cfg.Nodes)), disabled: make(map[string]disabledMark),
-		wake: make(chan struct{}, 1), hot: make(map[string]time.Time), dirty: make(map[string]struct{}), stopped: make(chan struct{})}
+		wake: make(chan struct{}, 1), hot: make(map[string]time.Time), dirty: make(map[string]struct{}), quiet: make(map[string]struct{}), stopped: make(chan struct{})}
 	for i := range cfg.Nodes {
 		n := cfg.Nodes[i]
 		t, err := s.newTarget(n.ID, n.URL, n.Secret, &n)
