@@ -19,10 +19,12 @@
 // Each connection has one writer goroutine over a bounded queue of one
 // state frame and one ping: a newer state replaces a queued one
 // (conflation), so an overlay that falls behind gets the latest state, not
-// a backlog, and a frame is written at once when the writer is idle. A
-// write that does not finish within WriteTimeout drops the connection
-// (counted as a slow client) without slowing anyone else: broadcasting
-// never blocks on a connection. Reads are limited to a few hundred bytes;
+// a backlog. A frame is written at once when the connection is idle: by
+// the broadcasting goroutine itself, in one non-blocking write, when the
+// socket takes it whole; otherwise the writer finishes it. A write that
+// does not finish within WriteTimeout drops the connection (counted as a
+// slow client) without slowing anyone else: broadcasting never blocks on
+// a connection. Reads are limited to a few hundred bytes;
 // the server sends WebSocket pings and a {"type":"ping"} message every
 // PingInterval and drops a peer that answers nothing within PongWait.
 //
