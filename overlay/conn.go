@@ -85,10 +85,13 @@ func (c *conn) send(f frame) {
 				return
 			}
 			c.mu.Lock()
-			if err != nil {
+			switch {
+			case err != nil:
 				c.err = err
-			} else {
-				c.rest = f[n:]
+			case n > 0:
+				c.rest = f[n:] // a frame begun must be finished
+			default:
+				c.next = f // a newer state may still replace it
 			}
 			c.mu.Unlock()
 		}
