@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -522,5 +523,36 @@ func TestHubPings(t *testing.T) {
 	}
 	if n := e.hub.Connected("ava"); n != 1 {
 		t.Fatalf("connected %d, want 1", n)
+	}
+}
+
+// Behind TLS terminated by Dropwire itself there is no raw socket to write
+// to: every frame goes through the connection's writer, in order, with
+// conflation as usual.
+func TestHubOverTLS(t *testing.T) {
+	leakCheck(t)
+	e := newEnv(t, storetest.Memory(t), nil, testDrop("a"))
+	srv := httptest.NewTLSServer(e.srv.Config.Handler)
+	defer srv.Close()
+	d := websocket.Dialer{TLSClientConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig}
+	ws, resp, err := d.Dial("wss"+strings.TrimPrefix(srv.URL, "https")+"/v1/overlay/ava/ws?key="+testKey, nil)
+	if err != nil {
+		t.Fatalf("dial: %v (%v)", err, resp)
+	}
+	defer ws.Close()
+	c := &client{t: t, ws: ws}
+	if s := c.next(); s.Status != StatusIdle {
+		t.Fatalf("first state %q", s.Status)
+	}
+	for i := 1; i <= 50; i++ {
+		e.hub.broadcast("ava", fmt.Appendf(nil, `{"type":"state","seq":%d}`, i))
+	}
+	last := int64(0)
+	for last < 50 {
+		s := c.next()
+		if s.Seq <= last {
+			t.Fatalf("seq %d after %d", s.Seq, last)
+		}
+		last = s.Seq
 	}
 }
