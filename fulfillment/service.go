@@ -186,7 +186,8 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, st: cfg.Store, log: cfg.Logger, now: cfg.Now, metrics: m, client: cfg.Client,
 		nodes: make(map[string]*nodeTarget, len(cfg.Nodes)), disabled: make(map[string]disabledMark),
-		wake: make(chan struct{}, 1), hot: make(map[string]time.Time), dirty: make(map[string]struct{}), quiet: make(map[string]struct{}), stopped: make(chan struct{})}
+		wake: make(chan struct{}, 1), stopped: make(chan struct{}),
+		hot: make(map[string]time.Time), dirty: make(map[string]struct{}), quiet: make(map[string]struct{})}
 	for i := range cfg.Nodes {
 		n := cfg.Nodes[i]
 		t, err := s.newTarget(n.ID, n.URL, n.Secret, &n)

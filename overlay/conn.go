@@ -66,43 +66,50 @@ func newConn(h *Hub, c *creatorHub, ws *websocket.Conn) *conn {
 func (c *conn) send(f frame) {
 	c.primed = true
 	if c.raw != nil && c.wmu.TryLock() {
-		c.mu.Lock()
-		direct := c.rest == nil && c.err == nil
-		if direct {
-			c.next = nil // f supersedes it
-		} else {
-			c.next = f
-		}
-		c.mu.Unlock()
-		if direct {
-			n, err := writeNow(c.raw, f)
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				err = nil // a deadline left set: the writer sets its own
-			}
-			if err == nil && n == len(f) {
-				c.wmu.Unlock()
-				c.hub.metrics.frames.Inc()
-				return
-			}
-			c.mu.Lock()
-			switch {
-			case err != nil:
-				c.err = err
-			case n > 0:
-				c.rest = f[n:] // a frame begun must be finished
-			default:
-				c.next = f // a newer state may still replace it
-			}
-			c.mu.Unlock()
-		}
+		sent := c.writeDirect(f)
 		c.wmu.Unlock()
-		c.signal()
-		return
+		if sent {
+			c.hub.metrics.frames.Inc()
+			return
+		}
+	} else {
+		c.mu.Lock()
+		c.next = f
+		c.mu.Unlock()
+	}
+	c.signal()
+}
+
+// writeDirect tries f in one non-blocking write and reports whether it
+// went out whole; if not, it leaves the queue to the writer: the rest of
+// a frame begun, or f as the next state. c.wmu is held.
+func (c *conn) writeDirect(f frame) bool {
+	c.mu.Lock()
+	if c.rest != nil || c.err != nil {
+		c.next = f
+		c.mu.Unlock()
+		return false
+	}
+	c.next = nil // f supersedes it
+	c.mu.Unlock()
+	n, err := writeNow(c.raw, f)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = nil // a deadline left set: the writer sets its own
+	}
+	if err == nil && n == len(f) {
+		return true
 	}
 	c.mu.Lock()
-	c.next = f
-	c.mu.Unlock()
-	c.signal()
+	defer c.mu.Unlock()
+	switch {
+	case err != nil:
+		c.err = err
+	case n > 0:
+		c.rest = f[n:] // a frame begun must be finished
+	default:
+		c.next = f // a newer state may still replace it
+	}
+	return false
 }
 
 func (c *conn) signal() {

@@ -425,9 +425,9 @@ func (h *Hub) publishLocked(ctx context.Context, c *creatorHub, now time.Time) {
 	c.seq = max(c.seq+1, now.UnixMilli())
 	st.Seq = c.seq
 	c.state = st
-	frame := textFrame(st.encode())
+	f := textFrame(st.encode())
 	for cn := range c.conns {
-		cn.send(frame)
+		cn.send(f)
 	}
 	if st.Status == StatusOpen && st.QR != nil {
 		h.recordFrame(c.drops[st.Drop.ID], now)
@@ -711,11 +711,11 @@ func (h *Hub) detach(c *creatorHub, cn *conn) {
 	c.mu.Unlock()
 }
 
-// broadcast sends frame to every overlay of creator as it is (tests and
+// broadcast sends msg to every overlay of creator as it is (tests and
 // benchmarks drive the fan-out with it).
-func (h *Hub) broadcast(creator string, frame []byte) {
+func (h *Hub) broadcast(creator string, msg []byte) {
 	c := h.creator(creator)
-	m := textFrame(frame)
+	m := textFrame(msg)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for cn := range c.conns {
