@@ -31,6 +31,9 @@ type Config struct {
 	Progress io.Writer
 	// Timeout of one request (default 10 s).
 	Timeout time.Duration
+
+	// goroutines selects the portable engine where the polled one runs.
+	goroutines bool
 }
 
 // Result is the outcome of a run.
@@ -65,6 +68,68 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
 		defer cancel()
 	}
+	var (
+		done, failed atomic.Int64
+		start        = time.Now()
+	)
+	stopProgress := make(chan struct{})
+	var pwg sync.WaitGroup
+	if cfg.Progress != nil {
+		pwg.Add(1)
+		go func() {
+			defer pwg.Done()
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
+			last, lastAt := int64(0), start
+			for {
+				select {
+				case <-stopProgress:
+					fmt.Fprintln(cfg.Progress)
+					return
+				case now := <-tick.C:
+					n := done.Load()
+					fmt.Fprintf(cfg.Progress, "\r  %5.1fs  %9d done  %8.0f/s  %d errors   ",
+						now.Sub(start).Seconds(), n, float64(n-last)/now.Sub(lastAt).Seconds(), failed.Load())
+					last, lastAt = n, now
+				}
+			}
+		}()
+	}
+	var workers []*worker
+	if polled && !cfg.goroutines {
+		w, err := runPolled(ctx, cfg, &done, &failed)
+		if err != nil {
+			close(stopProgress)
+			pwg.Wait()
+			return Result{}, err
+		}
+		workers = []*worker{w}
+	} else {
+		workers = runConns(ctx, cfg, start, &done, &failed)
+	}
+	elapsed := time.Since(start)
+	close(stopProgress)
+	pwg.Wait()
+
+	res := Result{Status: map[int]int{}, Errors: map[string]int{}, Elapsed: elapsed}
+	var all Latencies
+	for _, wk := range workers {
+		all.Merge(&wk.lat)
+		for k, v := range wk.status {
+			res.Status[k] += v
+			res.Sent += v
+		}
+		for k, v := range wk.errs {
+			res.Errors[k] += v
+		}
+	}
+	res.Latency = all.Summarize()
+	res.Throughput = float64(res.Sent) / elapsed.Seconds()
+	return res, nil
+}
+
+// runConns is the portable engine: a goroutine per connection.
+func runConns(ctx context.Context, cfg Config, start time.Time, done, failed *atomic.Int64) []*worker {
 	var interval time.Duration
 	if cfg.Rate > 0 {
 		interval = time.Second / time.Duration(cfg.Rate)
@@ -72,11 +137,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	var (
 		next    atomic.Int64
-		done    atomic.Int64
-		failed  atomic.Int64
 		wg      sync.WaitGroup
 		workers = make([]*worker, cfg.Concurrency)
-		start   = time.Now()
 	)
 	for w := range workers {
 		wk := &worker{status: map[int]int{}, errs: map[string]int{}}
@@ -140,50 +202,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			}
 		}()
 	}
-
-	stopProgress := make(chan struct{})
-	var pwg sync.WaitGroup
-	if cfg.Progress != nil {
-		pwg.Add(1)
-		go func() {
-			defer pwg.Done()
-			tick := time.NewTicker(time.Second)
-			defer tick.Stop()
-			last, lastAt := int64(0), start
-			for {
-				select {
-				case <-stopProgress:
-					fmt.Fprintln(cfg.Progress)
-					return
-				case now := <-tick.C:
-					n := done.Load()
-					fmt.Fprintf(cfg.Progress, "\r  %5.1fs  %9d done  %8.0f/s  %d errors   ",
-						now.Sub(start).Seconds(), n, float64(n-last)/now.Sub(lastAt).Seconds(), failed.Load())
-					last, lastAt = n, now
-				}
-			}
-		}()
-	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	close(stopProgress)
-	pwg.Wait()
-
-	res := Result{Status: map[int]int{}, Errors: map[string]int{}, Elapsed: elapsed}
-	var all Latencies
-	for _, wk := range workers {
-		all.Merge(&wk.lat)
-		for k, v := range wk.status {
-			res.Status[k] += v
-			res.Sent += v
-		}
-		for k, v := range wk.errs {
-			res.Errors[k] += v
-		}
-	}
-	res.Latency = all.Summarize()
-	res.Throughput = float64(res.Sent) / elapsed.Seconds()
-	return res, nil
+	return workers
 }
 
 func shortErr(err error) string {

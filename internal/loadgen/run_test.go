@@ -23,20 +23,25 @@ func TestRunCountsEveryRequest(t *testing.T) {
 	host := strings.TrimPrefix(srv.URL, "http://")
 	req := BuildRequest("POST", host, "/v1/hooks/x", http.Header{"Content-Type": {"application/json"}}, []byte(`{}`))
 
-	for _, rate := range []int{0, 500} {
+	for _, tc := range []struct {
+		rate       int
+		goroutines bool
+	}{{0, false}, {500, false}, {0, true}, {500, true}} {
+		rate := tc.rate
 		got.Store(0)
 		res, err := Run(context.Background(), Config{
 			Addr: host, Request: func(int) Request { return req }, Rate: rate, Concurrency: 4, Max: 200, Duration: 30 * time.Second,
+			goroutines: tc.goroutines,
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if res.Sent != 200 || got.Load() != 200 || res.Status[200] != 180 || res.Status[429] != 20 || len(res.Errors) != 0 {
-			t.Fatalf("rate %d: sent %d, server saw %d, status %v, errors %v", rate, res.Sent, got.Load(), res.Status, res.Errors)
+			t.Fatalf("%+v: sent %d, server saw %d, status %v, errors %v", tc, res.Sent, got.Load(), res.Status, res.Errors)
 		}
 		l := res.Latency
 		if l.Count != 200 || l.Min <= 0 || l.Min > l.P50 || l.P50 > l.P99 || l.P99 > l.Max {
-			t.Fatalf("rate %d: latency summary %+v", rate, l)
+			t.Fatalf("%+v: latency summary %+v", tc, l)
 		}
 	}
 }
@@ -49,5 +54,45 @@ func TestSummarize(t *testing.T) {
 	s := l.Summarize()
 	if s.Min != time.Millisecond || s.Max != 100*time.Millisecond || s.P50 != 50*time.Millisecond || s.P99 != 99*time.Millisecond || s.Mean != 50500*time.Microsecond {
 		t.Fatalf("%+v", s)
+	}
+}
+
+func TestRunRedialsClosedConnections(t *testing.T) {
+	var got atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if got.Add(1)%3 == 0 {
+			w.Header().Set("Connection", "close")
+		}
+		_, _ = w.Write([]byte("ok"))
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	req := BuildRequest("GET", host, "/", nil, nil)
+	for _, goroutines := range []bool{false, true} {
+		got.Store(0)
+		res, err := Run(context.Background(), Config{Addr: host, Request: func(int) Request { return req },
+			Concurrency: 3, Max: 90, goroutines: goroutines})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Status[200] != 90 || got.Load() != 90 || len(res.Errors) != 0 {
+			t.Fatalf("goroutines %v: status %v, server saw %d, errors %v", goroutines, res.Status, got.Load(), res.Errors)
+		}
+	}
+}
+
+func TestRunAgainstNoServer(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	host := strings.TrimPrefix(srv.URL, "http://")
+	srv.Close() // nothing listens there now
+	for _, goroutines := range []bool{false, true} {
+		res, err := Run(context.Background(), Config{Addr: host, Request: func(int) Request { return nil },
+			Rate: 100, Concurrency: 2, Duration: 300 * time.Millisecond, goroutines: goroutines})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Sent != 0 || len(res.Errors) == 0 {
+			t.Fatalf("goroutines %v: sent %d, errors %v", goroutines, res.Sent, res.Errors)
+		}
 	}
 }
