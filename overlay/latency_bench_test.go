@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/dropwire/dropwire/internal/loadgen"
 	"github.com/dropwire/dropwire/internal/store/storetest"
 	"github.com/dropwire/dropwire/overlay"
 	"github.com/dropwire/dropwire/sdkhooks"
@@ -166,49 +167,42 @@ func runLatency(b *testing.B, url string, n, rate int, stop func(), send func(i 
 		at   time.Time
 	}
 	recs := make([][]rec, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		ws, resp, err := websocket.DefaultDialer.Dial(url, nil)
-		if err != nil {
-			b.Fatalf("dial %s: %v %v", url, err, resp)
-		}
-		b.Cleanup(func() { _ = ws.Close() })
-		_, _, _ = ws.ReadMessage() // the first state
-		wg.Add(1)
-		go func() {
-			// A light reader, so the client side costs the shared cores
-			// little: one buffer per overlay, no decoding beyond the drop
-			// number.
-			defer wg.Done()
-			var buf bytes.Buffer
-			buf.Grow(16 << 10) // a state frame with its QR fits
-			for {
-				_, r, err := ws.NextReader()
-				if err != nil {
-					return
-				}
-				buf.Reset()
-				if _, err := buf.ReadFrom(r); err != nil {
-					return
-				}
-				at := time.Now()
-				m := buf.Bytes()
-				// The first frame of each drop only.
-				if j := bytes.Index(m, []byte(`"drop":{"id":"d`)); j >= 0 {
-					d, k := 0, 0
-					for _, ch := range m[j+15:] {
-						if ch < '0' || ch > '9' {
-							break
-						}
-						d, k = d*10+int(ch-'0'), k+1
-					}
-					if k > 0 && (len(recs[i]) == 0 || recs[i][len(recs[i])-1].drop != d) {
-						recs[i] = append(recs[i], rec{d, at})
-					}
-				}
-			}
-		}()
+	// A light client, so the readers cost the shared cores little: one
+	// thread reads every socket (see loadgen.Sockets), and decodes nothing
+	// of a message but the drop number.
+	socks, err := loadgen.DialWebSockets(url, n, 10*time.Second)
+	if err != nil {
+		b.Fatalf("dial %s: %v", url, err)
 	}
+	b.Cleanup(socks.Close)
+	for i := range recs {
+		recs[i] = make([]rec, 0, events)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		err := socks.Read(func(i int, m []byte, at time.Time) {
+			// The first frame of each drop only.
+			j := bytes.Index(m, []byte(`"drop":{"id":"d`))
+			if j < 0 {
+				return
+			}
+			d, k := 0, 0
+			for _, ch := range m[j+15:] {
+				if ch < '0' || ch > '9' {
+					break
+				}
+				d, k = d*10+int(ch-'0'), k+1
+			}
+			if k > 0 && (len(recs[i]) == 0 || recs[i][len(recs[i])-1].drop != d) {
+				recs[i] = append(recs[i], rec{d, at})
+			}
+		})
+		if err != nil {
+			b.Error(err)
+		}
+	}()
 	sent := make([]time.Time, events)
 	accepted := make([]time.Time, events)
 	// One run of fixed length: b.N is not meaningful here. Creators
@@ -226,7 +220,7 @@ func runLatency(b *testing.B, url string, n, rate int, stop func(), send func(i 
 	tick.Stop()
 	time.Sleep(500 * time.Millisecond)
 	b.StopTimer()
-	stop() // closes the sockets: the readers return
+	stop() // closes the sockets: the reader returns
 	wg.Wait()
 	var fromAccepted, fromSent []time.Duration
 	for _, rs := range recs {

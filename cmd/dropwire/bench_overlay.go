@@ -17,8 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/dropwire/dropwire/internal/config"
 	"github.com/dropwire/dropwire/internal/loadgen"
 	"github.com/dropwire/dropwire/sdkhooks"
@@ -34,77 +32,70 @@ type overlayFrame struct {
 }
 
 // overlayWatcher holds overlay sockets open and reports each drop it sees
-// open, once per socket.
+// open, once per socket. One light reader serves every socket (see
+// loadgen.Sockets), so a thousand overlays leave the cores to the server.
 type overlayWatcher struct {
-	conns  []*websocket.Conn
-	wg     sync.WaitGroup
-	ready  sync.WaitGroup
-	onOpen func(drop string, at time.Time)
+	socks *loadgen.Sockets
+	done  chan struct{}
 }
 
-// watchOverlays opens n overlay sockets of creator on base (http URL).
+// watchOverlays opens n overlay sockets of creator on base (http URL) and
+// returns once each has shown its first state.
 func watchOverlays(base, creator, key string, n int, onOpen func(string, time.Time)) (*overlayWatcher, error) {
 	raiseFileLimit()
 	u, err := url.Parse(base)
 	if err != nil {
 		return nil, err
 	}
-	u.Scheme = strings.Replace(u.Scheme, "http", "ws", 1)
+	if u.Scheme != "http" {
+		return nil, fmt.Errorf("the overlay benchmarks connect over plain HTTP, not %s", u.Scheme)
+	}
+	u.Scheme = "ws"
 	u.Path = "/v1/overlay/" + url.PathEscape(creator) + "/ws"
 	u.RawQuery = url.Values{"key": {key}}.Encode()
-	w := &overlayWatcher{onOpen: onOpen}
-	dialer := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
-	for range n {
-		c, resp, err := dialer.Dial(u.String(), nil)
-		if err != nil {
-			w.close()
-			if resp != nil {
-				return nil, fmt.Errorf("overlay socket: %s", resp.Status)
-			}
-			return nil, fmt.Errorf("overlay socket %d: %w", len(w.conns), err)
-		}
-		w.conns = append(w.conns, c)
-		w.wg.Add(1)
-		w.ready.Add(1)
-		go w.read(c)
+	socks, err := loadgen.DialWebSockets(u.String(), n, 10*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("overlay socket: %w", err)
 	}
-	w.ready.Wait()
-	return w, nil
-}
-
-func (w *overlayWatcher) read(c *websocket.Conn) {
-	defer w.wg.Done()
-	first := true
-	seen := map[string]bool{}
-	var buf bytes.Buffer
-	buf.Grow(16 << 10) // a state with its QR fits
-	for {
-		_, r, err := c.NextReader()
-		if err == nil {
-			buf.Reset()
-			_, err = buf.ReadFrom(r)
-		}
-		at := time.Now()
-		if err != nil {
-			if first {
-				w.ready.Done()
+	w := &overlayWatcher{socks: socks, done: make(chan struct{})}
+	var (
+		shown   = make([]bool, n) // the first state arrived
+		waiting = n
+		ready   = make(chan struct{})
+		seen    = make([]map[string]bool, n)
+	)
+	go func() {
+		defer close(w.done)
+		_ = socks.Read(func(i int, msg []byte, at time.Time) {
+			var f overlayFrame
+			if decodeFrame(msg, &f) != nil || f.Type != "state" {
+				return
 			}
-			return
-		}
-		var f overlayFrame
-		if decodeFrame(buf.Bytes(), &f) != nil || f.Type != "state" {
-			continue
-		}
-		if first {
-			first = false
-			w.ready.Done()
-		}
-		if f.Status == "open" && f.Drop != nil && !seen[f.Drop.ID] {
-			seen[f.Drop.ID] = true
-			if w.onOpen != nil {
-				w.onOpen(f.Drop.ID, at)
+			if !shown[i] {
+				shown[i] = true
+				if waiting--; waiting == 0 {
+					close(ready)
+				}
 			}
-		}
+			if f.Status == "open" && f.Drop != nil && !seen[i][f.Drop.ID] {
+				if seen[i] == nil {
+					seen[i] = map[string]bool{}
+				}
+				seen[i][f.Drop.ID] = true
+				if onOpen != nil {
+					onOpen(f.Drop.ID, at)
+				}
+			}
+		})
+	}()
+	select {
+	case <-ready:
+		return w, nil
+	case <-w.done:
+		return nil, fmt.Errorf("overlay sockets closed before showing a state")
+	case <-time.After(30 * time.Second):
+		w.close()
+		return nil, fmt.Errorf("overlay sockets showed no state within 30 s")
 	}
 }
 
@@ -125,10 +116,8 @@ func decodeFrame(msg []byte, f *overlayFrame) error {
 }
 
 func (w *overlayWatcher) close() {
-	for _, c := range w.conns {
-		_ = c.Close()
-	}
-	w.wg.Wait()
+	w.socks.Close()
+	<-w.done
 }
 
 // raiseFileLimit lifts the soft open-file limit to the hard one: each

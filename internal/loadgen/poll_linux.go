@@ -169,20 +169,9 @@ func (p *poller) dial(c *pconn) error {
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	raw, err := nc.(*net.TCPConn).SyscallConn()
-	if err != nil {
-		return err
-	}
-	// A duplicate of the socket outlives nc, which leaves Go's own poller
-	// when closed; the socket stays non-blocking and without Nagle.
-	var derr error
-	if cerr := raw.Control(func(fd uintptr) { c.fd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); cerr != nil {
-		return cerr
-	}
-	if derr != nil {
+	if c.fd, err = takeFD(nc); err != nil {
 		c.fd = -1
-		return derr
+		return err
 	}
 	if err := unix.EpollCtl(p.ep, unix.EPOLL_CTL_ADD, c.fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(c.fd)}); err != nil {
 		unix.Close(c.fd)
