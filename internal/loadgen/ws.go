@@ -34,7 +34,6 @@ type wsConn struct {
 	fd  int
 	buf []byte // bytes read and not yet parsed
 	msg []byte // a fragmented message being assembled
-	err error
 }
 
 // DialWebSockets opens n connections to rawURL (ws://host/path?query),
