@@ -69,30 +69,23 @@ func runPolled(ctx context.Context, cfg Config, done, failed *atomic.Int64) (w *
 		p.redial(c, time.Now())
 	}
 
-	// Open loop: a timer ticks at each request's due time. A due request
-	// that finds no idle connection waits for one, and the wait counts.
+	// Open loop: a timer ticks at each request's due time, request i at
+	// start + i×interval. A due request that finds no idle connection
+	// waits for one, and the wait counts.
 	var (
 		timer    = -1
 		interval time.Duration
+		start    time.Time
 		due      int // requests due so far
 		starved  bool
 	)
-	start := time.Now()
 	if cfg.Rate > 0 {
 		interval = time.Second / time.Duration(cfg.Rate)
-		if timer, err = unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC); err != nil {
-			return nil, fmt.Errorf("loadgen: timerfd: %w", err)
+		if timer, err = startTicker(p.ep, interval); err != nil {
+			return nil, err
 		}
 		defer unix.Close(timer)
-		ts := unix.NsecToTimespec(int64(interval))
-		start = time.Now()
-		if err := unix.TimerfdSettime(timer, 0, &unix.ItimerSpec{Interval: ts, Value: ts}, nil); err != nil {
-			return nil, fmt.Errorf("loadgen: timerfd: %w", err)
-		}
-		if err := unix.EpollCtl(p.ep, unix.EPOLL_CTL_ADD, timer, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(timer)}); err != nil {
-			return nil, fmt.Errorf("loadgen: epoll: %w", err)
-		}
-		due = 1 // request i is due at start + i×interval
+		start, due = time.Now(), 1
 	}
 
 	events := make([]unix.EpollEvent, len(p.conns)+1)
@@ -151,6 +144,24 @@ func runPolled(ctx context.Context, cfg Config, done, failed *atomic.Int64) (w *
 		}
 	}
 	return &worker{lat: p.lat, status: p.status, errs: p.errs}, nil
+}
+
+// startTicker returns a timerfd that ticks every interval, watched by ep.
+func startTicker(ep int, interval time.Duration) (int, error) {
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("loadgen: timerfd: %w", err)
+	}
+	ts := unix.NsecToTimespec(int64(interval))
+	if err := unix.TimerfdSettime(fd, 0, &unix.ItimerSpec{Interval: ts, Value: ts}, nil); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("loadgen: timerfd: %w", err)
+	}
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("loadgen: epoll: %w", err)
+	}
+	return fd, nil
 }
 
 // redial opens c's connection and hands its socket to the poller; on
