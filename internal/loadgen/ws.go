@@ -30,10 +30,11 @@ type Sockets struct {
 
 // wsConn is one client connection.
 type wsConn struct {
-	nc  net.Conn // nil once the poller owns the socket
-	fd  int
-	buf []byte // bytes read and not yet parsed
-	msg []byte // a fragmented message being assembled
+	nc     net.Conn // nil once the poller owns the socket
+	fd     int
+	buf    []byte // bytes read and not yet parsed
+	msg    []byte // a fragmented text message being assembled
+	binary bool   // the message being read is binary, and skipped
 }
 
 // DialWebSockets opens n connections to rawURL (ws://host/path?query),
@@ -219,18 +220,20 @@ frames:
 			if err := c.write(0xA, payload); err != nil {
 				return err
 			}
-		case 0xA:
-		case 0x1, 0x0:
-			if fin && op == 0x1 && c.msg == nil {
+		case 0x1, 0x2:
+			c.binary = op == 0x2 // binary messages are not read
+			if fin && !c.binary {
 				onMessage(payload, at)
-				continue
+			} else if !c.binary {
+				c.msg = append(c.msg[:0], payload...)
 			}
-			c.msg = append(c.msg, payload...)
-			if fin {
-				onMessage(c.msg, at)
-				c.msg = nil
+		case 0x0:
+			if !c.binary {
+				c.msg = append(c.msg, payload...)
+				if fin {
+					onMessage(c.msg, at)
+				}
 			}
-		default: // binary messages are not read
 		}
 	}
 	c.buf = c.buf[:copy(c.buf, b)]

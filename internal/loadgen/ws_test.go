@@ -54,7 +54,7 @@ func TestSocketsRead(t *testing.T) {
 		_ = ws.WriteMessage(websocket.TextMessage, []byte(want[0])) // with the handshake
 		<-start
 		_ = ws.WriteControl(websocket.PingMessage, []byte("are you there"), time.Now().Add(time.Second))
-		_ = ws.WriteMessage(websocket.BinaryMessage, []byte("not text"))
+		_ = ws.WriteMessage(websocket.BinaryMessage, bytes.Repeat([]byte("not text"), 300)) // fragmented too
 		for _, m := range want[1:] {
 			if err := ws.WriteMessage(websocket.TextMessage, []byte(m)); err != nil {
 				t.Error(err)
