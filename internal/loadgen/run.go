@@ -72,35 +72,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		done, failed atomic.Int64
 		start        = time.Now()
 	)
-	stopProgress := make(chan struct{})
-	var pwg sync.WaitGroup
-	if cfg.Progress != nil {
-		pwg.Add(1)
-		go func() {
-			defer pwg.Done()
-			tick := time.NewTicker(time.Second)
-			defer tick.Stop()
-			last, lastAt := int64(0), start
-			for {
-				select {
-				case <-stopProgress:
-					fmt.Fprintln(cfg.Progress)
-					return
-				case now := <-tick.C:
-					n := done.Load()
-					fmt.Fprintf(cfg.Progress, "\r  %5.1fs  %9d done  %8.0f/s  %d errors   ",
-						now.Sub(start).Seconds(), n, float64(n-last)/now.Sub(lastAt).Seconds(), failed.Load())
-					last, lastAt = n, now
-				}
-			}
-		}()
-	}
+	stopProgress := progress(cfg.Progress, start, &done, &failed)
 	var workers []*worker
 	if polled && !cfg.goroutines {
 		w, err := runPolled(ctx, cfg, &done, &failed)
 		if err != nil {
-			close(stopProgress)
-			pwg.Wait()
+			stopProgress()
 			return Result{}, err
 		}
 		workers = []*worker{w}
@@ -108,8 +85,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		workers = runConns(ctx, cfg, start, &done, &failed)
 	}
 	elapsed := time.Since(start)
-	close(stopProgress)
-	pwg.Wait()
+	stopProgress()
 
 	res := Result{Status: map[int]int{}, Errors: map[string]int{}, Elapsed: elapsed}
 	var all Latencies
@@ -126,6 +102,37 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res.Latency = all.Summarize()
 	res.Throughput = float64(res.Sent) / elapsed.Seconds()
 	return res, nil
+}
+
+// progress writes a live progress line to w every second until the
+// returned stop is called; with w nil it does nothing.
+func progress(w io.Writer, start time.Time, done, failed *atomic.Int64) (stop func()) {
+	if w == nil {
+		return func() {}
+	}
+	quit, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		last, lastAt := int64(0), start
+		for {
+			select {
+			case <-quit:
+				fmt.Fprintln(w)
+				return
+			case now := <-tick.C:
+				n := done.Load()
+				fmt.Fprintf(w, "\r  %5.1fs  %9d done  %8.0f/s  %d errors   ",
+					now.Sub(start).Seconds(), n, float64(n-last)/now.Sub(lastAt).Seconds(), failed.Load())
+				last, lastAt = n, now
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-exited
+	}
 }
 
 // runConns is the portable engine: a goroutine per connection.
