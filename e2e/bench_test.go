@@ -49,3 +49,54 @@ func TestBenchOverlayScenarios(t *testing.T) {
 		t.Fatalf("bench overlays result: %+v %v\n%s", o, err, out)
 	}
 }
+
+// The ingest scenario against a running server, open and closed loop:
+// every signed request is answered, and what the source's rate limit
+// refuses is counted as such, not as an error.
+func TestBenchIngest(t *testing.T) {
+	env := []string{"TEST_PREFIX=e2e-bench-ingest:"}
+	cfg := writeFile(t, "dw.yaml", minimalConfig(""))
+	p := start(t, env, "serve", "--config", cfg, "--listen", "127.0.0.1:0")
+	base := "http://" + p.addr
+
+	type result struct {
+		Sent    int            `json:"sent"`
+		Status  map[string]int `json:"status"`
+		Errors  map[string]int `json:"errors"`
+		Latency struct {
+			Count int   `json:"count"`
+			P50   int64 `json:"p50_ns"`
+			P99   int64 `json:"p99_ns"`
+		} `json:"latency"`
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		sent func(int) bool
+	}{
+		{"open loop", []string{"--rate", "100", "--duration", "1s", "--concurrency", "4"}, func(n int) bool { return n >= 90 && n <= 101 }},
+		{"closed loop", []string{"--requests", "300", "--concurrency", "8"}, func(n int) bool { return n == 300 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"bench", "ingest", "--config", cfg, "--source", "capture", "--url", base, "--json"}, tc.args...)
+			out, errOut, code := runCmd(t, env, args...)
+			if code != 0 {
+				t.Fatalf("bench ingest: %d\n%s", code, errOut)
+			}
+			var r result
+			if err := json.Unmarshal([]byte(out), &r); err != nil {
+				t.Fatalf("bench ingest --json: %v\n%s", err, out)
+			}
+			if !tc.sent(r.Sent) || len(r.Errors) != 0 || r.Latency.Count != r.Sent || r.Latency.P50 <= 0 || r.Latency.P99 < r.Latency.P50 {
+				t.Fatalf("bench ingest result: %+v", r)
+			}
+			// The source allows 50/s with its burst: the rest is 429.
+			if r.Status["202"] == 0 || r.Status["202"]+r.Status["429"] != r.Sent {
+				t.Fatalf("status mix %v of %d sent", r.Status, r.Sent)
+			}
+			if tc.name == "closed loop" && r.Status["429"] == 0 {
+				t.Fatalf("300 requests at once passed a 50/s limit: %v", r.Status)
+			}
+		})
+	}
+}
