@@ -16,11 +16,13 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
 	"github.com/dropwire/dropwire/internal/config"
 	"github.com/dropwire/dropwire/internal/store"
 	"github.com/dropwire/dropwire/internal/store/storetest"
+	"github.com/dropwire/dropwire/verifier"
 )
 
 // leakCheck fails t if goroutines started during the test outlive its
@@ -418,6 +420,42 @@ func TestHubAppliesAnnouncements(t *testing.T) {
 			t.Fatalf("after a plain announcement: %+v", s.Stock)
 		}
 	})
+}
+
+// An overlay is not left stale by a break in the hub's subscription: a
+// drop closed while the hub could not hear its announcement is shown
+// closed as soon as the hub has subscribed again, long before the
+// periodic resync.
+func TestHubCatchesUpAfterSubscriptionBreak(t *testing.T) {
+	leakCheck(t)
+	direct := storetest.Redis(t)
+	proxy := storetest.NewProxy(t)
+	e := newEnv(t, proxy.Redis(t, direct.Prefix()), func(c *HubConfig) { c.Resync = time.Hour }, testDrop("a"))
+	c := e.dial(t)
+	c.next()
+	// The opening reaches the overlay through the hub's subscription, so
+	// the subscription stands.
+	e.trigger(t, "a", "e1")
+	c.until(func(s State) bool { return s.Status == StatusOpen })
+
+	// Redis "restarts" for the hub; another replica closes the drop
+	// meanwhile, and its announcement is lost to the hub.
+	proxy.Hold()
+	proxy.Sever()
+	other, err := verifier.New(verifier.Config{Store: direct, Drops: e.cat, Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Ingest(context.Background(), testSource, verifier.Event{
+		Source: testSource.ID, Channel: verifier.ChannelWebhook, ID: "e2", Type: verifier.TypeDropClose, Drop: "a",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the hub keeps trying meanwhile
+	proxy.Release()
+	if s := c.until(func(s State) bool { return s.Status != StatusOpen }); s.Status != StatusClosed {
+		t.Fatalf("after the break: %+v", s)
+	}
 }
 
 // Frames are built by the hub, not by gorilla: every length encoding

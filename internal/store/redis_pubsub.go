@@ -17,12 +17,13 @@ const (
 	// pubsubHealthCheck is how long a subscription waits for a message
 	// before pinging, so a dead connection is noticed and re-dialled.
 	pubsubHealthCheck = 30 * time.Second
-	// pubsubRetryDelay paces receive attempts while Redis is unreachable.
-	pubsubRetryDelay = 100 * time.Millisecond
 )
 
 // redisSubscription forwards one go-redis PubSub connection to C through
-// a bounded buffer; its goroutine is stopped and waited for by Close.
+// a bounded buffer; its goroutine is stopped and waited for by Close. When
+// the connection breaks, C closes: messages published until a new
+// subscription stands are lost, and its follower (see Follow) subscribes
+// again and re-reads what may have changed.
 type redisSubscription struct {
 	r       *Redis
 	ps      *redis.PubSub
@@ -92,15 +93,10 @@ func (s *redisSubscription) loop(ctx context.Context) {
 				_ = s.ps.Ping(ctx)
 				continue
 			}
-			// Connection lost: go-redis re-dials and resubscribes on the
-			// next receive. Messages published meanwhile are lost, as
-			// they always are with Redis pub/sub.
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(pubsubRetryDelay):
-			}
-			continue
+			// Connection lost. go-redis would re-dial and resubscribe on
+			// the next receive, but what was published meanwhile is lost:
+			// the subscriber must hear of the gap.
+			return
 		}
 		m, ok := msg.(*redis.Message)
 		if !ok {

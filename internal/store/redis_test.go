@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,4 +134,66 @@ func TestRedisPipelinedRuns(t *testing.T) {
 			t.Fatal("Run hangs after Close")
 		}
 	}
+}
+
+// A subscription whose connection breaks ends (its channel closes), so
+// that Follow subscribes again and the follower re-reads what it missed:
+// a message published in the gap is lost, and only a resync finds out.
+func TestRedisSubscriptionEndsWhenConnectionBreaks(t *testing.T) {
+	pub := storetest.Redis(t) // straight to Redis
+	proxy := storetest.NewProxy(t)
+	st := proxy.Redis(t, pub.Prefix())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var subscriptions atomic.Int32
+	got := make(chan string, 10)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		store.Follow(ctx, st, "news", nil, func(sub store.Subscription) {
+			subscriptions.Add(1)
+			got <- "(subscribed)"
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case m, ok := <-sub.C():
+					if !ok {
+						got <- "(ended)"
+						return
+					}
+					got <- string(m.Payload)
+				}
+			}
+		})
+	}()
+	expect := func(want string) {
+		t.Helper()
+		select {
+		case m := <-got:
+			if m != want {
+				t.Fatalf("got %q, want %q", m, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %q", want)
+		}
+	}
+	expect("(subscribed)")
+	if err := pub.Publish(ctx, "news", []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	expect("one")
+	proxy.Sever()
+	expect("(ended)")
+	expect("(subscribed)")
+	if err := pub.Publish(ctx, "news", []byte("two")); err != nil {
+		t.Fatal(err)
+	}
+	expect("two")
+	if n := subscriptions.Load(); n != 2 {
+		t.Fatalf("subscribed %d times, want 2", n)
+	}
+	cancel()
+	<-done
 }

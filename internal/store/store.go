@@ -74,8 +74,10 @@ type Store interface {
 
 // Subscription is a live pub/sub subscription.
 type Subscription interface {
-	// C delivers messages until the subscription is closed; it is then
-	// closed too.
+	// C delivers messages until the subscription is closed or its
+	// connection to the store breaks; it is then closed too. Messages
+	// published while no subscription stands are lost: Follow subscribes
+	// again, and its consumer re-reads what may have changed.
 	C() <-chan Message
 	// Close ends the subscription and waits for its goroutines.
 	Close() error
