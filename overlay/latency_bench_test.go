@@ -69,7 +69,15 @@ func BenchmarkMomentLatency(b *testing.B) {
 // once) relaying a Redis PUBLISH of a state frame of the same size to the
 // same readers, with no verification, no drop state and no QR.
 // "accepted" is when PUBLISH returned.
-func BenchmarkBarePublishLatency(b *testing.B) {
+func BenchmarkBarePublishLatency(b *testing.B) { benchBarePublish(b, false) }
+
+// BenchmarkBareDirectPublishLatency is the floor of a fan-out on this
+// machine: the same bare relay, but the goroutine that receives the
+// PUBLISH writes the frame, built once, to every socket itself, as
+// Dropwire's hub does, with nothing else on the path.
+func BenchmarkBareDirectPublishLatency(b *testing.B) { benchBarePublish(b, true) }
+
+func benchBarePublish(b *testing.B, direct bool) {
 	svg, _, _ := overlay.QRSVG("https://drops.example.com/c/ABCDEFGHIJ")
 	for _, tc := range latencyLoads {
 		b.Run(fmt.Sprintf("overlays=%d/rate=%d", tc.overlays, tc.rate), func(b *testing.B) {
@@ -82,15 +90,31 @@ func BenchmarkBarePublishLatency(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			// Each connection has a queue for its writer goroutine, or
+			// (direct) is written by the fan-out itself.
+			type bareConn struct {
+				q  chan *websocket.PreparedMessage
+				nc net.Conn
+			}
 			var mu sync.Mutex
-			conns := map[chan *websocket.PreparedMessage]struct{}{}
+			conns := map[*bareConn]struct{}{}
 			go func() {
 				for m := range s.C() {
+					if direct {
+						f := wsTextFrame(m.Payload)
+						mu.Lock()
+						for c := range conns {
+							_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+							_, _ = c.nc.Write(f)
+						}
+						mu.Unlock()
+						continue
+					}
 					pm, _ := websocket.NewPreparedMessage(websocket.TextMessage, m.Payload)
 					mu.Lock()
 					for c := range conns {
 						select {
-						case c <- pm:
+						case c.q <- pm:
 						default: // a slow client misses it
 						}
 					}
@@ -107,14 +131,14 @@ func BenchmarkBarePublishLatency(b *testing.B) {
 				if err != nil {
 					return
 				}
-				c := make(chan *websocket.PreparedMessage, 16)
+				_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"state","status":"idle"}`))
+				c := &bareConn{q: make(chan *websocket.PreparedMessage, 16), nc: ws.NetConn()}
 				mu.Lock()
 				conns[c] = struct{}{}
 				mu.Unlock()
-				_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"state","status":"idle"}`))
 				go func() {
 					defer ws.Close()
-					for pm := range c {
+					for pm := range c.q {
 						if ws.WritePreparedMessage(pm) != nil {
 							return
 						}
@@ -126,7 +150,7 @@ func BenchmarkBarePublishLatency(b *testing.B) {
 							mu.Lock()
 							if _, ok := conns[c]; ok {
 								delete(conns, c)
-								close(c)
+								close(c.q)
 							}
 							mu.Unlock()
 							return
@@ -140,7 +164,7 @@ func BenchmarkBarePublishLatency(b *testing.B) {
 				mu.Lock()
 				for c := range conns {
 					delete(conns, c)
-					close(c)
+					close(c.q)
 				}
 				mu.Unlock()
 			}
@@ -154,6 +178,21 @@ func BenchmarkBarePublishLatency(b *testing.B) {
 			// with them.
 		})
 	}
+}
+
+// wsTextFrame is payload as one unmasked WebSocket text frame (RFC 6455).
+func wsTextFrame(payload []byte) []byte {
+	n := len(payload)
+	var f []byte
+	switch {
+	case n < 126:
+		f = []byte{0x81, byte(n)}
+	case n < 1<<16:
+		f = []byte{0x81, 126, byte(n >> 8), byte(n)}
+	default:
+		f = []byte{0x81, 127, 0, 0, 0, 0, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
+	}
+	return append(f, payload...)
 }
 
 // runLatency connects n overlays to url, calls send(i) for each event i at
