@@ -74,7 +74,7 @@ func TestBenchIngest(t *testing.T) {
 		args []string
 		sent func(int) bool
 	}{
-		{"open loop", []string{"--rate", "100", "--duration", "1s", "--concurrency", "4"}, func(n int) bool { return n >= 90 && n <= 101 }},
+		{"open loop", []string{"--rate", "100", "--duration", "1s", "--concurrency", "8"}, func(n int) bool { return n >= 90 && n <= 101 }},
 		{"closed loop", []string{"--requests", "300", "--concurrency", "8"}, func(n int) bool { return n == 300 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
