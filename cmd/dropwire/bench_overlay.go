@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/dropwire/dropwire/internal/config"
@@ -42,7 +41,6 @@ type overlayWatcher struct {
 // watchOverlays opens n overlay sockets of creator on base (http URL) and
 // returns once each has shown its first state.
 func watchOverlays(base, creator, key string, n int, onOpen func(string, time.Time)) (*overlayWatcher, error) {
-	raiseFileLimit()
 	u, err := url.Parse(base)
 	if err != nil {
 		return nil, err
@@ -118,16 +116,6 @@ func decodeFrame(msg []byte, f *overlayFrame) error {
 func (w *overlayWatcher) close() {
 	w.socks.Close()
 	<-w.done
-}
-
-// raiseFileLimit lifts the soft open-file limit to the hard one: each
-// overlay socket is a file.
-func raiseFileLimit() {
-	var l syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
-		l.Cur = l.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
-	}
 }
 
 // serverMemory reads the process's resident and heap bytes from /metrics.
