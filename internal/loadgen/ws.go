@@ -113,9 +113,6 @@ func dialWebSocket(u *url.URL, timeout time.Duration, poll bool) (*wsConn, error
 	return c, nil
 }
 
-// Len returns the number of connections.
-func (s *Sockets) Len() int { return len(s.conns) }
-
 // Close closes every connection; Read returns.
 func (s *Sockets) Close() {
 	s.mu.Lock()
