@@ -11,4 +11,7 @@
 // the status line and Content-Length. On Linux one thread serves every
 // connection over epoll, as wrk does, with a timerfd pacing the open loop;
 // elsewhere each connection has its goroutine.
+//
+// Sockets does the same for WebSocket clients that only listen, such as
+// overlays: many connections, one reader.
 package loadgen
