@@ -445,7 +445,21 @@ func (c *Claims) watch(ctx context.Context) {
 	defer c.wg.Done()
 	store.Follow(ctx, c.st, StateChannel, func(err error, retryIn time.Duration) {
 		c.log.Warn().Err(err).Dur("retry_in", retryIn).Msg("claims: cannot subscribe to drop state; retrying")
-	}, func(sub store.Subscription) { c.consume(ctx, sub) })
+	}, func(sub store.Subscription) {
+		// What changed while no subscription stood was announced to no
+		// one here: forget every flag and kept state, and read afresh.
+		c.forgetAll()
+		c.consume(ctx, sub)
+	})
+}
+
+func (c *Claims) forgetAll() {
+	c.soldMu.Lock()
+	clear(c.sold)
+	c.soldMu.Unlock()
+	if c.states != nil {
+		c.states.ForgetAll()
+	}
 }
 
 func (c *Claims) consume(ctx context.Context, sub store.Subscription) {

@@ -340,3 +340,63 @@ func runBurst(t *testing.T, e *claimEnv, drop string, viewers, perViewer, stock 
 }
 
 func base64URL(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
+
+// Claims keep a drop flagged sold out for a few seconds, cleared by the
+// drop's next announcement. When that announcement is lost because the
+// subscription broke (Redis restarted for this replica while stock was
+// added through another), the flag is cleared as soon as the replica has
+// subscribed again. The clock is frozen, so the flag never ages out here.
+func TestClaimsForgetSoldOutAfterSubscriptionBreak(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	direct := storetest.Redis(t)
+	proxy := storetest.NewProxy(t)
+	e := newClaimEnv(t, proxy.Redis(t, direct.Prefix()), clock, claimDrop("brk", 1))
+	ctx := context.Background()
+	e.open(t, "brk")
+	claim := func(viewer string) error {
+		_, err := e.claims.Claim(ctx, ClaimRequest{Code: "open-brk", Viewer: viewer})
+		return err
+	}
+	if err := claim("v1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := claim("v2"); !errors.Is(err, ErrSoldOut) {
+		t.Fatalf("second claim: %v, want sold out", err)
+	}
+
+	proxy.Hold()
+	proxy.Sever()
+	// Another replica adds a unit and announces it; this replica does not
+	// hear it.
+	key := store.DropKey("brk", "stock")
+	fields, err := direct.HGetAll(ctx, key)
+	if err != nil || len(fields) != 1 {
+		t.Fatalf("stock %v, %v", fields, err)
+	}
+	for f := range fields {
+		if _, err := direct.HIncrBy(ctx, key, f, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := direct.Publish(ctx, StateChannel, []byte("brk 99")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	proxy.Release()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; ; i++ {
+		err := claim(fmt.Sprintf("late-%d", i))
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, ErrSoldOut) && !errors.Is(err, store.ErrUnavailable) {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the unit added during the break is still refused: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

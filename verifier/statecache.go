@@ -65,3 +65,11 @@ func (c *StateCache) Forget(drop string) {
 	delete(c.states, drop)
 	c.mu.Unlock()
 }
+
+// ForgetAll drops every kept state: changes may have gone unannounced.
+func (c *StateCache) ForgetAll() {
+	c.mu.Lock()
+	c.gen++
+	clear(c.states)
+	c.mu.Unlock()
+}

@@ -53,6 +53,21 @@ func TestStateCache(t *testing.T) {
 		if s, _ := c.State(ctx, "cache"); s.Status != StatusClosed {
 			t.Fatalf("after Forget = %s, want closed", s.Status)
 		}
+		// or every kept state is forgotten (a subscription broke),
+		if err := st.HSet(ctx, stateKey, map[string]string{"status": StatusOpen}); err != nil {
+			t.Fatal(err)
+		}
+		c.ForgetAll()
+		if s, _ := c.State(ctx, "cache"); s.Status != StatusOpen {
+			t.Fatalf("after ForgetAll = %s, want open", s.Status)
+		}
+		if err := st.HSet(ctx, stateKey, map[string]string{"status": StatusClosed}); err != nil {
+			t.Fatal(err)
+		}
+		c.Forget("cache")
+		if s, _ := c.State(ctx, "cache"); s.Status != StatusClosed {
+			t.Fatalf("after Forget = %s, want closed", s.Status)
+		}
 		// or maxAge has passed.
 		if err := st.HSet(ctx, stateKey, map[string]string{"status": StatusOpen}); err != nil {
 			t.Fatal(err)
