@@ -69,6 +69,13 @@ func (s *Service) startForwarder(ctx context.Context) {
 // work: it wakes nothing.
 func (s *Service) listen(ctx context.Context) {
 	store.Follow(ctx, s.st, verifier.StateChannel, nil, func(sub store.Subscription) {
+		// What was announced while no subscription stood went unheard:
+		// poll every drop once.
+		var all []string
+		for _, d := range s.cfg.Drops.All("") {
+			all = append(all, d.ID)
+		}
+		s.markDirty(all...)
 		for {
 			select {
 			case <-ctx.Done():
@@ -84,17 +91,24 @@ func (s *Service) listen(ctx context.Context) {
 				case verifier.AnnouncedClaim, verifier.AnnouncedClaimState:
 					s.heat(a.Drop) // more is likely to follow
 				}
-				s.hotMu.Lock()
-				s.dirty[a.Drop] = struct{}{}
-				delete(s.quiet, a.Drop)
-				s.hotMu.Unlock()
-				select {
-				case s.wake <- struct{}{}:
-				default:
-				}
+				s.markDirty(a.Drop)
 			}
 		}
 	})
+}
+
+// markDirty has the poller poll drops at once.
+func (s *Service) markDirty(drops ...string) {
+	s.hotMu.Lock()
+	for _, d := range drops {
+		s.dirty[d] = struct{}{}
+		delete(s.quiet, d)
+	}
+	s.hotMu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
 // poll feeds the workers: new entries, entries of dead replicas, and due

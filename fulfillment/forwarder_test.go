@@ -368,3 +368,30 @@ func TestLostAnnouncementStillForwarded(t *testing.T) {
 		}
 	})
 }
+
+// A claim taken through another replica while this replica's subscription
+// was broken (a Redis restart) is forwarded as soon as the subscription
+// stands again: its announcement was lost, and the tick here is an hour.
+func TestClaimDuringSubscriptionBreakForwarded(t *testing.T) {
+	node := newTestNode(t)
+	direct := storetest.Redis(t)
+	proxy := storetest.NewProxy(t)
+	nodeCfg := testNodeConfig("shop", node.srv.URL, node.secret)
+	f := newFixture(t, proxy.Redis(t, direct.Prefix()), config.Compensation{Kind: "none"}, nodeCfg)
+	other := newFixture(t, direct, config.Compensation{Kind: "none"}, nodeCfg)
+	s := f.service(func(c *Config) { c.Tick = time.Hour })
+	run(t, s)
+	// Forwarded on its announcement: the subscription stands.
+	first := f.claim("shop")
+	eventually(t, 10*time.Second, "the first claim forwarded", func() bool { return other.claimHash(first)["state"] == "forwarded" })
+
+	proxy.Hold()
+	proxy.Sever()
+	second := other.claim("shop") // announced to no one here
+	time.Sleep(300 * time.Millisecond)
+	proxy.Release()
+	eventually(t, 10*time.Second, "the claim of the break forwarded", func() bool { return other.claimHash(second)["state"] == "forwarded" })
+	if d := node.deliveries(); len(d) != 2 || d[1].ID != second+".created" {
+		t.Fatalf("deliveries %+v", d)
+	}
+}
