@@ -41,6 +41,10 @@ type RedisConfig struct {
 	// SubscriptionBuffer is how many messages a subscriber may lag behind
 	// before further messages to it are dropped (default 256).
 	SubscriptionBuffer int
+	// HealthCheck is how long a subscription waits for a message before
+	// it pings Redis, and then for the pong before it takes the
+	// connection for dead and ends (default 30 s).
+	HealthCheck time.Duration
 
 	// Pipelines is how many pipelines of concurrent script runs may be in
 	// flight at once (default 1); -1 sends every script on its own. One is
@@ -63,6 +67,7 @@ type Redis struct {
 	prefix  string
 	limiter *redis_rate.Limiter
 	bufSize int
+	health  time.Duration // see RedisConfig.HealthCheck
 	dropped atomic.Uint64
 
 	mu     sync.Mutex
@@ -83,7 +88,7 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 		return nil, fmt.Errorf("%w: redis URL: %w", ErrInvalid, err)
 	}
 	if cfg.PoolSize < 0 || cfg.MinIdleConns < 0 || cfg.SubscriptionBuffer < 0 || cfg.DialRetries < 0 || cfg.MaxRetries < -1 ||
-		cfg.DialTimeout < 0 || cfg.ReadTimeout < 0 || cfg.WriteTimeout < 0 {
+		cfg.DialTimeout < 0 || cfg.ReadTimeout < 0 || cfg.WriteTimeout < 0 || cfg.HealthCheck < 0 {
 		return nil, fmt.Errorf("%w: negative redis setting", ErrInvalid)
 	}
 	if cfg.PoolSize > 0 {
@@ -110,6 +115,9 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 	if cfg.SubscriptionBuffer == 0 {
 		cfg.SubscriptionBuffer = defaultSubscriptionBuffer
 	}
+	if cfg.HealthCheck == 0 {
+		cfg.HealthCheck = defaultHealthCheck
+	}
 	// The caller's context bounds every call, blocking reads included.
 	opt.ContextTimeoutEnabled = true
 	// RESP2: Dropwire uses no push notifications, and RESP3's check for
@@ -129,6 +137,7 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 		prefix:  cfg.Prefix,
 		limiter: redis_rate.NewLimiter(c),
 		bufSize: cfg.SubscriptionBuffer,
+		health:  cfg.HealthCheck,
 		subs:    make(map[*redisSubscription]struct{}),
 	}, nil
 }

@@ -13,11 +13,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-const (
-	// pubsubHealthCheck is how long a subscription waits for a message
-	// before pinging, so a dead connection is noticed and re-dialled.
-	pubsubHealthCheck = 30 * time.Second
-)
+// defaultHealthCheck is RedisConfig.HealthCheck's default.
+const defaultHealthCheck = 30 * time.Second
 
 // redisSubscription forwards one go-redis PubSub connection to C through
 // a bounded buffer; its goroutine is stopped and waited for by Close. When
@@ -80,24 +77,28 @@ func (r *Redis) Subscribe(ctx context.Context, channels ...string) (Subscription
 func (s *redisSubscription) loop(ctx context.Context) {
 	defer close(s.done)
 	defer close(s.ch)
+	pinged := false // a ping is out and nothing has come since
 	for {
-		msg, err := s.ps.ReceiveTimeout(ctx, pubsubHealthCheck)
+		msg, err := s.ps.ReceiveTimeout(ctx, s.r.health)
 		if ctx.Err() != nil {
 			return
 		}
 		if err != nil {
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				// Quiet channel: a ping proves the connection alive, or
-				// fails and makes go-redis reconnect and resubscribe.
-				_ = s.ps.Ping(ctx)
-				continue
+			if errors.As(err, &ne) && ne.Timeout() && !pinged {
+				// Quiet channel: a ping must bring a pong before the
+				// next wait ends, or the connection is taken for dead.
+				if s.ps.Ping(ctx) == nil {
+					pinged = true
+					continue
+				}
 			}
-			// Connection lost. go-redis would re-dial and resubscribe on
-			// the next receive, but what was published meanwhile is lost:
-			// the subscriber must hear of the gap.
+			// Connection lost (or silent). go-redis would re-dial and
+			// resubscribe on the next receive, but what was published
+			// meanwhile is lost: the subscriber must hear of the gap.
 			return
 		}
+		pinged = false
 		m, ok := msg.(*redis.Message)
 		if !ok {
 			continue // subscription confirmations and pongs

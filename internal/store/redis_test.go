@@ -197,3 +197,45 @@ func TestRedisSubscriptionEndsWhenConnectionBreaks(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// A subscription whose connection goes silent (no close, no error: the
+// peer vanished) ends after an unanswered ping; one whose channel is only
+// quiet is kept, its pings answered.
+func TestRedisSubscriptionEndsWhenConnectionGoesSilent(t *testing.T) {
+	pub := storetest.Redis(t)
+	proxy := storetest.NewProxy(t)
+	st, err := store.NewRedis(store.RedisConfig{URL: proxy.URL(), Prefix: pub.Prefix(), HealthCheck: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	ctx := context.Background()
+	sub, err := st.Subscribe(ctx, "news")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+
+	time.Sleep(2 * time.Second) // four quiet periods, each pinged
+	if err := pub.Publish(ctx, "news", []byte("still here")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m, ok := <-sub.C():
+		if !ok || string(m.Payload) != "still here" {
+			t.Fatalf("a quiet subscription: %q, open %v", m.Payload, ok)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a quiet subscription missed a message")
+	}
+
+	proxy.Freeze()
+	select {
+	case _, ok := <-sub.C():
+		if ok {
+			t.Fatal("a message through a frozen connection")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the subscription outlived its silent connection")
+	}
+}

@@ -1,10 +1,10 @@
 package storetest
 
 import (
-	"io"
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,8 +19,14 @@ type Proxy struct {
 	ln   net.Listener
 
 	mu    sync.Mutex
-	conns []net.Conn
+	links []*link
 	held  bool
+}
+
+// link is one relayed connection.
+type link struct {
+	client, upstream net.Conn
+	frozen           atomic.Bool // bytes are dropped, as by a vanished peer
 }
 
 // NewProxy starts a proxy to the test Redis on a loopback port; it stops
@@ -62,12 +68,38 @@ func (p *Proxy) serve(target string) {
 			_ = c.Close()
 			continue
 		}
+		l := &link{client: c, upstream: up}
 		p.mu.Lock()
-		p.conns = append(p.conns, c, up)
+		p.links = append(p.links, l)
 		p.mu.Unlock()
-		go func() { _, _ = io.Copy(up, c); _ = up.Close() }()
-		go func() { _, _ = io.Copy(c, up); _ = c.Close() }()
+		go l.relay(up, c)
+		go l.relay(c, up)
 	}
+}
+
+// relay copies src to dst until either fails, dropping what it reads while
+// the link is frozen.
+func (l *link) relay(dst, src net.Conn) {
+	defer dst.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !l.frozen.Load() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// URL is the test Redis's URL through the proxy.
+func (p *Proxy) URL() string {
+	u, _ := url.Parse(URL())
+	u.Host = p.addr
+	return u.String()
 }
 
 // Redis returns a Redis store through the proxy under prefix, closed when
@@ -75,9 +107,7 @@ func (p *Proxy) serve(target string) {
 // deletes them.
 func (p *Proxy) Redis(t testing.TB, prefix string) *store.Redis {
 	t.Helper()
-	u, _ := url.Parse(URL())
-	u.Host = p.addr
-	s, err := store.NewRedis(store.RedisConfig{URL: u.String(), Prefix: prefix, DialTimeout: time.Second})
+	s, err := store.NewRedis(store.RedisConfig{URL: p.URL(), Prefix: prefix, DialTimeout: time.Second})
 	if err != nil {
 		t.Fatalf("storetest: %v", err)
 	}
@@ -89,10 +119,22 @@ func (p *Proxy) Redis(t testing.TB, prefix string) *store.Redis {
 func (p *Proxy) Sever() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		_ = c.Close()
+	for _, l := range p.links {
+		_ = l.client.Close()
+		_ = l.upstream.Close()
 	}
-	p.conns = nil
+	p.links = nil
+}
+
+// Freeze makes every connection relayed so far drop what it carries,
+// without closing, as when a peer vanishes from the network. New
+// connections are relayed as before.
+func (p *Proxy) Freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range p.links {
+		l.frozen.Store(true)
+	}
 }
 
 // Hold makes the proxy close new connections at once, as a Redis that is
