@@ -1,16 +1,15 @@
 package loadgen
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -36,16 +35,15 @@ func BuildRequest(method, host, path string, h http.Header, body []byte) Request
 	return b.Bytes()
 }
 
-// Conn is one keep-alive connection that sends a request and reads its
-// response.
-type Conn struct {
-	c  net.Conn
-	r  *bufio.Reader
-	rt time.Duration
+// conn is one keep-alive connection of the portable engine: it sends a
+// request and reads its response.
+type conn struct {
+	c   net.Conn
+	buf []byte
+	rt  time.Duration
 }
 
-// Dial opens a connection to addr (host:port).
-func Dial(addr string, timeout time.Duration) (*Conn, error) {
+func dial(addr string, timeout time.Duration) (*conn, error) {
 	c, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return nil, err
@@ -53,65 +51,84 @@ func Dial(addr string, timeout time.Duration) (*Conn, error) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
-	return &Conn{c: c, r: bufio.NewReaderSize(c, 16<<10), rt: timeout}, nil
+	return &conn{c: c, buf: make([]byte, 0, 4<<10), rt: timeout}, nil
 }
 
-// Close closes the connection.
-func (c *Conn) Close() error { return c.c.Close() }
+func (c *conn) Close() error { return c.c.Close() }
 
 // errClosed is returned when the server closed the connection.
 var errClosed = errors.New("connection closed by server")
 
-// Do sends req and returns the response status; the body is discarded.
-func (c *Conn) Do(req Request) (int, error) {
+// do sends req and returns the response status; the body is discarded.
+func (c *conn) do(req Request) (int, error) {
 	_ = c.c.SetDeadline(time.Now().Add(c.rt))
 	if _, err := c.c.Write(req); err != nil {
 		return 0, err
 	}
-	line, err := c.r.ReadSlice('\n')
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return 0, errClosed
-		}
-		return 0, err
-	}
-	// "HTTP/1.1 202 Accepted\r\n"
-	if len(line) < 12 {
-		return 0, fmt.Errorf("bad status line %q", line)
-	}
-	status, err := strconv.Atoi(string(line[9:12]))
-	if err != nil {
-		return 0, fmt.Errorf("bad status line %q", line)
-	}
-	length, closeConn := -1, false
+	c.buf = c.buf[:0] // one request at a time: nothing is left over
 	for {
-		line, err = c.r.ReadSlice('\n')
-		if err != nil {
+		status, n, closeConn, err := parseResponse(c.buf)
+		switch {
+		case err != nil:
+			return 0, err
+		case n > 0 && closeConn:
+			return status, errClosed
+		case n > 0:
+			return status, nil
+		}
+		if len(c.buf) == cap(c.buf) {
+			c.buf = slices.Grow(c.buf, cap(c.buf))
+		}
+		k, err := c.c.Read(c.buf[len(c.buf):cap(c.buf)])
+		c.buf = c.buf[:len(c.buf)+k]
+		if err != nil && k == 0 {
+			if errors.Is(err, io.EOF) {
+				return 0, errClosed
+			}
 			return 0, err
 		}
-		if len(line) <= 2 {
-			break
+	}
+}
+
+// parseResponse reads one HTTP/1.1 response from the start of b: its
+// status, its length in bytes (0 while incomplete) and whether the server
+// closes the connection after it.
+func parseResponse(b []byte) (status, n int, closeConn bool, err error) {
+	end := bytes.Index(b, []byte("\r\n\r\n"))
+	if end < 0 {
+		if len(b) > 64<<10 {
+			return 0, 0, false, errors.New("response header too large")
 		}
-		k, v, ok := strings.Cut(string(line), ":")
+		return 0, 0, false, nil
+	}
+	head := b[:end+2]
+	// "HTTP/1.1 202 Accepted\r\n"
+	if len(head) < 12 || !bytes.HasPrefix(head, []byte("HTTP/1.")) {
+		return 0, 0, false, fmt.Errorf("bad status line %q", head[:min(len(head), 40)])
+	}
+	if status, err = strconv.Atoi(string(head[9:12])); err != nil {
+		return 0, 0, false, fmt.Errorf("bad status line %q", head[:min(len(head), 40)])
+	}
+	length := 0
+	for line := range bytes.SplitSeq(head, []byte("\r\n")) {
+		k, v, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
 			continue
 		}
-		switch strings.ToLower(k) {
-		case "content-length":
-			length, _ = strconv.Atoi(strings.TrimSpace(v))
-		case "connection":
-			closeConn = strings.EqualFold(strings.TrimSpace(v), "close")
-		case "transfer-encoding":
-			return 0, errors.New("chunked responses are not supported by the bench client")
+		v = bytes.TrimSpace(v)
+		switch {
+		case bytes.EqualFold(k, []byte("content-length")):
+			if length, err = strconv.Atoi(string(v)); err != nil || length < 0 {
+				return 0, 0, false, fmt.Errorf("bad Content-Length %q", v)
+			}
+		case bytes.EqualFold(k, []byte("connection")):
+			closeConn = bytes.EqualFold(v, []byte("close"))
+		case bytes.EqualFold(k, []byte("transfer-encoding")):
+			return 0, 0, false, errors.New("chunked responses are not supported by the bench client")
 		}
 	}
-	if length > 0 {
-		if _, err := c.r.Discard(length); err != nil {
-			return 0, err
-		}
+	if total := end + 4 + length; len(b) >= total {
+		return status, total, closeConn, nil
 	}
-	if closeConn {
-		return status, errClosed
-	}
-	return status, nil
+	return 0, 0, false, nil
 }

@@ -1,7 +1,6 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"net"
 	"runtime"
 	"slices"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -281,47 +279,4 @@ func (p *poller) receive(c *pconn, now time.Time) {
 		return
 	}
 	p.idle = append(p.idle, c)
-}
-
-// parseResponse reads one HTTP/1.1 response from the start of b: its
-// status, its length in bytes (0 while incomplete) and whether the server
-// closes the connection after it.
-func parseResponse(b []byte) (status, n int, closeConn bool, err error) {
-	end := bytes.Index(b, []byte("\r\n\r\n"))
-	if end < 0 {
-		if len(b) > 64<<10 {
-			return 0, 0, false, errors.New("response header too large")
-		}
-		return 0, 0, false, nil
-	}
-	head := b[:end+2]
-	// "HTTP/1.1 202 Accepted\r\n"
-	if len(head) < 12 || !bytes.HasPrefix(head, []byte("HTTP/1.")) {
-		return 0, 0, false, fmt.Errorf("bad status line %q", head[:min(len(head), 40)])
-	}
-	if status, err = strconv.Atoi(string(head[9:12])); err != nil {
-		return 0, 0, false, fmt.Errorf("bad status line %q", head[:min(len(head), 40)])
-	}
-	length := 0
-	for line := range bytes.SplitSeq(head, []byte("\r\n")) {
-		k, v, ok := bytes.Cut(line, []byte(":"))
-		if !ok {
-			continue
-		}
-		v = bytes.TrimSpace(v)
-		switch {
-		case bytes.EqualFold(k, []byte("content-length")):
-			if length, err = strconv.Atoi(string(v)); err != nil || length < 0 {
-				return 0, 0, false, fmt.Errorf("bad Content-Length %q", v)
-			}
-		case bytes.EqualFold(k, []byte("connection")):
-			closeConn = bytes.EqualFold(v, []byte("close"))
-		case bytes.EqualFold(k, []byte("transfer-encoding")):
-			return 0, 0, false, errors.New("chunked responses are not supported by the bench client")
-		}
-	}
-	if total := end + 4 + length; len(b) >= total {
-		return status, total, closeConn, nil
-	}
-	return 0, 0, false, nil
 }

@@ -153,10 +153,10 @@ func runConns(ctx context.Context, cfg Config, start time.Time, done, failed *at
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var conn *Conn
+			var cn *conn
 			defer func() {
-				if conn != nil {
-					_ = conn.Close()
+				if cn != nil {
+					_ = cn.Close()
 				}
 			}()
 			free := time.Now()
@@ -181,16 +181,16 @@ func runConns(ctx context.Context, cfg Config, start time.Time, done, failed *at
 					}
 				}
 				req := cfg.Request(i)
-				if conn == nil {
+				if cn == nil {
 					var err error
-					if conn, err = Dial(cfg.Addr, cfg.Timeout); err != nil {
+					if cn, err = dial(cfg.Addr, cfg.Timeout); err != nil {
 						wk.errs[err.Error()]++
 						failed.Add(1)
 						time.Sleep(10 * time.Millisecond)
 						continue
 					}
 				}
-				status, err := conn.Do(req)
+				status, err := cn.do(req)
 				end := time.Now()
 				free = end
 				if status != 0 {
@@ -203,8 +203,8 @@ func runConns(ctx context.Context, cfg Config, start time.Time, done, failed *at
 						wk.errs[shortErr(err)]++
 						failed.Add(1)
 					}
-					_ = conn.Close()
-					conn = nil
+					_ = cn.Close()
+					cn = nil
 				}
 			}
 		}()

@@ -96,3 +96,31 @@ func TestRunAgainstNoServer(t *testing.T) {
 		}
 	}
 }
+
+// parseResponse reads a response only once it is whole, whatever the
+// pieces it arrives in.
+func TestParseResponse(t *testing.T) {
+	whole := "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\ncontent-length: 21\r\n\r\n{\"status\":\"accepted\"}"
+	for cut := range len(whole) {
+		if _, n, _, err := parseResponse([]byte(whole[:cut])); n != 0 || err != nil {
+			t.Fatalf("%d of %d bytes: n %d, err %v", cut, len(whole), n, err)
+		}
+	}
+	status, n, closeConn, err := parseResponse([]byte(whole + "HTTP/1.1 200"))
+	if status != 202 || n != len(whole) || closeConn || err != nil {
+		t.Fatalf("whole: %d %d %v %v", status, n, closeConn, err)
+	}
+	if _, _, closeConn, _ := parseResponse([]byte("HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")); !closeConn {
+		t.Fatal("Connection: close not seen")
+	}
+	for _, bad := range []string{
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"HTTP/1.1 2x0 OK\r\n\r\n",
+		"SMTP ready\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+	} {
+		if _, _, _, err := parseResponse([]byte(bad)); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
