@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,7 +99,7 @@ func dialWebSocket(u *url.URL, timeout time.Duration, poll bool) (*wsConn, error
 		return nil, fmt.Errorf("handshake: %s", line)
 	}
 	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	if !bytes.Contains(bytes.ToLower(head), []byte("\r\nsec-websocket-accept: "+string(bytes.ToLower([]byte(base64.StdEncoding.EncodeToString(sum[:])))))) {
+	if headerValue(head, "Sec-WebSocket-Accept") != base64.StdEncoding.EncodeToString(sum[:]) {
 		nc.Close()
 		return nil, errors.New("handshake: wrong Sec-WebSocket-Accept")
 	}
@@ -111,6 +112,16 @@ func dialWebSocket(u *url.URL, timeout time.Duration, poll bool) (*wsConn, error
 		c.nc = nil
 	}
 	return c, nil
+}
+
+// headerValue returns the value of header name in an HTTP head.
+func headerValue(head []byte, name string) string {
+	for line := range bytes.SplitSeq(head, []byte("\r\n")) {
+		if k, v, ok := bytes.Cut(line, []byte(":")); ok && bytes.EqualFold(k, []byte(name)) {
+			return string(bytes.TrimSpace(v))
+		}
+	}
+	return ""
 }
 
 // Close closes every connection; Read returns.
@@ -156,7 +167,7 @@ func (s *Sockets) readConns(onMessage func(int, []byte, time.Time)) {
 			}
 			for c.parse(serial, time.Now()) == nil {
 				if len(c.buf) == cap(c.buf) {
-					c.buf = append(c.buf, 0)[:len(c.buf)]
+					c.buf = slices.Grow(c.buf, cap(c.buf))
 				}
 				k, err := c.nc.Read(c.buf[len(c.buf):cap(c.buf)])
 				if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"runtime"
+	"slices"
 	"syscall"
 	"time"
 
@@ -96,7 +97,7 @@ func (s *Sockets) readPolled(onMessage func(int, []byte, time.Time)) error {
 				continue
 			}
 			if len(c.buf) == cap(c.buf) {
-				c.buf = append(c.buf, 0)[:len(c.buf)]
+				c.buf = slices.Grow(c.buf, cap(c.buf))
 			}
 			k, err := unix.Read(c.fd, c.buf[len(c.buf):cap(c.buf)])
 			if errors.Is(err, unix.EAGAIN) {

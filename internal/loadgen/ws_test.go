@@ -3,6 +3,7 @@ package loadgen
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -124,5 +125,29 @@ func TestSocketsRefused(t *testing.T) {
 	_, err := DialWebSockets("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", 2, 5*time.Second)
 	if err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("got %v, want the 401 of the handshake", err)
+	}
+}
+
+// A server that answers 101 without proving it read the key is refused.
+func TestSocketsWrongAccept(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 4096)
+		_, _ = c.Read(buf)
+		_, _ = c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"))
+	}()
+	_, err = DialWebSockets("ws://"+ln.Addr().String()+"/ws", 1, 5*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "Sec-WebSocket-Accept") {
+		t.Fatalf("got %v, want the wrong accept refused", err)
 	}
 }
