@@ -243,7 +243,11 @@ func (h *Hub) run(ctx context.Context) {
 	})
 }
 
+// maxAnnouncements bounds the announcements taken together.
+const maxAnnouncements = 256
+
 func (h *Hub) consume(ctx context.Context, sub store.Subscription, resync <-chan time.Time) {
+	batch := make([]string, 0, maxAnnouncements)
 	for {
 		select {
 		case <-ctx.Done():
@@ -254,39 +258,97 @@ func (h *Hub) consume(ctx context.Context, sub store.Subscription, resync <-chan
 			if !ok {
 				return
 			}
-			h.changed(string(m.Payload))
+			// Whatever queued up meanwhile (a fan-out to many overlays
+			// takes milliseconds, a claim rush announces every claim) is
+			// taken with it: conflate, don't fall behind.
+			batch = append(batch[:0], string(m.Payload))
+			batch, ok = drain(sub.C(), batch)
+			h.changed(batch...)
+			if !ok {
+				return
+			}
 		}
 	}
 }
 
-// changed brings the drop's creator up to date after a change was
-// announced: once for the process, whatever the number of overlays. An
-// opening or a claim carries what changed, so the overlays get their frame
-// without a store read; anything else is read back.
-func (h *Hub) changed(payload string) {
-	a := verifier.ParseAnnouncement(payload)
-	if a.Kind == verifier.AnnouncedClaimState {
-		return
+// drain appends to batch the messages ch holds now, up to
+// maxAnnouncements in all; ok is false when ch is closed.
+func drain(ch <-chan store.Message, batch []string) (_ []string, ok bool) {
+	for len(batch) < maxAnnouncements {
+		select {
+		case m, ok := <-ch:
+			if !ok {
+				return batch, false
+			}
+			batch = append(batch, string(m.Payload))
+		default:
+			return batch, true
+		}
 	}
+	return batch, true
+}
+
+// announced is one announcement and the drop it names.
+type announced struct {
+	a verifier.Announcement
+	d *config.Drop
+}
+
+// changed brings the creators of the announced drops up to date, in the
+// order of the announcements: each creator once for the process, whatever
+// the number of overlays or of its announcements, so the overlays get one
+// frame with the latest state. An opening or a claim carries what changed
+// and needs no store read; anything else is read back.
+func (h *Hub) changed(payloads ...string) {
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
 	defer cancel()
-	d, err := h.cfg.Drops.Drop(ctx, a.Drop)
-	if err != nil {
-		return // a drop this replica does not know (yet)
+	var order []*creatorHub
+	byCreator := make(map[*creatorHub][]announced, 1)
+	for _, p := range payloads {
+		a := verifier.ParseAnnouncement(p)
+		if a.Kind == verifier.AnnouncedClaimState {
+			continue
+		}
+		d, err := h.cfg.Drops.Drop(ctx, a.Drop)
+		if err != nil {
+			continue // a drop this replica does not know (yet)
+		}
+		h.mu.Lock()
+		c := h.creators[d.Creator]
+		h.mu.Unlock()
+		if c == nil {
+			continue
+		}
+		if _, ok := byCreator[c]; !ok {
+			order = append(order, c)
+		}
+		byCreator[c] = append(byCreator[c], announced{a, d})
 	}
-	h.mu.Lock()
-	c := h.creators[d.Creator]
-	h.mu.Unlock()
-	if c == nil {
-		return
+	for _, c := range order {
+		h.applyAll(ctx, c, byCreator[c])
 	}
+}
+
+// applyAll applies a creator's announcements in order and then sends its
+// state once.
+func (h *Hub) applyAll(ctx context.Context, c *creatorHub, as []announced) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if v := c.drops[a.Drop]; c.loaded && v != nil && len(c.conns) > 0 && h.apply(v, d, a) {
-		h.publishLocked(ctx, c, h.cfg.Now())
-		return
+	changed := false
+	for _, x := range as {
+		if v := c.drops[x.a.Drop]; c.loaded && v != nil && len(c.conns) > 0 && h.apply(v, x.d, x.a) {
+			changed = true
+			continue
+		}
+		if h.refreshLocked(ctx, c, x.a.Drop) {
+			changed = true
+		}
 	}
-	h.rebuildLocked(ctx, c, a.Drop)
+	// Not loaded: nobody watches, or a read failed and a rebuild is
+	// scheduled; either way there is nothing right to show now.
+	if changed && c.loaded {
+		h.publishLocked(ctx, c, h.cfg.Now())
+	}
 }
 
 // apply updates v from a, reporting false when a does not carry enough
@@ -366,13 +428,23 @@ func (h *Hub) tick(c *creatorHub) {
 // loaded, else only reload), builds the state and, when it shows something
 // new, sends it to every connection. c.mu is held.
 func (h *Hub) rebuildLocked(ctx context.Context, c *creatorHub, reload string) {
+	if h.refreshLocked(ctx, c, reload) {
+		h.publishLocked(ctx, c, h.cfg.Now())
+	}
+}
+
+// refreshLocked brings c's view up to date, reading every drop when not
+// loaded, else only reload. It reports false when there is nothing to
+// send: nobody watches, reload is unknown, or a read failed (a rebuild is
+// then scheduled). c.mu is held.
+func (h *Hub) refreshLocked(ctx context.Context, c *creatorHub, reload string) bool {
 	if len(c.conns) == 0 {
 		// Nobody watches: forget, and read afresh when someone connects.
 		c.loaded, c.drops, c.state = false, nil, nil
 		if c.timer != nil {
 			c.timer.Stop()
 		}
-		return
+		return false
 	}
 	now := h.cfg.Now()
 	if !c.loaded {
@@ -385,7 +457,7 @@ func (h *Hub) rebuildLocked(ctx context.Context, c *creatorHub, reload string) {
 			if err := h.load(ctx, v, now); err != nil {
 				h.log.Warn().Err(err).Str("creator", c.id).Msg("overlay: cannot read drop state; keeping what is shown")
 				h.schedule(c, now.Add(time.Second))
-				return
+				return false
 			}
 			drops[d.ID] = v
 		}
@@ -395,7 +467,7 @@ func (h *Hub) rebuildLocked(ctx context.Context, c *creatorHub, reload string) {
 		// The definition too may have changed (stock added).
 		d, err := h.cfg.Drops.Drop(ctx, reload)
 		if err != nil {
-			return
+			return false
 		}
 		v := c.drops[reload]
 		if v == nil {
@@ -407,11 +479,10 @@ func (h *Hub) rebuildLocked(ctx context.Context, c *creatorHub, reload string) {
 			h.log.Warn().Err(err).Str("drop", reload).Msg("overlay: cannot read drop state")
 			c.loaded = false
 			h.schedule(c, now.Add(time.Second))
-			return
+			return false
 		}
 	}
-
-	h.publishLocked(ctx, c, now)
+	return true
 }
 
 // publishLocked builds c's state from its views and, when it shows

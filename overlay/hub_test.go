@@ -422,6 +422,55 @@ func TestHubAppliesAnnouncements(t *testing.T) {
 	})
 }
 
+// Announcements that queue up while the hub is busy with a creator (a
+// fan-out to many overlays takes milliseconds; a claim rush announces
+// every claim) are taken together: the overlays get the latest state in
+// one frame, not one frame per announcement after a growing delay.
+func TestHubCoalescesQueuedAnnouncements(t *testing.T) {
+	leakCheck(t)
+	st := storetest.Memory(t) // Publish has queued a message when it returns
+	e := newEnv(t, st, nil, testDrop("a"))
+	ctx := context.Background()
+	c := e.dial(t)
+	c.next()
+	e.trigger(t, "a", "e1")
+	c.until(func(s State) bool { return s.Status == StatusOpen })
+	seq, err := e.v.State(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The hub is busy with the creator while the claims of a rush are
+	// announced.
+	ch := e.hub.creator("ava")
+	ch.mu.Lock()
+	const claims = 20
+	for i := 1; i <= claims; i++ {
+		msg := fmt.Sprintf("a %d %d", seq.Seq+int64(i), 42-i)
+		if err := st.Publish(ctx, verifier.StateChannel, []byte(msg)); err != nil {
+			ch.mu.Unlock()
+			t.Fatal(err)
+		}
+	}
+	ch.mu.Unlock()
+	// The first announcement may have been taken alone, before the others
+	// were queued; every other one comes with the last.
+	frames, last := 0, int64(0)
+	for {
+		s := c.next()
+		if s.Seq <= last {
+			t.Fatalf("seq %d after %d", s.Seq, last)
+		}
+		last = s.Seq
+		frames++
+		if s.Stock.Left == 42-claims {
+			break
+		}
+	}
+	if frames > 2 {
+		t.Fatalf("%d frames for %d queued announcements; want the latest state in at most 2", frames, claims)
+	}
+}
+
 // An overlay is not left stale by a break in the hub's subscription: a
 // drop closed while the hub could not hear its announcement is shown
 // closed as soon as the hub has subscribed again, long before the

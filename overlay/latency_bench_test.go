@@ -197,8 +197,8 @@ func wsTextFrame(payload []byte) []byte {
 
 // runLatency connects n overlays to url, calls send(i) for each event i at
 // rate/s for latencySeconds, and reports when each overlay first showed
-// drop "d<i>", from the return of send ("accepted") and from its call
-// ("e2e"). stop ends the server side, so the readers return.
+// drop "d<i>" or a later one, from the return of send ("accepted") and from
+// its call ("e2e"). stop ends the server side, so the readers return.
 func runLatency(b *testing.B, url string, n, rate int, stop func(), send func(i int)) {
 	events := rate * latencySeconds
 	type rec struct {
@@ -261,23 +261,38 @@ func runLatency(b *testing.B, url string, n, rate int, stop func(), send func(i 
 	b.StopTimer()
 	stop() // closes the sockets: the reader returns
 	wg.Wait()
+	// An overlay is up to date for event i from its first frame showing
+	// drop d<i> or a later one: a state that arrives while an older one is
+	// still going out replaces it (conflation), and the overlay that gets
+	// it skips the older drop. "received" counts the frames of each drop
+	// itself.
 	var fromAccepted, fromSent []time.Duration
-	// The spread of an event is from its first overlay's frame to its
-	// last: the cost of the fan-out itself, which bounds the p99 from
+	received := 0
+	// The spread of an event is from its first overlay being up to date to
+	// its last: the cost of the fan-out itself, which bounds the p99 from
 	// below however fast the path to the first frame is.
 	first := make([]time.Time, events)
 	last := make([]time.Time, events)
 	for _, rs := range recs {
-		for _, x := range rs {
-			if x.drop < events && !sent[x.drop].IsZero() {
-				fromAccepted = append(fromAccepted, max(0, x.at.Sub(accepted[x.drop])))
-				fromSent = append(fromSent, x.at.Sub(sent[x.drop]))
-				if first[x.drop].IsZero() || x.at.Before(first[x.drop]) {
-					first[x.drop] = x.at
-				}
-				if x.at.After(last[x.drop]) {
-					last[x.drop] = x.at
-				}
+		j := 0
+		for i := range events {
+			for j < len(rs) && rs[j].drop < i {
+				j++
+			}
+			if j == len(rs) {
+				break
+			}
+			at := rs[j].at
+			if rs[j].drop == i {
+				received++
+			}
+			fromAccepted = append(fromAccepted, max(0, at.Sub(accepted[i])))
+			fromSent = append(fromSent, at.Sub(sent[i]))
+			if first[i].IsZero() || at.Before(first[i]) {
+				first[i] = at
+			}
+			if at.After(last[i]) {
+				last[i] = at
 			}
 		}
 	}
@@ -287,7 +302,8 @@ func runLatency(b *testing.B, url string, n, rate int, stop func(), send func(i 
 			spread = append(spread, last[i].Sub(first[i]))
 		}
 	}
-	b.ReportMetric(float64(len(fromSent))/float64(events*n)*100, "%received")
+	b.ReportMetric(float64(len(fromSent))/float64(events*n)*100, "%uptodate")
+	b.ReportMetric(float64(received)/float64(events*n)*100, "%received")
 	if len(spread) > 0 {
 		slices.Sort(spread)
 		b.ReportMetric(float64(spread[len(spread)/2].Microseconds())/1000, "spread-p50-ms")
