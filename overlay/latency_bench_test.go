@@ -16,9 +16,11 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/dropwire/dropwire/internal/loadgen"
+	"github.com/dropwire/dropwire/internal/store"
 	"github.com/dropwire/dropwire/internal/store/storetest"
 	"github.com/dropwire/dropwire/overlay"
 	"github.com/dropwire/dropwire/sdkhooks"
+	"github.com/dropwire/dropwire/verifier"
 )
 
 // latencyLoads are the loads of the issue's targets: 10 overlays at 200
@@ -316,5 +318,118 @@ func runLatency(b *testing.B, url string, n, rate int, stop func(), send func(i 
 		}
 		b.ReportMetric(float64(ds[len(ds)/2].Microseconds())/1000, name+"-p50-ms")
 		b.ReportMetric(float64(ds[len(ds)*99/100].Microseconds())/1000, name+"-p99-ms")
+	}
+}
+
+// BenchmarkClaimRushLatency measures how far overlays fall behind in a
+// claim rush: 1,000 overlays on Redis watch an open drop while every unit
+// of it is claimed as fast as the store takes the announcements (one per
+// claim, as the claim script sends them). Reported: from the last
+// announcement to each overlay showing the drop sold out, p50/p99, and the
+// frames each overlay received during the rush.
+func BenchmarkClaimRushLatency(b *testing.B) {
+	const overlays, units = 1000, 500
+	defer debug.SetGCPercent(debug.SetGCPercent(200))
+	st := storetest.Redis(b)
+	r := startReplica(b, testConfig(b, "https://drops.example.com", 1), st, "127.0.0.1:0")
+	socks, err := loadgen.DialWebSockets("ws://"+r.addr+"/v1/overlay/ava/ws?key="+overlayKey, overlays, 10*time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(socks.Close)
+	var (
+		mu       sync.Mutex
+		open     int // overlays showing the drop open
+		rushing  bool
+		frames   = make([]int, overlays)
+		soldOut  = make([]time.Time, overlays)
+		allOpen  = make(chan struct{})
+		allSold  = make(chan struct{})
+		nSoldOut int
+	)
+	left := []byte(`"stock":{"left":`)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		seen := make([]bool, overlays)
+		_ = socks.Read(func(i int, m []byte, at time.Time) {
+			j := bytes.Index(m, left)
+			if j < 0 || !bytes.Contains(m, []byte(`"drop":{"id":"d0"`)) {
+				return
+			}
+			n := 0
+			for _, ch := range m[j+len(left):] {
+				if ch < '0' || ch > '9' {
+					break
+				}
+				n = n*10 + int(ch-'0')
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !seen[i] {
+				seen[i] = true
+				if open++; open == overlays {
+					close(allOpen)
+				}
+			}
+			if !rushing {
+				return
+			}
+			frames[i]++
+			if n == 0 && soldOut[i].IsZero() {
+				soldOut[i] = at
+				if nSoldOut++; nSoldOut == overlays {
+					close(allSold)
+				}
+			}
+		})
+	}()
+	time.Sleep(time.Second) // the overlays are up long before the drop
+	trigger(b, r, "d0", "rush")
+	select {
+	case <-allOpen:
+	case <-time.After(10 * time.Second):
+		b.Fatal("the drop did not open on every overlay")
+	}
+	mu.Lock()
+	rushing = true
+	mu.Unlock()
+	b.ResetTimer()
+	ctx := context.Background()
+	// The claims are in the store, as the claim script leaves them, and
+	// their announcements go out one per claim. Each is newer than
+	// anything the opening set, and leaves one unit less.
+	if err := st.HSet(ctx, store.DropKey("d0", "stock"), map[string]string{"corner:pack": "0"}); err != nil {
+		b.Fatal(err)
+	}
+	for k := 1; k <= units; k++ {
+		msg := fmt.Sprintf("d0 %d %d", 1<<40+k, units-k)
+		if err := st.Publish(ctx, verifier.StateChannel, []byte(msg)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	done := time.Now()
+	select {
+	case <-allSold:
+	case <-time.After(30 * time.Second):
+		b.Errorf("after 30 s, %d of %d overlays show the drop sold out", nSoldOut, overlays)
+	}
+	b.StopTimer()
+	r.shutdown()
+	wg.Wait()
+	var lag []time.Duration
+	total := 0
+	for i, at := range soldOut {
+		total += frames[i]
+		if !at.IsZero() {
+			lag = append(lag, max(0, at.Sub(done)))
+		}
+	}
+	b.ReportMetric(float64(total)/overlays, "frames/overlay")
+	if len(lag) > 0 {
+		slices.Sort(lag)
+		b.ReportMetric(float64(lag[len(lag)/2].Microseconds())/1000, "behind-p50-ms")
+		b.ReportMetric(float64(lag[len(lag)*99/100].Microseconds())/1000, "behind-p99-ms")
 	}
 }
