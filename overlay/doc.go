@@ -6,10 +6,13 @@
 // # Fan-out
 //
 // A [Hub] holds one subscription per process to the store's pub/sub channel
-// [verifier.StateChannel]. On each "<drop> <seq>" message it re-reads that
-// drop's state and stock once, builds the creator's whole state message
-// once, encodes it once and hands the same bytes to every overlay
-// connection of that creator. Timers rebuild the state when the QR rotates,
+// [verifier.StateChannel]. On each announcement it updates that drop's view
+// (an opening or a claim carries its state; anything else is read back
+// from the store), builds the creator's whole state message once, encodes
+// it once and hands the same bytes to every overlay connection of that
+// creator. Announcements that queued up while the hub was busy (a fan-out
+// to many overlays, a claim rush) are taken together: each creator's
+// state is then sent once, with all of them applied. Timers rebuild the state when the QR rotates,
 // when a drop's window ends and when a closing message has been shown long
 // enough; a periodic resync repairs anything pub/sub lost while Redis was
 // unreachable.
