@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -294,6 +295,12 @@ type announced struct {
 	d *config.Drop
 }
 
+// creatorBatch is the announcements of one creator's drops.
+type creatorBatch struct {
+	c  *creatorHub
+	as []announced
+}
+
 // changed brings the creators of the announced drops up to date, in the
 // order of the announcements: each creator once for the process, whatever
 // the number of overlays or of its announcements, so the overlays get one
@@ -302,8 +309,7 @@ type announced struct {
 func (h *Hub) changed(payloads ...string) {
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
 	defer cancel()
-	var order []*creatorHub
-	byCreator := make(map[*creatorHub][]announced, 1)
+	var batches []creatorBatch // few: a batch is mostly one creator's
 	for _, p := range payloads {
 		a := verifier.ParseAnnouncement(p)
 		if a.Kind == verifier.AnnouncedClaimState {
@@ -319,13 +325,15 @@ func (h *Hub) changed(payloads ...string) {
 		if c == nil {
 			continue
 		}
-		if _, ok := byCreator[c]; !ok {
-			order = append(order, c)
+		i := slices.IndexFunc(batches, func(b creatorBatch) bool { return b.c == c })
+		if i < 0 {
+			i = len(batches)
+			batches = append(batches, creatorBatch{c: c})
 		}
-		byCreator[c] = append(byCreator[c], announced{a, d})
+		batches[i].as = append(batches[i].as, announced{a, d})
 	}
-	for _, c := range order {
-		h.applyAll(ctx, c, byCreator[c])
+	for _, b := range batches {
+		h.applyAll(ctx, b.c, b.as)
 	}
 }
 

@@ -182,6 +182,23 @@ func benchBarePublish(b *testing.B, direct bool) {
 	}
 }
 
+// numberAfter reads the decimal number that follows the first prefix in
+// m, without decoding the message.
+func numberAfter(m []byte, prefix string) (int, bool) {
+	j := bytes.Index(m, []byte(prefix))
+	if j < 0 {
+		return 0, false
+	}
+	n, k := 0, 0
+	for _, ch := range m[j+len(prefix):] {
+		if ch < '0' || ch > '9' {
+			break
+		}
+		n, k = n*10+int(ch-'0'), k+1
+	}
+	return n, k > 0
+}
+
 // wsTextFrame is payload as one unmasked WebSocket text frame (RFC 6455).
 func wsTextFrame(payload []byte) []byte {
 	n := len(payload)
@@ -225,18 +242,8 @@ func runLatency(b *testing.B, url string, n, rate int, stop func(), send func(i 
 		defer wg.Done()
 		err := socks.Read(func(i int, m []byte, at time.Time) {
 			// The first frame of each drop only.
-			j := bytes.Index(m, []byte(`"drop":{"id":"d`))
-			if j < 0 {
-				return
-			}
-			d, k := 0, 0
-			for _, ch := range m[j+15:] {
-				if ch < '0' || ch > '9' {
-					break
-				}
-				d, k = d*10+int(ch-'0'), k+1
-			}
-			if k > 0 && (len(recs[i]) == 0 || recs[i][len(recs[i])-1].drop != d) {
+			d, ok := numberAfter(m, `"drop":{"id":"d`)
+			if ok && (len(recs[i]) == 0 || recs[i][len(recs[i])-1].drop != d) {
 				recs[i] = append(recs[i], rec{d, at})
 			}
 		})
@@ -347,23 +354,15 @@ func BenchmarkClaimRushLatency(b *testing.B) {
 		allSold  = make(chan struct{})
 		nSoldOut int
 	)
-	left := []byte(`"stock":{"left":`)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		seen := make([]bool, overlays)
 		_ = socks.Read(func(i int, m []byte, at time.Time) {
-			j := bytes.Index(m, left)
-			if j < 0 || !bytes.Contains(m, []byte(`"drop":{"id":"d0"`)) {
+			n, ok := numberAfter(m, `"stock":{"left":`)
+			if !ok || !bytes.Contains(m, []byte(`"drop":{"id":"d0"`)) {
 				return
-			}
-			n := 0
-			for _, ch := range m[j+len(left):] {
-				if ch < '0' || ch > '9' {
-					break
-				}
-				n = n*10 + int(ch-'0')
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -413,7 +412,9 @@ func BenchmarkClaimRushLatency(b *testing.B) {
 	select {
 	case <-allSold:
 	case <-time.After(30 * time.Second):
+		mu.Lock()
 		b.Errorf("after 30 s, %d of %d overlays show the drop sold out", nSoldOut, overlays)
+		mu.Unlock()
 	}
 	b.StopTimer()
 	r.shutdown()
