@@ -10,6 +10,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/dropwire/dropwire/admin"
@@ -72,6 +73,10 @@ func New(opts Options) (*App, error) {
 		// Registered first, so it is closed last: everything else may still
 		// need the store while it stops.
 		srv.OnShutdown("store", func(context.Context) error { return st.Close() })
+	}
+	if err := registerStoreMetrics(srv.Registry(), st); err != nil {
+		_ = srv.Shutdown(context.Background())
+		return nil, err
 	}
 	if err := a.wire(); err != nil {
 		_ = srv.Shutdown(context.Background())
@@ -187,4 +192,19 @@ func (a *App) shutdownTimeout() time.Duration {
 		return d
 	}
 	return 10 * time.Second
+}
+
+// registerStoreMetrics exports how many pub/sub messages the store dropped
+// because a subscriber fell behind. Each consumer recovers on its own (the
+// overlay resyncs, the claim cache ages out, the forwarder sweeps), but a
+// growing count says a replica is too slow for its announcements.
+func registerStoreMetrics(reg prometheus.Registerer, st store.Store) error {
+	d, ok := st.(interface{ Dropped() uint64 })
+	if !ok {
+		return nil
+	}
+	return reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "dropwire_pubsub_dropped_total",
+		Help: "Pub/sub messages dropped because a subscriber's buffer was full.",
+	}, func() float64 { return float64(d.Dropped()) }))
 }
