@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"strings"
@@ -199,6 +200,14 @@ type claimResponse struct {
 
 func (a *ClaimsAPI) postClaim(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	// A body sent as a form or as text is refused: those are what a page on
+	// another site can post without asking first.
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			problem.Respond(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "the claim must be sent as application/json")
+			return
+		}
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.MaxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError

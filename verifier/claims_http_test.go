@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -233,6 +234,18 @@ func TestClaimRefusalsChangeNothing(t *testing.T) {
 				if stock2[k] != v {
 					t.Errorf("%s changed stock %s: %d→%d", tc.name, k, v, stock2[k])
 				}
+			}
+		}
+		// A valid claim sent as a form or as text, which a page on another
+		// site could post unasked, is refused and claims nothing.
+		for _, ctype := range []string{"application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/plain", "application/json; ="} {
+			stock, outbox := e.counts(t, "live")
+			r := e.do(t, viewer, "POST", "/v1/claims", `{"code":"open-live"}`, map[string]string{"Content-Type": ctype})
+			if r.status != 415 || r.body["code"] != "unsupported_media_type" {
+				t.Errorf("sent as %s: %d %v, want 415 unsupported_media_type", ctype, r.status, r.body)
+			}
+			if stock2, outbox2 := e.counts(t, "live"); outbox2 != outbox || !maps.Equal(stock2, stock) {
+				t.Errorf("sent as %s changed the store: outbox %d→%d, stock %v→%v", ctype, outbox, outbox2, stock, stock2)
 			}
 		}
 		// The buyer of the last unit is told about the claim, not "sold out".
