@@ -128,18 +128,43 @@ func Screenshot(t testing.TB, ctx context.Context, name string) image.Image {
 
 // DecodeQR reads the QR code in img, composited on white as a phone
 // camera sees it, and fails t when there is none.
+//
+// The decoder's finder-pattern search can lock onto a finder-like run of
+// data modules and miss a dense code (a few in a hundred perfect v18
+// bitmaps); a phone gets a new frame at a new angle, and so does this: it
+// tries the picture turned a quarter at a time, reading the same modules.
 func DecodeQR(t testing.TB, img image.Image) string {
 	t.Helper()
 	rgba := image.NewRGBA(img.Bounds())
 	draw.Draw(rgba, rgba.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
 	draw.Draw(rgba, rgba.Bounds(), img, img.Bounds().Min, draw.Over)
-	bmp, err := gozxing.NewBinaryBitmapFromImage(rgba)
-	if err != nil {
-		t.Fatal(err)
+	var first error
+	for range 4 {
+		bmp, err := gozxing.NewBinaryBitmapFromImage(rgba)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := zxqr.NewQRCodeReader().Decode(bmp, nil)
+		if err == nil {
+			return res.GetText()
+		}
+		if first == nil {
+			first = err
+		}
+		rgba = quarterTurn(rgba)
 	}
-	res, err := zxqr.NewQRCodeReader().Decode(bmp, nil)
-	if err != nil {
-		t.Fatalf("no QR code in the screenshot: %v", err)
+	t.Fatalf("no QR code in the screenshot: %v", first)
+	return ""
+}
+
+// quarterTurn returns img turned 90° clockwise.
+func quarterTurn(img *image.RGBA) *image.RGBA {
+	b := img.Bounds()
+	out := image.NewRGBA(image.Rect(0, 0, b.Dy(), b.Dx()))
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			out.SetRGBA(b.Max.Y-1-y, x-b.Min.X, img.RGBAAt(x, y))
+		}
 	}
-	return res.GetText()
+	return out
 }
