@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -57,6 +58,11 @@ type CodesConfig struct {
 // floor(unix time / qr_rotate) is base32(HMAC-SHA256(secret, drop, i)),
 // cut to CodeLen characters, so every replica computes the same code for
 // the same window without coordination beyond the shared secret.
+//
+// A code put on screen is also recorded as issued (Issue): code → drop and
+// rotation index, kept for CodeMemory. So a scan of any code the drop
+// showed is answered for what it is (expired, or the drop has ended) in
+// one read, however long ago it rotated out and however many drops exist.
 type Codes struct {
 	st     store.Store
 	drops  DropCatalog
@@ -64,8 +70,18 @@ type Codes struct {
 	now    func() time.Time
 
 	mu     sync.Mutex
-	secret []byte // loaded lazily, so a replica starts while Redis is down
+	secret []byte           // loaded lazily, so a replica starts while Redis is down
+	issued map[string]int64 // drop → last rotation index recorded by this process
 }
+
+// CodeMemory is how long an issued code is remembered after its drop's
+// window: until then a scan of it says "expired" or "ended", after it
+// "unknown".
+const CodeMemory = 7 * 24 * time.Hour
+
+// issuedKey is the store key of an issued code. Codes are random, so
+// these keys spread over a cluster's slots.
+func issuedKey(code string) string { return "overlay:code:" + code }
 
 // NewCodes returns Codes; the secret is loaded (or created) on first use.
 func NewCodes(cfg CodesConfig) (*Codes, error) {
@@ -75,7 +91,7 @@ func NewCodes(cfg CodesConfig) (*Codes, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Codes{st: cfg.Store, drops: cfg.Drops, states: cfg.States, now: cfg.Now}, nil
+	return &Codes{st: cfg.Store, drops: cfg.Drops, states: cfg.States, now: cfg.Now, issued: map[string]int64{}}, nil
 }
 
 func (c *Codes) key(ctx context.Context) ([]byte, error) {
@@ -131,7 +147,8 @@ func code(secret []byte, drop string, idx int64) string {
 	return codeEncoding.EncodeToString(m.Sum(nil))[:CodeLen]
 }
 
-// Current returns the drop's code at now and when it rotates out.
+// Current returns the drop's code at now and when it rotates out. It
+// records nothing: use Issue for a code that goes on screen.
 func (c *Codes) Current(ctx context.Context, d *config.Drop, now time.Time) (string, time.Time, error) {
 	secret, err := c.key(ctx)
 	if err != nil {
@@ -141,14 +158,39 @@ func (c *Codes) Current(ctx context.Context, d *config.Drop, now time.Time) (str
 	return code(secret, d.ID, idx), end, nil
 }
 
+// Issue returns the drop's code at now, as Current does, and records it as
+// issued, once per rotation per process. A failed record is returned with
+// the code: the code still scans while it is current (Resolve derives it),
+// only its later "expired" answer is lost, so a caller may show it anyway.
+func (c *Codes) Issue(ctx context.Context, d *config.Drop, now time.Time) (string, time.Time, error) {
+	s, end, err := c.Current(ctx, d, now)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	idx, _, _ := window(d, now)
+	c.mu.Lock()
+	done := c.issued[d.ID] == idx+1 // stored +1, so 0 means none
+	c.mu.Unlock()
+	if done {
+		return s, end, nil
+	}
+	ttl := d.Window.D() + rotation(d) + d.ScanGrace.D() + CodeMemory
+	if err := c.st.Set(ctx, issuedKey(s), d.ID+"\t"+strconv.FormatInt(idx, 10), ttl); err != nil {
+		return s, end, fmt.Errorf("overlay: record issued code of %s: %w", d.ID, err)
+	}
+	c.mu.Lock()
+	c.issued[d.ID] = idx + 1
+	c.mu.Unlock()
+	return s, end, nil
+}
+
 // Resolve validates a code scanned at now, as the claim endpoint does. It
 // accepts the current code of an open drop, and a previous one until
 // scan_grace after it rotated out (the stream delay). It returns the drop
 // and the time the code rotated in (became the one shown). Errors:
-// ErrUnknownCode, ErrCodeExpired, ErrDropClosed, or a store error.
-//
-// Codes are compared in constant time against every candidate; the cost
-// is one HMAC per drop and code still in its grace period.
+// ErrCodeExpired for any code issued during the drop's opening, past its
+// grace; ErrDropClosed for a code of a drop that has ended; ErrUnknownCode
+// for a code never issued; or a store error.
 func (c *Codes) Resolve(ctx context.Context, s string, now time.Time) (string, time.Time, error) {
 	s = strings.ToUpper(strings.TrimSpace(s))
 	if len(s) != CodeLen {
@@ -158,30 +200,24 @@ func (c *Codes) Resolve(ctx context.Context, s string, now time.Time) (string, t
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	var (
-		found            *config.Drop
-		start, end       time.Time
-		expired, matched bool
-	)
-	for _, d := range c.drops.All("") {
-		idx, _, _ := window(d, now)
-		r := rotation(d)
-		// Codes rotated out more than grace ago are checked too (back to
-		// one extra window) so that they answer "expired", not "unknown".
-		back := int64((d.ScanGrace.D()+r-1)/r) + 1
-		for i := idx; i >= idx-back && i >= 0; i-- {
-			if subtle.ConstantTimeCompare([]byte(code(secret, d.ID, i)), []byte(s)) == 1 && !matched {
-				matched, found = true, d
-				start = time.UnixMilli(i * r.Milliseconds()).UTC()
-				end = start.Add(r)
-				expired = i < idx && now.After(end.Add(d.ScanGrace.D()))
-			}
+	d, i, ok, err := c.lookupIssued(ctx, secret, s)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if !ok {
+		// Not recorded: only a code current or in its grace now can be
+		// good (one whose record was lost while the store was away).
+		if d, i, ok = c.derive(secret, s, now); !ok {
+			return "", time.Time{}, ErrUnknownCode
 		}
 	}
-	if !matched {
-		return "", time.Time{}, ErrUnknownCode
-	}
-	st, err := c.states.State(ctx, found.ID)
+	r := rotation(d)
+	start := time.UnixMilli(i * r.Milliseconds()).UTC()
+	end := start.Add(r)
+	idx, _, _ := window(d, now)
+	expired := i < idx && now.After(end.Add(d.ScanGrace.D()))
+
+	st, err := c.states.State(ctx, d.ID)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -190,11 +226,61 @@ func (c *Codes) Resolve(ctx context.Context, s string, now time.Time) (string, t
 		// The drop was not open while this code was current: it was never shown.
 		return "", time.Time{}, ErrUnknownCode
 	case st.Status == verifier.StatusClosed:
-		return found.ID, start, ErrDropClosed
+		return d.ID, start, ErrDropClosed
 	case expired:
-		return found.ID, start, ErrCodeExpired
+		return d.ID, start, ErrCodeExpired
 	case st.Status != verifier.StatusOpen && st.Status != verifier.StatusSoldOut:
 		return "", time.Time{}, ErrUnknownCode
 	}
-	return found.ID, start, nil
+	return d.ID, start, nil
+}
+
+// lookupIssued reads the record of an issued code and checks that the code
+// is the one the secret derives for it, so a record cannot vouch for a
+// code on its own.
+func (c *Codes) lookupIssued(ctx context.Context, secret []byte, s string) (*config.Drop, int64, bool, error) {
+	v, err := c.st.Get(ctx, issuedKey(s))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, 0, false, nil
+	}
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("overlay: read issued code: %w", err)
+	}
+	id, n, _ := strings.Cut(v, "\t")
+	i, err := strconv.ParseInt(n, 10, 64)
+	if err != nil || i < 0 {
+		return nil, 0, false, nil
+	}
+	d, err := c.drops.Drop(ctx, id)
+	if errors.Is(err, verifier.ErrUnknownDrop) {
+		return nil, 0, false, nil // deleted since
+	}
+	if err != nil {
+		return nil, 0, false, err
+	}
+	if subtle.ConstantTimeCompare([]byte(code(secret, d.ID, i)), []byte(s)) != 1 {
+		return nil, 0, false, nil
+	}
+	return d, i, true, nil
+}
+
+// derive finds the drop whose code s is at now, or was within its scan
+// grace, comparing in constant time against every candidate: one HMAC per
+// drop and window.
+func (c *Codes) derive(secret []byte, s string, now time.Time) (*config.Drop, int64, bool) {
+	var (
+		found *config.Drop
+		at    int64
+	)
+	for _, d := range c.drops.All("") {
+		idx, _, _ := window(d, now)
+		r := rotation(d)
+		back := int64((d.ScanGrace.D() + r - 1) / r)
+		for i := idx; i >= idx-back && i >= 0; i-- {
+			if subtle.ConstantTimeCompare([]byte(code(secret, d.ID, i)), []byte(s)) == 1 && found == nil {
+				found, at = d, i
+			}
+		}
+	}
+	return found, at, found != nil
 }

@@ -34,8 +34,10 @@ func TestQRVersion(t *testing.T) {
 }
 
 // Replicas sharing a store derive the same code; the code rotates; a
-// previous code is valid for scan_grace after rotating, then expired;
-// nonsense is unknown; a closed drop's code says closed.
+// previous code is valid for scan_grace after rotating, then expired, and
+// it stays "expired" (not "unknown") however long ago it was shown;
+// nonsense and codes never shown are unknown; a closed drop's codes say
+// closed.
 func TestCodesResolve(t *testing.T) {
 	st := storetest.Redis(t)
 	a := newEnv(t, st, nil, testDrop("spring"))
@@ -44,7 +46,7 @@ func TestCodesResolve(t *testing.T) {
 	d, _ := a.cat.Drop(ctx, "spring")
 	a.trigger(t, "spring", "e1")
 	now := time.Now()
-	ca, rot, err := a.codes.Current(ctx, d, now)
+	ca, rot, err := a.codes.Issue(ctx, d, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,6 +54,8 @@ func TestCodesResolve(t *testing.T) {
 	if ca != cb || len(ca) != CodeLen || strings.ToUpper(ca) != ca {
 		t.Fatalf("replica codes %q %q", ca, cb)
 	}
+	// A code of a later window, derived but never put on screen.
+	future, _, _ := a.codes.Current(ctx, d, now.Add(time.Hour))
 	for _, tc := range []struct {
 		code string
 		at   time.Time
@@ -61,6 +65,8 @@ func TestCodesResolve(t *testing.T) {
 		{strings.ToLower(ca), now, nil},
 		{ca, rot.Add(39 * time.Second), nil},
 		{ca, rot.Add(41 * time.Second), ErrCodeExpired},
+		{ca, rot.Add(50 * time.Minute), ErrCodeExpired},
+		{future, now, ErrUnknownCode},
 		{"AAAAAAAAAA", now, ErrUnknownCode},
 		{"short", now, ErrUnknownCode},
 	} {
@@ -74,7 +80,29 @@ func TestCodesResolve(t *testing.T) {
 		t.Fatal("code did not rotate")
 	}
 	a.close(t, "spring", "e2")
-	if _, _, err := a.codes.Resolve(ctx, ca, now); !errors.Is(err, ErrDropClosed) {
-		t.Fatalf("closed drop: %v", err)
+	for _, at := range []time.Time{now, rot.Add(50 * time.Minute)} {
+		if _, _, err := b.codes.Resolve(ctx, ca, at); !errors.Is(err, ErrDropClosed) {
+			t.Fatalf("closed drop, +%v: %v", at.Sub(now), err)
+		}
+	}
+}
+
+// A code that was current but whose record was lost (the store was away
+// when it went on screen) still scans while it is current or in its grace.
+func TestCodesResolveUnrecorded(t *testing.T) {
+	e := newEnv(t, storetest.Redis(t), nil, testDrop("spring"))
+	ctx := context.Background()
+	d, _ := e.cat.Drop(ctx, "spring")
+	e.trigger(t, "spring", "e1")
+	now := time.Now()
+	c, rot, err := e.codes.Current(ctx, d, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if drop, _, err := e.codes.Resolve(ctx, c, rot.Add(30*time.Second)); err != nil || drop != "spring" {
+		t.Fatalf("in grace: %q, %v", drop, err)
+	}
+	if _, _, err := e.codes.Resolve(ctx, c, rot.Add(time.Hour)); !errors.Is(err, ErrUnknownCode) {
+		t.Fatalf("never recorded, long after: %v", err)
 	}
 }

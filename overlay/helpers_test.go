@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +86,7 @@ func newEnv(t testing.TB, st store.Store, tune func(*HubConfig), drops ...config
 		defer cancel()
 		if err := e.hub.Shutdown(ctx); err != nil {
 			t.Errorf("hub shutdown: %v", err)
+			_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
 		}
 		e.srv.Close()
 	})

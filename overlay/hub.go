@@ -609,10 +609,15 @@ func (h *Hub) build(ctx context.Context, c *creatorHub, now time.Time) (*State, 
 		st.ClosesAt = &closes
 		st.Stock = &Stock{Left: open.left, Total: open.total}
 		next := open.st.ClosesAt
-		code, rotates, err := h.cfg.Codes.Current(ctx, d, now)
-		if err != nil {
+		code, rotates, err := h.cfg.Codes.Issue(ctx, d, now)
+		if code == "" {
 			h.log.Warn().Err(err).Str("drop", d.ID).Msg("overlay: no claim code; QR hidden")
 			return st, now.Add(time.Second)
+		}
+		if err != nil {
+			// Shown anyway: it scans while current. Recorded at the next build.
+			h.log.Warn().Err(err).Str("drop", d.ID).Msg("overlay: claim code not recorded")
+			next = now.Add(time.Second)
 		}
 		qr, err := h.qrFor(h.pubURL + "/c/" + code)
 		if err != nil {

@@ -99,8 +99,8 @@ func watchClaimQR(ctx context.Context, w io.Writer, a *app.App) {
 		if err != nil {
 			continue
 		}
-		code, rotates, err := codes.Current(ctx, d, now)
-		if err != nil {
+		code, rotates, _ := codes.Issue(ctx, d, now)
+		if code == "" {
 			continue
 		}
 		url := base + "/c/" + code
