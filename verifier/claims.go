@@ -45,7 +45,12 @@ type Claim struct {
 	PickupBy   time.Time
 	CreatedAt  time.Time
 	Viewer     string // the viewer key (a keyed hash)
-	History    []ClaimEvent
+	// Device is the keyed hash of the device that made the claim ("" for a
+	// claim made without one, e.g. with a viewer token): what proves a
+	// later request comes from the claimant when the viewer key (an email)
+	// proves nothing.
+	Device  string
+	History []ClaimEvent
 }
 
 // ClaimEvent is one state a claim entered, and when.
@@ -160,6 +165,9 @@ type ClaimRequest struct {
 	Code string
 	// Viewer is the viewer key, from Viewers (a keyed hash).
 	Viewer string
+	// Device is the keyed hash of the claiming device (Viewers.Hash of
+	// kind "device"), when there is one.
+	Device string
 	// Node, when set, is the node the viewer chose; Region, when set,
 	// prefers nodes of that region.
 	Node   string
@@ -281,7 +289,7 @@ func (c *Claims) Claim(ctx context.Context, req ClaimRequest) (res ClaimResult, 
 		args := []any{now.UnixMilli(), max(d.PerViewer, 1), req.IdempotencyKey, id, req.Viewer,
 			viewerTTL.Milliseconds(), claimTTL.Milliseconds(), c.channel, d.ID, len(lines), 3}
 		args = append(args, lineArgs...)
-		args = append(args, NewPickupCode(), NewPickupCode(), NewPickupCode())
+		args = append(args, NewPickupCode(), NewPickupCode(), NewPickupCode(), req.Device)
 		raw, err := c.st.Run(ctx, claimScript, keys, args...)
 		if err != nil {
 			var se *store.ScriptError
@@ -306,8 +314,8 @@ func (c *Claims) Claim(ctx context.Context, req ClaimRequest) (res ClaimResult, 
 			return ClaimResult{}, fmt.Errorf("verifier: claim on %s: %w", d.ID, err)
 		}
 		res, err := c.claimed(ctx, d, raw)
-		if err == nil && res.Claim.Viewer == "" {
-			res.Claim.Viewer = req.Viewer
+		if err == nil && res.Created {
+			res.Claim.Viewer, res.Claim.Device = req.Viewer, req.Device
 		}
 		return res, err
 	}
@@ -518,7 +526,7 @@ func (c *Claims) Get(ctx context.Context, id string) (*Claim, error) {
 	cl := &Claim{
 		ID: id, Drop: drop, State: h["state"], Node: h["node"], SKU: h["sku"], Tier: h["tier"],
 		PickupCode: h["pickup_code"], PickupBy: msTime(h["pickup_by"]), CreatedAt: msTime(h["created_at"]),
-		Viewer: h["viewer"],
+		Viewer: h["viewer"], Device: h["device"],
 	}
 	items, _ := a[1].([]any)
 	for _, it := range items {

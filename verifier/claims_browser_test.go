@@ -172,3 +172,35 @@ func TestBrowserClaim(t *testing.T) {
 		t.Fatalf("overlay stock %q: %v", text("#dw-stock"), err)
 	}
 }
+
+// With claim_pow_bits set, the page's own SHA-256 finds the proof the
+// server checks, and the claim goes through as without it.
+func TestBrowserClaimWithProofOfWork(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	cfg := browserConfig(t, base)
+	cfg.ClaimPowBits = 14
+	serveApp(t, ln, cfg)
+	hook(t, base, "evt-1", `{"type":"drop.trigger","drop":"spring","moment":"m-1"}`)
+
+	// Bounded, so a page that never gets to its receipt fails instead of
+	// waiting out the suite.
+	ctx, cancel := context.WithTimeout(browsertest.New(t, browsertest.Options{}), time.Minute)
+	defer cancel()
+	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile),
+		chromedp.Navigate(shownCode(t, base)),
+		chromedp.WaitVisible("#dw-submit"),
+		chromedp.Click("#dw-submit"),
+		chromedp.WaitVisible("#dw-qr svg"),
+	); err != nil {
+		t.Fatal(err)
+	}
+	path, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.pathname`))
+	if err != nil || !strings.HasPrefix(path, "/r/spring.") {
+		t.Fatalf("after claiming: %q %v", path, err)
+	}
+}

@@ -96,8 +96,14 @@ func newFuzzEnv(tb testing.TB) *fuzzEnv {
 		fe.issued[res.Receipt] = res.ClaimID
 		fe.receipts, fe.ids = append(fe.receipts, res.Receipt), append(fe.ids, res.ClaimID)
 	}
-	// A buyer takes the only unit of "gone".
-	rec := fe.serve("POST", "/v1/claims", `{"code":"open-gone"}`, map[string]string{"Content-Type": "application/json"}, nil)
+	// A buyer, from its own device, takes the only unit of "gone".
+	var buyer *http.Cookie
+	for _, c := range fe.serve("GET", "/c/open-gone", "", nil, nil).Result().Cookies() {
+		if c.Name == DeviceCookie {
+			buyer = c
+		}
+	}
+	rec := fe.serve("POST", "/v1/claims", `{"code":"open-gone"}`, map[string]string{"Content-Type": "application/json"}, buyer)
 	if rec.Code != http.StatusCreated {
 		tb.Fatalf("buy the last unit of gone: %d %s", rec.Code, rec.Body)
 	}
@@ -192,8 +198,9 @@ func checkProblem(t *testing.T, rec *httptest.ResponseRecorder) map[string]any {
 var claimStatuses = map[int]bool{200: true, 201: true, 400: true, 403: true, 404: true, 409: true, 410: true, 413: true, 415: true, 429: true}
 
 // FuzzClaimRequest sends arbitrary bodies, Idempotency-Keys and
-// Content-Types to POST /v1/claims, as a new device (dev%4 == 3: no
-// cookie, a first visit) or as one of three that have claimed already.
+// Content-Types to POST /v1/claims, as a client without the device cookie
+// (dev%4 == 3: it never opened the claim page) or as one of three devices
+// that have claimed already.
 // Every answer has an expected status; every 4xx is a problem+json whose
 // status matches; a 400 (and every other refusal, 200 included) leaves the
 // stock and the outbox as they were; a 201 takes exactly one unit, writes

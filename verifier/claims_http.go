@@ -3,6 +3,7 @@ package verifier
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +37,10 @@ type ClaimsAPIConfig struct {
 	// RateIP and RateDevice limit claim attempts; a zero Rate: no limit.
 	RateIP     store.Limit
 	RateDevice store.Limit
+	// PowBits, when above zero, asks a claim of a device or email drop for
+	// a proof of work of that many bits (claim_pow_bits), which the claim
+	// page computes; at most MaxPowBits.
+	PowBits int
 	// MaxBody limits a claim request body; default 4 KiB.
 	MaxBody int64
 	Logger  zerolog.Logger
@@ -56,6 +61,9 @@ func NewClaimsAPI(cfg ClaimsAPIConfig) (*ClaimsAPI, error) {
 	}
 	if cfg.Nodes == nil {
 		cfg.Nodes = cfg.Claims.nodes
+	}
+	if cfg.PowBits < 0 || cfg.PowBits > MaxPowBits {
+		return nil, fmt.Errorf("verifier: claim proof of work of %d bits is outside 0..%d", cfg.PowBits, MaxPowBits)
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 4 << 10
@@ -126,16 +134,23 @@ func (a *ClaimsAPI) claimPage(w http.ResponseWriter, r *http.Request) {
 			"closes_at": p.State.ClosesAt.Format(time.RFC3339Nano), "server_time": p.Resolved.UTC().Format(time.RFC3339Nano),
 			"left": p.Left, "total": p.Total, "nodes": nodes, "status": data.Status,
 		}
-		if p.Drop.Identity == config.IdentityDevice || p.Drop.Identity == "" {
-			// Issued now, so the claim itself needs no extra round trip.
-			if _, _, err := a.cfg.Viewers.Device(r.Context(), w, r); err != nil {
+		if p.Drop.Identity != config.IdentityToken {
+			// Claims of device and email drops need the device cookie
+			// (device_required without it), and a proof of work bound to
+			// it when claim_pow_bits asks for one.
+			device, _, err := a.cfg.Viewers.Device(r.Context(), w, r)
+			if err != nil {
 				a.cfg.Logger.Warn().Err(err).Msg("claims: device cookie")
+			} else if a.cfg.PowBits > 0 {
+				if ch, err := a.cfg.Viewers.PowChallenge(r.Context(), device, p.Drop.ID, a.cfg.PowBits); err == nil {
+					data.Data["pow"] = map[string]any{"challenge": ch, "bits": a.cfg.PowBits}
+				}
 			}
 		}
 	case errors.Is(err, ErrCodeExpired):
 		data.Status, data.Message = "expired", "This code has expired. Scan the QR that is on stream now."
 	case errors.Is(err, ErrDropClosed):
-		data.Status, data.Message = "closed", "This drop is over."
+		data.Status, data.Message = "closed", "This drop has ended."
 	case errors.Is(err, ErrUnknownCode), errors.Is(err, ErrUnknownDrop):
 		data.Status, data.Message = "unknown", "This code is not valid. Check that you scanned the QR on stream."
 	default:
@@ -182,6 +197,11 @@ type claimBody struct {
 	Viewer string `json:"viewer"`
 	Node   string `json:"node"`
 	Region string `json:"region"`
+	// Pow is the proof of work of claim_pow_bits.
+	Pow struct {
+		Challenge string `json:"challenge"`
+		Nonce     string `json:"nonce"`
+	} `json:"pow"`
 }
 
 // claimResponse is the body of a successful POST /v1/claims.
@@ -229,7 +249,7 @@ func (a *ClaimsAPI) postClaim(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		problem.Respond(w, http.StatusBadRequest, "malformed", `the body must be a JSON object {"code","viewer"?,"node"?,"region"?}`)
+		problem.Respond(w, http.StatusBadRequest, "malformed", `the body must be a JSON object {"code","viewer"?,"node"?,"region"?,"pow"?}`)
 		return
 	}
 	if req.Code == "" {
@@ -246,13 +266,9 @@ func (a *ClaimsAPI) postClaim(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, p)
 		return
 	}
-	device, _, err := a.cfg.Viewers.Device(ctx, w, r)
+	device, hasDevice, err := a.cfg.Viewers.DeviceOf(ctx, r)
 	if err != nil {
 		a.unavailable(w, err)
-		return
-	}
-	if p := a.limit(ctx, "device", device, a.cfg.RateDevice); p != nil {
-		problem.Write(w, p)
 		return
 	}
 
@@ -263,8 +279,22 @@ func (a *ClaimsAPI) postClaim(w http.ResponseWriter, r *http.Request) {
 		d, err = a.c.drops.Drop(ctx, dropID)
 	}
 	if err != nil {
-		a.claimError(w, r, err)
+		a.claimError(w, r, nil, err)
 		return
+	}
+	// A device or email drop is claimed from the claim page, which sets
+	// the device cookie: a client that never opened it (a script minting
+	// a fresh device per claim) is refused before anything is counted.
+	if d.Identity != config.IdentityToken && !hasDevice {
+		a.claimError(w, r, d, ErrDeviceRequired)
+		return
+	}
+	var deviceKey string
+	if hasDevice {
+		if deviceKey, err = a.cfg.Viewers.Hash(ctx, config.IdentityDevice, device); err != nil {
+			a.unavailable(w, err)
+			return
+		}
 	}
 	var viewer string
 	switch d.Identity {
@@ -272,21 +302,42 @@ func (a *ClaimsAPI) postClaim(w http.ResponseWriter, r *http.Request) {
 		viewer, err = a.cfg.Viewers.Email(ctx, req.Viewer)
 	case config.IdentityToken:
 		tok := req.Viewer
-		if auth := r.Header.Get("Authorization"); tok == "" && len(auth) > 7 && strings.EqualFold(auth[:7], "Bearer ") {
-			tok = strings.TrimSpace(auth[7:])
+		if t, ok := bearer(r); tok == "" && ok {
+			tok = t
 		}
 		viewer, err = a.cfg.Viewers.Token(ctx, tok)
 	default:
-		viewer, err = a.cfg.Viewers.Hash(ctx, config.IdentityDevice, device)
+		viewer = deviceKey
 	}
 	if err != nil {
-		a.claimError(w, r, err)
+		a.claimError(w, r, d, err)
 		return
 	}
-	res, err := a.c.Claim(ctx, ClaimRequest{Code: req.Code, Viewer: viewer, Node: req.Node, Region: req.Region,
+	// Per device; a token viewer may have no device, so per viewer then.
+	limitBy := device
+	if !hasDevice {
+		limitBy = "viewer:" + viewer
+	}
+	if p := a.limit(ctx, "device", limitBy, a.cfg.RateDevice); p != nil {
+		problem.Write(w, p)
+		return
+	}
+	if a.cfg.PowBits > 0 && d.Identity != config.IdentityToken {
+		if err := a.cfg.Viewers.CheckPow(ctx, device, d.ID, req.Pow.Challenge, req.Pow.Nonce, a.cfg.PowBits); err != nil {
+			a.claimError(w, r, d, err)
+			return
+		}
+	}
+	res, err := a.c.Claim(ctx, ClaimRequest{Code: req.Code, Viewer: viewer, Device: deviceKey, Node: req.Node, Region: req.Region,
 		IdempotencyKey: idem, resolved: d})
 	if err != nil {
-		a.claimError(w, r, err)
+		a.claimError(w, r, d, err)
+		return
+	}
+	if !res.Created && !provesClaimant(d, res.Claim, deviceKey) {
+		// A retry's idempotency key, replayed with someone's email from
+		// another device: the claim exists, its receipt is not theirs.
+		a.claimError(w, r, d, &AlreadyClaimedError{ClaimID: res.Claim.ID})
 		return
 	}
 	status := http.StatusOK
@@ -294,6 +345,30 @@ func (a *ClaimsAPI) postClaim(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusCreated
 	}
 	writeJSON(w, status, a.response(res.Claim, res.Receipt))
+}
+
+// provesClaimant reports whether a request from the device deviceKey,
+// whose viewer key matched cl's, proves it comes from cl's claimant. A
+// device or token viewer key is itself the proof; an email is only a
+// label anyone can type, so it takes the device that made the claim.
+func provesClaimant(d *config.Drop, cl *Claim, deviceKey string) bool {
+	switch d.Identity {
+	case config.IdentityEmail:
+		return deviceKey != "" && hmac.Equal([]byte(cl.Device), []byte(deviceKey))
+	default:
+		return true
+	}
+}
+
+// bearer returns the token of an Authorization: Bearer header; the scheme
+// is case-insensitive (RFC 9110).
+func bearer(r *http.Request) (string, bool) {
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
 }
 
 func (a *ClaimsAPI) response(c *Claim, receipt string) claimResponse {
@@ -331,26 +406,26 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
-// claimError answers a failed claim with its problem code.
-func (a *ClaimsAPI) claimError(w http.ResponseWriter, r *http.Request, err error) {
+// claimError answers a failed claim with its problem code. d is the
+// code's drop, when it was resolved.
+func (a *ClaimsAPI) claimError(w http.ResponseWriter, r *http.Request, d *config.Drop, err error) {
 	var ac *AlreadyClaimedError
 	switch {
 	case errors.As(err, &ac):
-		p := problem.New(http.StatusConflict, "already_claimed", "you have already claimed this drop").
-			With("claim_id", ac.ClaimID).With("receipt_url", "/r/"+ac.ClaimID)
-		// The viewer proved who they are: give them their receipt again.
-		if cl, gerr := a.c.Get(r.Context(), ac.ClaimID); gerr == nil {
-			if rc, serr := a.c.receipts.Sign(r.Context(), cl); serr == nil {
-				p = p.With("receipt", rc).With("pickup_code", cl.PickupCode)
-			}
-		}
-		problem.Write(w, p)
+		a.alreadyClaimed(w, r, d, ac.ClaimID)
+	case errors.Is(err, ErrDeviceRequired):
+		problem.Respond(w, http.StatusForbidden, "device_required",
+			"claims of this drop are made from its claim page: open /c/{code} (it sets the device cookie), then claim; API clients claim drops with identity \"token\"")
+	case errors.Is(err, ErrProofRequired):
+		problem.Respond(w, http.StatusForbidden, "pow_required", "this claim needs the proof of work that the claim page computes: open the claim page and claim from it")
+	case errors.Is(err, ErrBadProof):
+		problem.Respond(w, http.StatusForbidden, "pow_invalid", strings.TrimPrefix(err.Error(), "verifier: "))
 	case errors.Is(err, ErrCodeExpired):
 		problem.Respond(w, http.StatusForbidden, "code_expired", "this code has expired: scan the QR that is on stream now")
 	case errors.Is(err, ErrUnknownCode), errors.Is(err, ErrUnknownDrop):
-		problem.Respond(w, http.StatusNotFound, "unknown_code", "no open drop has this code")
+		problem.Respond(w, http.StatusNotFound, "unknown_code", "no drop has shown this code: check that you scanned the QR on stream")
 	case errors.Is(err, ErrDropClosed):
-		problem.Respond(w, http.StatusGone, "closed", "this drop is over")
+		problem.Respond(w, http.StatusGone, "closed", "this drop has ended")
 	case errors.Is(err, ErrSoldOut):
 		problem.Respond(w, http.StatusGone, "sold_out", "every reward of this drop has been claimed")
 	case errors.Is(err, ErrInvalidClaim):
@@ -364,6 +439,31 @@ func (a *ClaimsAPI) claimError(w http.ResponseWriter, r *http.Request, err error
 	default:
 		a.unavailable(w, err)
 	}
+}
+
+// alreadyClaimed answers 409 already_claimed. The receipt and pickup code
+// go only to a request that proves it comes from the claimant (see
+// provesClaimant); anyone else learns the claim id at most.
+func (a *ClaimsAPI) alreadyClaimed(w http.ResponseWriter, r *http.Request, d *config.Drop, id string) {
+	p := problem.New(http.StatusConflict, "already_claimed", "you have already claimed this drop").With("claim_id", id)
+	cl, err := a.c.Get(r.Context(), id)
+	if err != nil || d == nil {
+		problem.Write(w, p)
+		return
+	}
+	deviceKey := ""
+	if device, ok, err := a.cfg.Viewers.DeviceOf(r.Context(), r); err == nil && ok {
+		deviceKey, _ = a.cfg.Viewers.Hash(r.Context(), config.IdentityDevice, device)
+	}
+	if !provesClaimant(d, cl, deviceKey) {
+		p.Detail = "this email address has already claimed this drop; its receipt is on the device that claimed it"
+		problem.Write(w, p)
+		return
+	}
+	if rc, err := a.c.receipts.Sign(r.Context(), cl); err == nil {
+		p = p.With("receipt_url", "/r/"+id).With("receipt", rc).With("pickup_code", cl.PickupCode)
+	}
+	problem.Write(w, p)
 }
 
 func (a *ClaimsAPI) unavailable(w http.ResponseWriter, err error) {

@@ -21,7 +21,8 @@ import (
 // 5 viewer hash, 6 viewer ttl ms, 7 claim ttl ms, 8 state channel (full
 // name), 9 drop, 10 number of stock lines L, 11 number of pickup code
 // candidates P, then L lines of 6 values (node, sku, tier, configured qty,
-// pickup_by ms, eligible 1|0) in preference order, then P codes.
+// pickup_by ms, eligible 1|0) in preference order, then P codes, then the
+// device hash ("": none).
 //
 // Returns {"created", id, node, sku, tier, pickup code, pickup_by ms,
 // created_at ms, line left, drop left, seq} or {"existing", id}; error
@@ -84,7 +85,7 @@ local left = redis.call('HINCRBY', KEYS[2], field, -1)
 local id = ARGV[4]
 redis.call('HSET', KEYS[4], 'id', id, 'drop', ARGV[9], 'state', 'claimed', 'node', node,
   'sku', ARGV[chosen + 1], 'tier', ARGV[chosen + 2], 'pickup_code', code,
-  'pickup_by', ARGV[chosen + 4], 'created_at', ARGV[1], 'viewer', ARGV[5])
+  'pickup_by', ARGV[chosen + 4], 'created_at', ARGV[1], 'viewer', ARGV[5], 'device', ARGV[cb + ncodes] or '')
 redis.call('PEXPIRE', KEYS[4], ARGV[7])
 redis.call('RPUSH', KEYS[5], 'claimed\t' .. ARGV[1])
 redis.call('PEXPIRE', KEYS[5], ARGV[7])
@@ -179,7 +180,7 @@ func claimGo(tx store.Tx, keys, argv []string) (any, error) {
 	id := argv[3]
 	tx.HSet(keys[3], "id", id, "drop", argv[8], "state", ClaimClaimed, "node", node,
 		"sku", argv[chosen+1], "tier", argv[chosen+2], "pickup_code", code,
-		"pickup_by", argv[chosen+4], "created_at", argv[0], "viewer", argv[4])
+		"pickup_by", argv[chosen+4], "created_at", argv[0], "viewer", argv[4], "device", argAt(argv, cb+ncodes))
 	tx.Expire(keys[3], ms(argv[6]))
 	tx.RPush(keys[4], ClaimClaimed+"\t"+argv[0])
 	tx.Expire(keys[4], ms(argv[6]))
@@ -233,3 +234,11 @@ return {redis.call('HGETALL', KEYS[1]), redis.call('LRANGE', KEYS[2], 0, -1)}
 	}
 	return []any{flat, list}, nil
 })
+
+// argAt returns argv[i], or "" past its end.
+func argAt(argv []string, i int) string {
+	if i < len(argv) {
+		return argv[i]
+	}
+	return ""
+}

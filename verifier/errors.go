@@ -54,6 +54,15 @@ var (
 	// ErrBadViewer is returned for a viewer identity that is malformed or
 	// does not verify.
 	ErrBadViewer = errors.New("verifier: bad viewer identity")
+	// ErrDeviceRequired is returned for a claim on a drop that identifies
+	// viewers by device or email, sent without the signed device cookie
+	// that the claim page sets.
+	ErrDeviceRequired = errors.New("verifier: device cookie required")
+	// ErrProofRequired is returned for a claim sent without the proof of
+	// work that claim_pow_bits asks for; ErrBadProof for one that does not
+	// verify (wrong nonce, another device or drop, or too old).
+	ErrProofRequired = errors.New("verifier: proof of work required")
+	ErrBadProof      = errors.New("verifier: proof of work does not verify")
 )
 
 // AlreadyClaimedError names the viewer's existing claim.

@@ -123,18 +123,34 @@ func (v *Viewers) Hash(ctx context.Context, kind, id string) (string, error) {
 	return hex.EncodeToString(mac(secret, "viewer", kind, id)[:16]), nil
 }
 
-// Device returns the device id of the request's signed cookie, issuing a
-// new cookie on w when there is none or it does not verify. issued says
-// whether it did.
-func (v *Viewers) Device(ctx context.Context, w http.ResponseWriter, r *http.Request) (id string, issued bool, err error) {
+// DeviceOf returns the device id of the request's signed cookie; ok is
+// false when there is none or it does not verify. It never issues one.
+func (v *Viewers) DeviceOf(ctx context.Context, r *http.Request) (id string, ok bool, err error) {
 	secret, err := v.key(ctx)
 	if err != nil {
 		return "", false, err
 	}
-	if c, err := r.Cookie(DeviceCookie); err == nil {
+	// Every cookie of that name is tried: a stale one set for another path
+	// or domain may come first.
+	for _, c := range r.CookiesNamed(DeviceCookie) {
 		if id, ok := openDeviceCookie(secret, c.Value); ok {
-			return id, false, nil
+			return id, true, nil
 		}
+	}
+	return "", false, nil
+}
+
+// Device returns the device id of the request's signed cookie, issuing a
+// new cookie on w when there is none or it does not verify. issued says
+// whether it did.
+func (v *Viewers) Device(ctx context.Context, w http.ResponseWriter, r *http.Request) (id string, issued bool, err error) {
+	id, ok, err := v.DeviceOf(ctx, r)
+	if err != nil || ok {
+		return id, false, err
+	}
+	secret, err := v.key(ctx)
+	if err != nil {
+		return "", false, err
 	}
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {

@@ -61,6 +61,7 @@ func (a *App) wireClaims() error {
 		QRSVG:      overlay.QRSVG,
 		RateIP:     claimLimit(cfg.ClaimRateIP),
 		RateDevice: claimLimit(cfg.ClaimRateDevice),
+		PowBits:    cfg.ClaimPowBits,
 		Logger:     a.log.With().Str("component", "claims").Logger(),
 	})
 	if err != nil {

@@ -69,6 +69,11 @@ type Config struct {
 	// -1 turns a limit off.
 	ClaimRateIP     int `yaml:"claim_rate_ip"`
 	ClaimRateDevice int `yaml:"claim_rate_device"`
+	// ClaimPowBits, when above zero, makes the claim page solve a proof of
+	// work of that many bits before a claim of a device or email drop is
+	// taken: a few hundred milliseconds on a phone at 16, a real cost per
+	// device to a scalper. 0 (default): none.
+	ClaimPowBits int `yaml:"claim_pow_bits"`
 
 	// Forwarding to fulfillment nodes (package fulfillment).
 	// ForwardWorkers is the number of concurrent deliveries per replica;

@@ -48,6 +48,7 @@
 //	receipt_key_rotate 24h
 //	claim_rate_ip     20 claim attempts per second (burst 60); -1: no limit
 //	claim_rate_device 2 per second (burst 6); -1: no limit
+//	claim_pow_bits    0: no proof of work on claims
 //	forward_workers   16 concurrent deliveries to nodes per replica
 //	forward_tick      250ms (outbox poll when no claim announcement wakes it)
 //	forward_takeover  30s (unacknowledged entries of a dead replica are taken over)

@@ -173,7 +173,13 @@ func (k *checker) claims() {
 	if c.ClaimRateDevice < -1 {
 		k.add("claim_rate_device", "must be a rate per second, or -1 for no limit")
 	}
+	if c.ClaimPowBits < 0 || c.ClaimPowBits > maxPowBits {
+		k.add("claim_pow_bits", "must be 0 (none) to %d bits", maxPowBits)
+	}
 }
+
+// maxPowBits is verifier.MaxPowBits (config imports no domain package).
+const maxPowBits = 24
 
 // rtc checks the WebRTC data-channel settings.
 func (k *checker) rtc() {
