@@ -9,7 +9,6 @@ import (
 	"html/template"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/dropwire/dropwire/internal/config"
 	"github.com/dropwire/dropwire/internal/problem"
+	"github.com/dropwire/dropwire/internal/server"
 	"github.com/dropwire/dropwire/internal/store"
 )
 
@@ -323,13 +323,9 @@ func (a *ClaimsAPI) limit(ctx context.Context, kind, id string, l store.Limit) *
 	return p
 }
 
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+// clientIP is the viewer's address: behind trusted proxies, the one they
+// forwarded (see server.ClientIP).
+func clientIP(r *http.Request) string { return server.ClientIP(r) }
 
 // claimError answers a failed claim with its problem code.
 func (a *ClaimsAPI) claimError(w http.ResponseWriter, r *http.Request, err error) {

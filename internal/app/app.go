@@ -59,8 +59,9 @@ func New(opts Options) (*App, error) {
 	a.store = st
 
 	srv, err := server.New(server.Config{
-		Logger: opts.Logger,
-		Ready:  st.Ping,
+		Logger:         opts.Logger,
+		Ready:          st.Ping,
+		TrustedProxies: opts.Config.TrustedProxyPrefixes(),
 	})
 	if err != nil {
 		if ownStore {

@@ -109,7 +109,8 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			id = nextRequestID()
 		}
 		w.Header().Set(RequestIDHeader, id)
-		rc := &requestContext{id: id, base: &s.log}
+		client := clientAddr(r.RemoteAddr, r.Header, s.cfg.TrustedProxies)
+		rc := &requestContext{id: id, client: client, base: &s.log}
 		r = r.WithContext(context.WithValue(r.Context(), requestContextKey{}, rc))
 		sw := &statusWriter{ResponseWriter: w}
 
@@ -118,7 +119,8 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log.Error().Str("request_id", id).Interface("panic", v).Str("method", r.Method).Str("path", r.URL.Path).Msg("handler panicked")
+				s.log.Error().Str("request_id", id).Interface("panic", v).Str("method", r.Method).Str("path", r.URL.Path).
+					Str("client", client).Msg("handler panicked")
 				if sw.status == 0 {
 					problem.Respond(sw, http.StatusInternalServerError, "internal", "internal error; request id "+id)
 				}
@@ -144,7 +146,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			}
 			// Log the path, never the query: overlay keys travel there.
 			s.log.WithLevel(lvl).Str("request_id", id).Str("method", r.Method).Str("route", route).Str("path", r.URL.Path).
-				Int("status", status).Dur("took", elapsed).Msg("request")
+				Str("client", client).Int("status", status).Dur("took", elapsed).Msg("request")
 		}()
 		next.ServeHTTP(sw, r)
 	})
@@ -175,6 +177,7 @@ func trimNewline(p []byte) []byte {
 // the access line.
 type requestContext struct {
 	id     string
+	client string // see clientAddr
 	base   *zerolog.Logger
 	once   sync.Once
 	logger zerolog.Logger

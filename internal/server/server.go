@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"sort"
 	"sync"
 	"time"
@@ -34,6 +35,10 @@ type Config struct {
 	MaxHeaderBytes    int
 	// ReadyTimeout bounds one readiness probe of the store; default 1 s.
 	ReadyTimeout time.Duration
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For or
+	// Forwarded header names the client (see ClientIP). None: the client
+	// is always the TCP peer and those headers are ignored.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the HTTP server and the owner of the process's lifecycle.
