@@ -62,6 +62,7 @@ func New(opts Options) (*App, error) {
 		Logger:         opts.Logger,
 		Ready:          st.Ping,
 		TrustedProxies: opts.Config.TrustedProxyPrefixes(),
+		ReadTimeout:    opts.Config.ReadTimeout.D(),
 	})
 	if err != nil {
 		if ownStore {

@@ -48,12 +48,25 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 // statusWriter records the status code. It keeps http.Hijacker and Flusher
 // reachable through Unwrap (http.ResponseController), which WebSocket
 // upgrades need.
+//
+// When the request body's read deadline ended a read, whatever the handler
+// answers (it saw only a failed read) is replaced by 408: the one place
+// that knows why the read failed answers for every handler.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status   int
+	body     *deadlineBody
+	replaced bool // a 408 went out instead of the handler's answer
 }
 
 func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && w.body.timedOut() {
+		w.requestTimeout()
+		return
+	}
+	if w.replaced {
+		return
+	}
 	if w.status == 0 {
 		w.status = code
 	}
@@ -61,10 +74,21 @@ func (w *statusWriter) WriteHeader(code int) {
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 && w.body.timedOut() {
+		w.requestTimeout()
+	}
+	if w.replaced {
+		return len(b), nil
+	}
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
 	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) requestTimeout() {
+	w.status, w.replaced = http.StatusRequestTimeout, true
+	writeRequestTimeout(w.ResponseWriter)
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
@@ -112,7 +136,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		client := clientAddr(r.RemoteAddr, r.Header, s.cfg.TrustedProxies)
 		rc := &requestContext{id: id, client: client, base: &s.log}
 		r = r.WithContext(context.WithValue(r.Context(), requestContextKey{}, rc))
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{ResponseWriter: w, body: withReadDeadline(w, r, start, s.cfg.ReadTimeout)}
 
 		defer func() {
 			if v := recover(); v != nil {
@@ -124,6 +148,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				if sw.status == 0 {
 					problem.Respond(sw, http.StatusInternalServerError, "internal", "internal error; request id "+id)
 				}
+			}
+			if sw.status == 0 && sw.body.timedOut() {
+				sw.requestTimeout()
 			}
 			route := r.Pattern
 			if route == "" || route == "/" {

@@ -33,6 +33,11 @@ type Config struct {
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
 	MaxHeaderBytes    int
+	// ReadTimeout bounds how long a request body may take to arrive after
+	// its headers; a slower one is answered 408 (see readtimeout.go).
+	// Default 10 s; requests without a body (WebSocket upgrades) are not
+	// bound by it.
+	ReadTimeout time.Duration
 	// ReadyTimeout bounds one readiness probe of the store; default 1 s.
 	ReadyTimeout time.Duration
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For or
@@ -73,6 +78,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxHeaderBytes <= 0 {
 		cfg.MaxHeaderBytes = 32 << 10
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = 10 * time.Second
 	}
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = time.Second
