@@ -175,6 +175,10 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			s.log.WithLevel(lvl).Str("request_id", id).Str("method", r.Method).Str("route", route).Str("path", r.URL.Path).
 				Str("client", client).Int("status", status).Dur("took", elapsed).Msg("request")
 		}()
+		if headerSize(r) > s.cfg.MaxHeaderBytes {
+			writeHeadersTooLarge(sw, s.cfg.MaxHeaderBytes)
+			return
+		}
 		next.ServeHTTP(sw, r)
 	})
 }

@@ -108,15 +108,19 @@ func New(cfg Config) (*Server, error) {
 		Handler:           s.handler,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		// net/http answers headers over its limit before any handler, in
+		// plain text. Its limit is set above ours so that the middleware
+		// answers most oversized headers itself, as problem+json (see
+		// headerSize); only the grossly oversized get net/http's answer.
+		MaxHeaderBytes: 2 * cfg.MaxHeaderBytes,
 		ErrorLog:          newStdLogger(cfg.Logger),
 	}
 	s.HandleFunc("GET /healthz", s.healthz)
 	s.HandleFunc("GET /readyz", s.readyz)
 	s.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{Registry: cfg.Registry}))
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		problem.Respond(w, http.StatusNotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path)
-	})
+	// A catch-all, so that a miss is answered as problem+json; it works
+	// out the 405 the mux would have given itself (see unmatched).
+	s.mux.HandleFunc("/", s.unmatched)
 	return s, nil
 }
 
