@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dropwire/dropwire/internal/config"
+	"github.com/dropwire/dropwire/internal/httpauth"
 	"github.com/dropwire/dropwire/internal/problem"
 	"github.com/dropwire/dropwire/internal/server"
 	"github.com/dropwire/dropwire/internal/store"
@@ -272,8 +273,8 @@ func (a *ClaimsAPI) postClaim(w http.ResponseWriter, r *http.Request) {
 		viewer, err = a.cfg.Viewers.Email(ctx, req.Viewer)
 	case config.IdentityToken:
 		tok := req.Viewer
-		if auth := r.Header.Get("Authorization"); tok == "" && len(auth) > 7 && strings.EqualFold(auth[:7], "Bearer ") {
-			tok = strings.TrimSpace(auth[7:])
+		if bearer, ok := httpauth.Bearer(r.Header.Get("Authorization")); tok == "" && ok {
+			tok = bearer
 		}
 		viewer, err = a.cfg.Viewers.Token(ctx, tok)
 	default:
@@ -399,13 +400,12 @@ var compensationText = map[string]string{
 
 func (a *ClaimsAPI) getClaim(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	auth := r.Header.Get("Authorization")
-	if len(auth) < 8 || !strings.EqualFold(auth[:7], "Bearer ") {
+	token, ok := httpauth.Bearer(r.Header.Get("Authorization"))
+	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="dropwire"`)
 		problem.Respond(w, http.StatusUnauthorized, "missing_receipt", "send the claim's receipt as Authorization: Bearer <receipt>")
 		return
 	}
-	token := strings.TrimSpace(auth[7:])
 	rc, err := a.c.receipts.Verify(r.Context(), token)
 	if err != nil || rc.ClaimID != id {
 		if err != nil && !errors.Is(err, ErrBadReceipt) {

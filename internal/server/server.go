@@ -113,7 +113,7 @@ func New(cfg Config) (*Server, error) {
 		// answers most oversized headers itself, as problem+json (see
 		// headerSize); only the grossly oversized get net/http's answer.
 		MaxHeaderBytes: 2 * cfg.MaxHeaderBytes,
-		ErrorLog:          newStdLogger(cfg.Logger),
+		ErrorLog:       newStdLogger(cfg.Logger),
 	}
 	s.HandleFunc("GET /healthz", s.healthz)
 	s.HandleFunc("GET /readyz", s.readyz)
