@@ -466,7 +466,10 @@ func (a *ClaimsAPI) receiptPage(w http.ResponseWriter, r *http.Request) {
 func (a *ClaimsAPI) jwks(w http.ResponseWriter, r *http.Request) {
 	doc, err := a.c.receipts.JWKS(r.Context())
 	if err != nil {
-		a.unavailable(w, err)
+		a.cfg.Logger.Error().Err(err).Msg("claims: receipt keys")
+		p := problem.New(http.StatusServiceUnavailable, "store_unavailable", "the receipt signing keys could not be read; retry shortly")
+		p.RetryAfter = time.Second
+		problem.Write(w, p)
 		return
 	}
 	w.Header().Set("Content-Type", "application/jwk-set+json")
