@@ -24,6 +24,11 @@ import (
 // all. It returns the App and its base URL.
 func servedApp(t *testing.T, edit func(*config.Config)) (*App, string) {
 	t.Helper()
+	return servedAppOpts(t, edit)
+}
+
+func servedAppOpts(t *testing.T, edit func(*config.Config)) (*App, string) {
+	t.Helper()
 	cfg, err := config.Demo()
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +42,11 @@ func servedApp(t *testing.T, edit func(*config.Config)) (*App, string) {
 	if edit != nil {
 		edit(cfg)
 	}
-	a, err := New(Options{Config: cfg, Logger: zerolog.Nop(), Store: storetest.Redis(t)})
+	opts := Options{Config: cfg, Logger: zerolog.Nop()}
+	if cfg.RedisURL == "" {
+		opts.Store = storetest.Redis(t)
+	}
+	a, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
