@@ -8,17 +8,17 @@ import "strings"
 
 // Bearer returns the token of an Authorization header value of the form
 // "Bearer <token>". The scheme is case-insensitive (RFC 9110, 11.1), and
-// the spaces and tabs before, between and after are ignored; ok is false
-// for another scheme, a missing or empty token, or a token with spaces in
+// the whitespace before, between and after is ignored; ok is false for
+// another scheme, a missing or empty token, or a token with whitespace in
 // it (a token68 has none).
 func Bearer(authorization string) (token string, ok bool) {
-	s := strings.TrimLeft(authorization, " \t")
+	s := strings.TrimSpace(authorization)
 	i := strings.IndexAny(s, " \t")
 	if i < 0 || !strings.EqualFold(s[:i], "Bearer") {
 		return "", false
 	}
-	token = strings.Trim(s[i:], " \t")
-	if token == "" || strings.ContainsAny(token, " \t") {
+	token = strings.TrimSpace(s[i:])
+	if token == "" || strings.ContainsAny(token, " \t\r\n") {
 		return "", false
 	}
 	return token, true

@@ -26,6 +26,8 @@ func TestBearer(t *testing.T) {
 		{"", "", false},
 		{"Bearer, abc", "", false},
 		{"XBearer abc", "", false},
+		{"Bearer abc\r\n", "abc", true},
+		{"Bearer ab\r\nc", "", false},
 	} {
 		token, ok := Bearer(tc.in)
 		if token != tc.token || ok != tc.ok {
@@ -40,7 +42,7 @@ func FuzzBearer(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, h string) {
 		token, ok := Bearer(h)
-		if ok != (token != "") || strings.ContainsAny(token, " \t") {
+		if ok != (token != "") || strings.ContainsAny(token, " \t\r\n") {
 			t.Fatalf("Bearer(%q) = %q %v", h, token, ok)
 		}
 		if ok {
