@@ -224,13 +224,13 @@ func RequestID(ctx context.Context) string {
 	return ""
 }
 
-// Logger returns the request's logger, which carries its request id; for a
-// context outside a request it returns a disabled logger.
+// Logger returns the request's logger, which carries its request id and client
+// address; for a context outside a request it returns a disabled logger.
 func Logger(ctx context.Context) *zerolog.Logger {
 	rc, ok := ctx.Value(requestContextKey{}).(*requestContext)
 	if !ok {
 		return zerolog.Ctx(ctx)
 	}
-	rc.once.Do(func() { rc.logger = rc.base.With().Str("request_id", rc.id).Logger() })
+	rc.once.Do(func() { rc.logger = rc.base.With().Str("request_id", rc.id).Str("client", rc.client).Logger() })
 	return &rc.logger
 }
