@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dropwire/dropwire/internal/config"
+	"github.com/dropwire/dropwire/internal/httpauth"
 	"github.com/dropwire/dropwire/internal/problem"
 	"github.com/dropwire/dropwire/internal/store"
 	"github.com/dropwire/dropwire/verifier"
@@ -188,7 +189,7 @@ func (a *Admin) guard(next http.HandlerFunc) http.Handler {
 func Guard(token string, next http.Handler) http.Handler {
 	want := sha256.Sum256([]byte(token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		tok, ok := httpauth.Bearer(r.Header.Get("Authorization"))
 		got := sha256.Sum256([]byte(tok))
 		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 || !ok || token == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="dropwire-admin"`)

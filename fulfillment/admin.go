@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
 
+	"github.com/dropwire/dropwire/internal/httpauth"
 	"github.com/dropwire/dropwire/internal/problem"
 )
 
@@ -55,7 +55,7 @@ func (s *Service) AdminHandlers() map[string]http.Handler {
 func (s *Service) admin(next http.HandlerFunc) http.Handler {
 	want := sha256.Sum256([]byte(s.cfg.AdminToken))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		tok, ok := httpauth.Bearer(r.Header.Get("Authorization"))
 		got := sha256.Sum256([]byte(tok))
 		if s.cfg.AdminToken == "" || !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="dropwire-admin"`)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/dropwire/dropwire/internal/problem"
@@ -82,6 +84,11 @@ func (s *Service) CallbackHandler() http.Handler {
 		}
 		var cb Callback
 		if err := json.Unmarshal(body, &cb); err != nil {
+			if fe := typeError(err); fe != nil {
+				s.metrics.callbacks.WithLabelValues(nodeID, "malformed_event").Inc()
+				problem.Write(w, callbackProblem(fe))
+				return
+			}
 			s.callbackFailed(w, nodeID, http.StatusBadRequest, "malformed_event", "body is not a callback object")
 			return
 		}
@@ -107,9 +114,39 @@ func (s *Service) callbackFailed(w http.ResponseWriter, node string, status int,
 	problem.Respond(w, status, code, detail)
 }
 
+// typeError names the field of a JSON value of the wrong type, e.g.
+// "claim" sent as an object; nil for other errors.
+func typeError(err error) *FieldError {
+	var ute *json.UnmarshalTypeError
+	if !errors.As(err, &ute) || ute.Field == "" {
+		return nil
+	}
+	want := "a " + ute.Type.Kind().String()
+	switch ute.Type.Kind() {
+	case reflect.Struct, reflect.Pointer, reflect.Map:
+		want = "an object"
+	}
+	if ute.Field == "claim" {
+		want += " (the claim id)"
+	}
+	got, _, _ := strings.Cut(ute.Value, " ") // "number 1.5": the kind alone
+	switch got {
+	case "object", "array":
+		got = "an " + got
+	case "bool":
+		got = "a boolean"
+	default:
+		got = "a " + got
+	}
+	return &FieldError{Field: ute.Field, Msg: "must be " + want + ", not " + got}
+}
+
 func callbackProblem(err error) *problem.Problem {
 	var ill *IllegalTransitionError
+	var fe *FieldError
 	switch {
+	case errors.As(err, &fe):
+		return problem.New(http.StatusBadRequest, "malformed_event", strconv.Quote(fe.Field)+" "+fe.Msg).With("field", fe.Field)
 	case errors.As(err, &ill):
 		return problem.New(http.StatusConflict, "illegal_transition", ill.Error()).With("state", ill.From)
 	case errors.Is(err, ErrUnknownClaim):
@@ -211,7 +248,7 @@ func (s *Service) resolveClaim(ctx context.Context, node string, cb Callback, to
 		}
 		return "", "", ErrUnknownClaim
 	case cb.Claim == "":
-		return "", "", ErrMalformedEvent
+		return "", "", &FieldError{Field: "claim", Msg: `is required (or, for claim.picked_up, "receipt" or "pickup_code")`}
 	}
 	drop, ok := verifier.DropOfClaim(cb.Claim)
 	if !ok {

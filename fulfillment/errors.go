@@ -34,3 +34,14 @@ func (e *IllegalTransitionError) Error() string {
 
 // Is makes errors.Is(err, ErrIllegalTransition) hold.
 func (e *IllegalTransitionError) Is(target error) bool { return target == ErrIllegalTransition }
+
+// FieldError is a callback whose field is missing or of the wrong type; the
+// problem names Field. It matches ErrMalformedEvent.
+type FieldError struct{ Field, Msg string }
+
+func (e *FieldError) Error() string {
+	return ErrMalformedEvent.Error() + ": \"" + e.Field + "\" " + e.Msg
+}
+
+// Is makes errors.Is(err, ErrMalformedEvent) hold.
+func (e *FieldError) Is(target error) bool { return target == ErrMalformedEvent }

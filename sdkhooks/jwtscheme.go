@@ -23,6 +23,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jws"
 
 	"github.com/dropwire/dropwire/internal/config"
+	"github.com/dropwire/dropwire/internal/httpauth"
 )
 
 // JWT algorithms a jwt source may pin.
@@ -151,11 +152,14 @@ func (j *JWT) Verify(h http.Header, body []byte, now time.Time) (Verified, error
 	if auth == "" {
 		return Verified{}, errMissingHeader("Authorization")
 	}
-	token := auth
-	if len(token) >= 7 && strings.EqualFold(token[:7], "Bearer ") {
-		token = token[7:]
+	// The JWT may come bare or as a bearer token.
+	token, ok := httpauth.Bearer(auth)
+	if !ok {
+		token = strings.TrimSpace(auth)
+		if strings.EqualFold(token, "Bearer") {
+			token = "" // the scheme without a token
+		}
 	}
-	token = strings.TrimSpace(token)
 	if token == "" {
 		return Verified{}, errMissingHeader("Authorization")
 	}

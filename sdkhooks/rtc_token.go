@@ -10,6 +10,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jws"
 
 	"github.com/dropwire/dropwire/internal/config"
+	"github.com/dropwire/dropwire/internal/httpauth"
 )
 
 // TokenLeeway is the clock skew allowed on a data-channel token's exp and
@@ -149,10 +150,4 @@ func (v *tokenVerifier) verify(authorization string, now time.Time) (time.Time, 
 }
 
 // bearerToken extracts the token of "Bearer <token>".
-func bearerToken(h string) (string, bool) {
-	if len(h) < 7 || !strings.EqualFold(h[:7], "Bearer ") {
-		return "", false
-	}
-	tok := strings.TrimSpace(h[7:])
-	return tok, tok != ""
-}
+func bearerToken(h string) (string, bool) { return httpauth.Bearer(h) }

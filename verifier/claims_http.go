@@ -10,7 +10,6 @@ import (
 	"html/template"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -18,7 +17,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dropwire/dropwire/internal/config"
+	"github.com/dropwire/dropwire/internal/httpauth"
 	"github.com/dropwire/dropwire/internal/problem"
+	"github.com/dropwire/dropwire/internal/server"
 	"github.com/dropwire/dropwire/internal/store"
 )
 
@@ -302,8 +303,8 @@ func (a *ClaimsAPI) postClaim(w http.ResponseWriter, r *http.Request) {
 		viewer, err = a.cfg.Viewers.Email(ctx, req.Viewer)
 	case config.IdentityToken:
 		tok := req.Viewer
-		if t, ok := bearer(r); tok == "" && ok {
-			tok = t
+		if bearer, ok := httpauth.Bearer(r.Header.Get("Authorization")); tok == "" && ok {
+			tok = bearer
 		}
 		viewer, err = a.cfg.Viewers.Token(ctx, tok)
 	default:
@@ -360,17 +361,6 @@ func provesClaimant(d *config.Drop, cl *Claim, deviceKey string) bool {
 	}
 }
 
-// bearer returns the token of an Authorization: Bearer header; the scheme
-// is case-insensitive (RFC 9110).
-func bearer(r *http.Request) (string, bool) {
-	scheme, tok, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	tok = strings.TrimSpace(tok)
-	return tok, tok != ""
-}
-
 func (a *ClaimsAPI) response(c *Claim, receipt string) claimResponse {
 	return claimResponse{
 		ClaimID: c.ID, State: c.State, Receipt: receipt, PickupCode: c.PickupCode, Node: c.Node,
@@ -398,13 +388,9 @@ func (a *ClaimsAPI) limit(ctx context.Context, kind, id string, l store.Limit) *
 	return p
 }
 
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+// clientIP is the viewer's address: behind trusted proxies, the one they
+// forwarded (see server.ClientIP).
+func clientIP(r *http.Request) string { return server.ClientIP(r) }
 
 // claimError answers a failed claim with its problem code. d is the
 // code's drop, when it was resolved.
@@ -503,13 +489,12 @@ var compensationText = map[string]string{
 
 func (a *ClaimsAPI) getClaim(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	auth := r.Header.Get("Authorization")
-	if len(auth) < 8 || !strings.EqualFold(auth[:7], "Bearer ") {
+	token, ok := httpauth.Bearer(r.Header.Get("Authorization"))
+	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="dropwire"`)
 		problem.Respond(w, http.StatusUnauthorized, "missing_receipt", "send the claim's receipt as Authorization: Bearer <receipt>")
 		return
 	}
-	token := strings.TrimSpace(auth[7:])
 	rc, err := a.c.receipts.Verify(r.Context(), token)
 	if err != nil || rc.ClaimID != id {
 		if err != nil && !errors.Is(err, ErrBadReceipt) {
@@ -570,7 +555,10 @@ func (a *ClaimsAPI) receiptPage(w http.ResponseWriter, r *http.Request) {
 func (a *ClaimsAPI) jwks(w http.ResponseWriter, r *http.Request) {
 	doc, err := a.c.receipts.JWKS(r.Context())
 	if err != nil {
-		a.unavailable(w, err)
+		a.cfg.Logger.Error().Err(err).Msg("claims: receipt keys")
+		p := problem.New(http.StatusServiceUnavailable, "store_unavailable", "the receipt signing keys could not be read; retry shortly")
+		p.RetryAfter = time.Second
+		problem.Write(w, p)
 		return
 	}
 	w.Header().Set("Content-Type", "application/jwk-set+json")

@@ -59,8 +59,10 @@ func New(opts Options) (*App, error) {
 	a.store = st
 
 	srv, err := server.New(server.Config{
-		Logger: opts.Logger,
-		Ready:  st.Ping,
+		Logger:         opts.Logger,
+		Ready:          st.Ping,
+		TrustedProxies: opts.Config.TrustedProxyPrefixes(),
+		ReadTimeout:    opts.Config.ReadTimeout.D(),
 	})
 	if err != nil {
 		if ownStore {
@@ -147,6 +149,12 @@ func openStore(opts Options) (store.Store, bool, error) {
 	if err := r.Ping(ctx); err != nil {
 		// Start anyway: /readyz says why until Redis answers.
 		opts.Logger.Warn().Err(err).Msg("redis does not answer yet; not ready until it does")
+		return r, true, nil
+	}
+	// Where CONFIG is not allowed (managed Redis), there is nothing to
+	// say: the provider decides.
+	if ao, err := r.AppendOnly(ctx); err == nil && !ao {
+		opts.Logger.Warn().Msg("redis runs with appendonly no: a restart reloads the last snapshot and loses every write since, acknowledged claims included; run production Redis with appendonly yes (appendfsync everysec)")
 	}
 	return r, true, nil
 }

@@ -21,6 +21,13 @@ type Config struct {
 	DedupeTTL Duration `yaml:"dedupe_ttl"`
 	// ShutdownTimeout bounds graceful shutdown.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// TrustedProxies are the reverse proxies (CIDRs or addresses) whose
+	// X-Forwarded-For or Forwarded header names the client; the client
+	// address of any other peer is the peer itself.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// ReadTimeout bounds how long a request body may take to arrive after
+	// its headers; a slower one is answered 408.
+	ReadTimeout Duration `yaml:"read_timeout"`
 
 	// WebRTC data-channel ingest (sdkhooks.RTC). RTCUDPPort, when set,
 	// carries every peer on one UDP port (ICE UDP mux); otherwise each

@@ -16,6 +16,7 @@ const (
 	DefaultMaxBody         = 64 << 10
 	DefaultDedupeTTL       = 72 * time.Hour
 	DefaultShutdownTimeout = 10 * time.Second
+	DefaultReadTimeout     = 10 * time.Second
 
 	DefaultRTCMaxPeers               = 1000
 	DefaultRTCMaxPeersPerSource      = 16
@@ -94,6 +95,7 @@ func (c *Config) ApplyDefaults() {
 	}
 	c.fill(&c.DedupeTTL, "dedupe_ttl", DefaultDedupeTTL)
 	c.fill(&c.ShutdownTimeout, "shutdown_timeout", DefaultShutdownTimeout)
+	c.fill(&c.ReadTimeout, "read_timeout", DefaultReadTimeout)
 	if c.RTCMaxPeers == 0 {
 		c.RTCMaxPeers = DefaultRTCMaxPeers
 	}

@@ -42,6 +42,8 @@
 //	max_body          65536 bytes
 //	dedupe_ttl        72h (the senders' retry horizon)
 //	shutdown_timeout  10s
+//	read_timeout      10s (a request body must arrive within it after its headers)
+//	trusted_proxies   none: the client is always the TCP peer
 //	redis_url         none: the volatile in-memory store
 //	viewer_secret     none: generated once and kept in the store
 //	receipt_ttl       168h (7 days)

@@ -140,6 +140,7 @@ func (k *checker) process() {
 	}
 	k.positive("dedupe_ttl", c.DedupeTTL)
 	k.positive("shutdown_timeout", c.ShutdownTimeout)
+	k.network()
 	k.rtc()
 	k.claims()
 	k.forwarding()

@@ -48,12 +48,25 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 // statusWriter records the status code. It keeps http.Hijacker and Flusher
 // reachable through Unwrap (http.ResponseController), which WebSocket
 // upgrades need.
+//
+// When the request body's read deadline ended a read, whatever the handler
+// answers (it saw only a failed read) is replaced by 408: the one place
+// that knows why the read failed answers for every handler.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status   int
+	body     *deadlineBody
+	replaced bool // a 408 went out instead of the handler's answer
 }
 
 func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && w.body.timedOut() {
+		w.requestTimeout()
+		return
+	}
+	if w.replaced {
+		return
+	}
 	if w.status == 0 {
 		w.status = code
 	}
@@ -61,10 +74,21 @@ func (w *statusWriter) WriteHeader(code int) {
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 && w.body.timedOut() {
+		w.requestTimeout()
+	}
+	if w.replaced {
+		return len(b), nil
+	}
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
 	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) requestTimeout() {
+	w.status, w.replaced = http.StatusRequestTimeout, true
+	writeRequestTimeout(w.ResponseWriter)
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
@@ -109,19 +133,24 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			id = nextRequestID()
 		}
 		w.Header().Set(RequestIDHeader, id)
-		rc := &requestContext{id: id, base: &s.log}
+		client := clientAddr(r.RemoteAddr, r.Header, s.cfg.TrustedProxies)
+		rc := &requestContext{id: id, client: client, base: &s.log}
 		r = r.WithContext(context.WithValue(r.Context(), requestContextKey{}, rc))
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{ResponseWriter: w, body: withReadDeadline(w, r, start, s.cfg.ReadTimeout)}
 
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log.Error().Str("request_id", id).Interface("panic", v).Str("method", r.Method).Str("path", r.URL.Path).Msg("handler panicked")
+				s.log.Error().Str("request_id", id).Interface("panic", v).Str("method", r.Method).Str("path", r.URL.Path).
+					Str("client", client).Msg("handler panicked")
 				if sw.status == 0 {
 					problem.Respond(sw, http.StatusInternalServerError, "internal", "internal error; request id "+id)
 				}
+			}
+			if sw.status == 0 && sw.body.timedOut() {
+				sw.requestTimeout()
 			}
 			route := r.Pattern
 			if route == "" || route == "/" {
@@ -144,8 +173,12 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			}
 			// Log the path, never the query: overlay keys travel there.
 			s.log.WithLevel(lvl).Str("request_id", id).Str("method", r.Method).Str("route", route).Str("path", r.URL.Path).
-				Int("status", status).Dur("took", elapsed).Msg("request")
+				Str("client", client).Int("status", status).Dur("took", elapsed).Msg("request")
 		}()
+		if headerSize(r) > s.cfg.MaxHeaderBytes {
+			writeHeadersTooLarge(sw, s.cfg.MaxHeaderBytes)
+			return
+		}
 		next.ServeHTTP(sw, r)
 	})
 }
@@ -175,6 +208,7 @@ func trimNewline(p []byte) []byte {
 // the access line.
 type requestContext struct {
 	id     string
+	client string // see clientAddr
 	base   *zerolog.Logger
 	once   sync.Once
 	logger zerolog.Logger
@@ -190,13 +224,13 @@ func RequestID(ctx context.Context) string {
 	return ""
 }
 
-// Logger returns the request's logger, which carries its request id; for a
-// context outside a request it returns a disabled logger.
+// Logger returns the request's logger, which carries its request id and client
+// address; for a context outside a request it returns a disabled logger.
 func Logger(ctx context.Context) *zerolog.Logger {
 	rc, ok := ctx.Value(requestContextKey{}).(*requestContext)
 	if !ok {
 		return zerolog.Ctx(ctx)
 	}
-	rc.once.Do(func() { rc.logger = rc.base.With().Str("request_id", rc.id).Logger() })
+	rc.once.Do(func() { rc.logger = rc.base.With().Str("request_id", rc.id).Str("client", rc.client).Logger() })
 	return &rc.logger
 }

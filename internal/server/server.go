@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"sort"
 	"sync"
 	"time"
@@ -32,8 +33,17 @@ type Config struct {
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
 	MaxHeaderBytes    int
+	// ReadTimeout bounds how long a request body may take to arrive after
+	// its headers; a slower one is answered 408 (see readtimeout.go).
+	// Default 10 s; requests without a body (WebSocket upgrades) are not
+	// bound by it.
+	ReadTimeout time.Duration
 	// ReadyTimeout bounds one readiness probe of the store; default 1 s.
 	ReadyTimeout time.Duration
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For or
+	// Forwarded header names the client (see ClientIP). None: the client
+	// is always the TCP peer and those headers are ignored.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the HTTP server and the owner of the process's lifecycle.
@@ -69,6 +79,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxHeaderBytes <= 0 {
 		cfg.MaxHeaderBytes = 32 << 10
 	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = 10 * time.Second
+	}
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = time.Second
 	}
@@ -95,15 +108,19 @@ func New(cfg Config) (*Server, error) {
 		Handler:           s.handler,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    cfg.MaxHeaderBytes,
-		ErrorLog:          newStdLogger(cfg.Logger),
+		// net/http answers headers over its limit before any handler, in
+		// plain text. Its limit is set above ours so that the middleware
+		// answers most oversized headers itself, as problem+json (see
+		// headerSize); only the grossly oversized get net/http's answer.
+		MaxHeaderBytes: 2 * cfg.MaxHeaderBytes,
+		ErrorLog:       newStdLogger(cfg.Logger),
 	}
 	s.HandleFunc("GET /healthz", s.healthz)
 	s.HandleFunc("GET /readyz", s.readyz)
 	s.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{Registry: cfg.Registry}))
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		problem.Respond(w, http.StatusNotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path)
-	})
+	// A catch-all, so that a miss is answered as problem+json; it works
+	// out the 405 the mux would have given itself (see unmatched).
+	s.mux.HandleFunc("/", s.unmatched)
 	return s, nil
 }
 

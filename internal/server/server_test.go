@@ -216,8 +216,8 @@ func TestRequestLogger(t *testing.T) {
 	}
 	for _, l := range lines {
 		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil || m["request_id"] != "req-42" {
-			t.Fatalf("line without the request id: %s", l)
+		if err := json.Unmarshal([]byte(l), &m); err != nil || m["request_id"] != "req-42" || m["client"] != "192.0.2.1" {
+			t.Fatalf("line without the request id and client: %s", l)
 		}
 	}
 	if Logger(context.Background()).GetLevel() != zerolog.Disabled {
