@@ -98,12 +98,12 @@ type Service struct {
 	disabledMu sync.Mutex
 	disabled   map[string]disabledMark
 
-	wake        chan struct{}
-	hotMu       sync.Mutex
-	hot         map[string]time.Time // drop → polled every tick until
-	dirty       map[string]struct{}  // drops announced since the last poll
-	quiet       map[string]struct{}  // drops the last sweep found without work
-	pools       sync.Map             // drop → struct{}: its codes_file is loaded
+	wake  chan struct{}
+	hotMu sync.Mutex
+	hot   map[string]time.Time // drop → polled every tick until
+	dirty map[string]struct{}  // drops announced since the last poll
+	quiet map[string]struct{}  // drops the last sweep found without work
+	pools sync.Map             // drop → struct{}: its codes_file is loaded
 
 	runOnce  sync.Once
 	stopOnce sync.Once

@@ -215,9 +215,9 @@ func TestCompensationCodesMistakes(t *testing.T) {
 	big := strings.Repeat("0123456789abcdef\n", (1<<20)/17+1)
 	for _, tc := range []struct {
 		name, drop, ct, body string
-		status                int
-		code                  string
-		line                  float64
+		status               int
+		code                 string
+		line                 float64
 	}{
 		{"unknown drop", "nope", "text/plain", "A\n", 404, "unknown_drop", 0},
 		{"drop without code compensation", config.DemoDrop, "text/plain", "A\n", 409, "not_code_compensation", 0},
