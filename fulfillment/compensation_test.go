@@ -2,6 +2,7 @@ package fulfillment
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -132,3 +133,23 @@ dropwire_compensation_pool_low{drop="drop-1"} 1
 
 var rpushScript = store.NewScript("test-rpush", `return redis.call('RPUSH', KEYS[1], unpack(ARGV))`,
 	func(tx store.Tx, keys, argv []string) (any, error) { return tx.RPush(keys[0], argv...), nil })
+
+// An upload larger than one store script's batch is added in batches, and
+// each code still once.
+func TestAddCodesInBatches(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st, config.Compensation{Kind: "code"}, testNodeConfig("shop", "http://127.0.0.1:9/", newSecret(t)))
+		s := f.service()
+		codes := make([]string, 2*codesBatch+500)
+		for i := range codes {
+			codes[i] = fmt.Sprintf("BATCH-%05d", i)
+		}
+		ctx := context.Background()
+		if added, left, err := s.AddCodes(ctx, f.drop, codes[:codesBatch+10]); err != nil || added != codesBatch+10 || left != codesBatch+10 {
+			t.Fatalf("first part: %d %d %v", added, left, err)
+		}
+		if added, left, err := s.AddCodes(ctx, f.drop, codes); err != nil || added != len(codes)-codesBatch-10 || left != int64(len(codes)) {
+			t.Fatalf("whole list: %d %d %v", added, left, err)
+		}
+	})
+}
