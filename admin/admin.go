@@ -40,6 +40,17 @@ type Verifier interface {
 	Ingest(ctx context.Context, src verifier.Source, ev verifier.Event) (verifier.Result, error)
 }
 
+// Pools is the compensation code pools of the drops
+// (*fulfillment.Service).
+type Pools interface {
+	// LoadPool loads a drop's codes_file, once ever.
+	LoadPool(ctx context.Context, drop, file string) (int, error)
+	// AddCodes adds the codes the pool never held.
+	AddCodes(ctx context.Context, drop string, codes []string) (added int, available int64, err error)
+	// PoolStatus is how many codes d's pool holds, and whether that is low.
+	PoolStatus(ctx context.Context, d *config.Drop) (left int64, low bool, err error)
+}
+
 // Defaults of Config.
 const (
 	DefaultKeyGrace  = 10 * time.Minute
@@ -55,6 +66,10 @@ type Config struct {
 	Config   *config.Config // creators, sources, nodes, admin token, public URL
 	Drops    Catalog
 	Verifier Verifier
+	// Pools, when set, loads the codes_file of drops created with
+	// compensation kind code, takes code uploads and shows pool levels;
+	// without it the upload answers 503.
+	Pools Pools
 	// Ingress is the server's whole HTTP handler: the test drop posts its
 	// signed trigger through it, exactly as a capture SDK would.
 	Ingress http.Handler
@@ -129,6 +144,7 @@ func (a *Admin) Routes() map[string]http.Handler {
 		"GET /v1/admin/drops/{id}":                             a.guard(a.getDrop),
 		"POST /v1/admin/drops/{id}/close":                      a.guard(a.closeDrop),
 		"POST /v1/admin/drops/{id}/stock":                      a.guard(a.addStock),
+		"PUT /v1/admin/drops/{id}/compensation-codes":          a.guard(a.putCompensationCodes),
 		"POST /v1/admin/drops/{id}/test":                       a.guard(a.testDrop),
 		"GET /v1/admin/drops/{id}/stats":                       a.guard(a.dropStats),
 		"GET /v1/admin/creators":                               a.guard(a.listCreators),

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -136,6 +137,10 @@ func (a *Admin) CreateDrop(ctx context.Context, spec DropSpec) (*config.Drop, er
 	if err := a.cfg.Config.CheckDrop(&d); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidDrop, err)
 	}
+	codesFile, err := a.codesFile(&d)
+	if err != nil {
+		return nil, err
+	}
 	if _, err := a.cfg.Drops.Drop(ctx, d.ID); err == nil {
 		return nil, fmt.Errorf("%w: %q", ErrDropExists, d.ID)
 	}
@@ -158,10 +163,42 @@ func (a *Admin) CreateDrop(ctx context.Context, spec DropSpec) (*config.Drop, er
 	if _, err := a.st.Run(ctx, stockInitScript, []string{store.DropKey(d.ID, "stock")}, args...); err != nil {
 		a.log.Warn().Err(err).Str("drop", d.ID).Msg("admin: stock not initialised; the first claim will")
 	}
+	if codesFile != "" && a.cfg.Pools != nil {
+		if n, err := a.cfg.Pools.LoadPool(ctx, d.ID, codesFile); err != nil {
+			a.log.Warn().Err(err).Str("drop", d.ID).Msg("admin: compensation codes not loaded yet; the pool loader retries")
+		} else {
+			a.log.Info().Str("drop", d.ID).Int("codes", n).Msg("compensation code pool loaded")
+		}
+	}
 	a.cfg.Drops.Put(d)
 	a.announce(ctx, d.ID)
 	a.log.Info().Str("drop", d.ID).Str("creator", d.Creator).Bool("sandbox", spec.Sandbox).Msg("drop created")
 	return &d, nil
+}
+
+// codesFile checks the codes_file of a drop created through the API: a
+// relative path inside the configuration's directory (the API must not
+// read whatever file the server can) that holds valid codes. It returns
+// the resolved path, "" when the drop has none. Errors: ErrInvalidDrop
+// wrapping a *config.Error that names the field.
+func (a *Admin) codesFile(d *config.Drop) (string, error) {
+	name := d.Compensation.CodesFile
+	if d.Compensation.Kind != config.CompensationCode || name == "" {
+		return "", nil
+	}
+	fail := func(msg string) (string, error) {
+		return "", fmt.Errorf("%w: %w", ErrInvalidDrop, &config.Error{Problems: []config.Problem{
+			{Path: "drop.compensation.codes_file", Msg: msg}}})
+	}
+	if !filepath.IsLocal(name) {
+		return fail("must be a relative path inside the configuration file's directory (not absolute, no ..); " +
+			"or leave it out and upload the codes with PUT /v1/admin/drops/{id}/compensation-codes")
+	}
+	path := a.cfg.Config.ResolvePath(name)
+	if _, err := config.ReadCodes(path); err != nil {
+		return fail(config.CodesProblem(name, err))
+	}
+	return path, nil
 }
 
 // hsetnxScript stores a drop unless its id is taken.
@@ -297,13 +334,27 @@ func (a *Admin) follow(ctx context.Context, sub store.Subscription, tick <-chan 
 // DropView is a drop with its state, as the API lists it.
 type DropView struct {
 	DropSpec
-	Status   string     `json:"status"`
-	OpenedAt *time.Time `json:"opened_at,omitempty"`
-	ClosesAt *time.Time `json:"closes_at,omitempty"`
-	ClosedAt *time.Time `json:"closed_at,omitempty"`
-	Moment   string     `json:"moment,omitempty"`
-	Left     int64      `json:"stock_left"`
-	Total    int64      `json:"stock_total"`
+	// Compensation replaces DropSpec's in the JSON: the policy and, for
+	// kind code, its pool.
+	Compensation CompensationView `json:"compensation"`
+	Status       string           `json:"status"`
+	OpenedAt     *time.Time       `json:"opened_at,omitempty"`
+	ClosesAt     *time.Time       `json:"closes_at,omitempty"`
+	ClosedAt     *time.Time       `json:"closed_at,omitempty"`
+	Moment       string           `json:"moment,omitempty"`
+	Left         int64            `json:"stock_left"`
+	Total        int64            `json:"stock_total"`
+}
+
+// CompensationView is a drop's compensation policy as the API shows it;
+// for kind code also the codes left in its pool, and Low while they are
+// fewer than 10 % of its stock (the dashboard warns).
+type CompensationView struct {
+	Kind      string `json:"kind,omitempty"`
+	CodesFile string `json:"codes_file,omitempty"`
+	URL       string `json:"url,omitempty"`
+	PoolLeft  *int64 `json:"pool_left,omitempty"`
+	Low       bool   `json:"low,omitempty"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -325,6 +376,15 @@ func (a *Admin) view(ctx context.Context, d *config.Drop, stored map[string]bool
 		v.Source = "api"
 	}
 	v.Sandbox = stored[d.ID]
+	c := d.Compensation
+	v.Compensation = CompensationView{Kind: c.Kind, CodesFile: c.CodesFile, URL: c.URL}
+	if c.Kind == config.CompensationCode && a.cfg.Pools != nil {
+		left, low, err := a.cfg.Pools.PoolStatus(ctx, d)
+		if err != nil {
+			return DropView{}, err
+		}
+		v.Compensation.PoolLeft, v.Compensation.Low = &left, low
+	}
 	lines, err := a.stockLeft(ctx, d)
 	if err != nil {
 		return DropView{}, err

@@ -73,6 +73,10 @@ func (a *Admin) TestDrop(ctx context.Context, from *config.Drop, qty int, window
 	}
 	spec.Window = window.String()
 	spec.Quorum = 1 // one signed trigger opens it
+	if spec.Compensation.Kind == config.CompensationCode {
+		// The codes are the real drop's: a test claim must not spend one.
+		spec.Compensation = CompensationSpec{Kind: config.CompensationNone}
+	}
 	for i := range spec.Stock {
 		spec.Stock[i].Qty = qty
 	}

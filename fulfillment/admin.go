@@ -12,8 +12,10 @@ import (
 )
 
 // AdminHandlers returns the dead-letter admin API, guarded by the admin
-// bearer token: GET /v1/admin/dlq, POST /v1/admin/dlq/{id}/replay and
-// POST /v1/admin/dlq/replay. Register each pattern with its handler.
+// bearer token: GET /v1/admin/dlq, POST /v1/admin/dlq/{id}/replay (409
+// claim_settled for a claim that must not be sent again) and POST
+// /v1/admin/dlq/replay (which leaves those and lists them as "settled").
+// Register each pattern with its handler.
 func (s *Service) AdminHandlers() map[string]http.Handler {
 	return map[string]http.Handler{
 		"GET /v1/admin/dlq": s.admin(func(w http.ResponseWriter, r *http.Request) {
@@ -30,9 +32,14 @@ func (s *Service) AdminHandlers() map[string]http.Handler {
 		"POST /v1/admin/dlq/{id}/replay": s.admin(func(w http.ResponseWriter, r *http.Request) {
 			id := r.PathValue("id")
 			err := s.Replay(r.Context(), id)
+			var se *SettledError
 			switch {
 			case errors.Is(err, ErrNotFound):
 				problem.Respond(w, http.StatusNotFound, "not_found", "no dead letter with this id")
+			case errors.As(err, &se):
+				problem.Write(w, problem.New(http.StatusConflict, "claim_settled",
+					"claim "+se.Claim+" is "+se.State+": sending it again could give the viewer both the reward and the compensation; the dead letter is kept").
+					With("claim", se.Claim).With("state", se.State))
 			case err != nil:
 				problem.Respond(w, http.StatusServiceUnavailable, "store_unavailable", "could not replay")
 			default:
@@ -40,12 +47,14 @@ func (s *Service) AdminHandlers() map[string]http.Handler {
 			}
 		}),
 		"POST /v1/admin/dlq/replay": s.admin(func(w http.ResponseWriter, r *http.Request) {
-			n, err := s.ReplayAll(r.Context())
+			rep, err := s.ReplayAll(r.Context())
 			if err != nil {
-				problem.Write(w, problem.New(http.StatusServiceUnavailable, "store_unavailable", "replay stopped").With("replayed", n))
+				problem.Write(w, problem.New(http.StatusServiceUnavailable, "store_unavailable", "replay stopped").
+					With("replayed", len(rep.Replayed)).With("ids", rep.Replayed).With("settled", rep.Settled))
 				return
 			}
-			writeJSON(w, http.StatusAccepted, map[string]any{"replayed": n})
+			writeJSON(w, http.StatusAccepted, map[string]any{"replayed": len(rep.Replayed), "ids": rep.Replayed,
+				"settled": rep.Settled})
 		}),
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -94,8 +95,14 @@ func (s *Service) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 // Replay puts a dead-lettered entry back into its drop's outbox with the
 // same event id (so the node still dedupes it) and removes it from the
 // dead letters; exactly one of concurrent replays of one entry succeeds.
-// Replaying an entry of a disabled node enables the node again. Errors:
-// ErrNotFound.
+//
+// A claim.created entry whose claim is forward_failed moves the claim back
+// to forwarded in the same step (on its timeline), so the node's callbacks
+// apply again; if this delivery is given up on too, the claim is
+// forward_failed (and compensated) again. An entry whose claim has settled
+// is not sent: see [ErrClaimSettled] and settled. Replaying an entry of a
+// disabled node enables the node again. Errors: ErrNotFound,
+// ErrClaimSettled (wrapped in a *SettledError).
 func (s *Service) Replay(ctx context.Context, id string) error {
 	drops := s.cfg.Drops.All("")
 	if drop, ok := dropOfEvent(id); ok {
@@ -117,28 +124,96 @@ func (s *Service) Replay(ctx context.Context, id string) error {
 	return fmt.Errorf("%w: dead letter %q", ErrNotFound, id)
 }
 
+// SettledError says which state settled a dead letter's claim. It
+// matches ErrClaimSettled.
+type SettledError struct {
+	ID, Claim, State string
+	// Compensation is the claim's compensation ("webhook": on its way).
+	Compensation string
+}
+
+func (e *SettledError) Error() string {
+	msg := "fulfillment: dead letter " + e.ID + ": claim " + e.Claim + " is " + e.State
+	if e.State == verifier.ClaimForwardFailed && e.Compensation == "webhook" {
+		msg += " with its compensation sent to the creator's webhook"
+	}
+	return msg + "; not sent again"
+}
+
+// Is makes errors.Is(err, ErrClaimSettled) hold.
+func (e *SettledError) Is(target error) bool { return target == ErrClaimSettled }
+
+// settled reports whether an entry of type typ must not be sent again for
+// a claim in state with compensation comp:
+//   - claim.created: the claim has ended (picked_up, rejected,
+//     pickup_failed, compensated), or it is forward_failed with a
+//     claim.compensated webhook queued: the creator may hand out the
+//     compensation at any moment, and cannot be asked to take it back.
+//   - claim.compensated: the claim is compensated already.
+func settled(typ, state, comp string) bool {
+	switch typ {
+	case TypeClaimCreated:
+		switch state {
+		case verifier.ClaimPickedUp, verifier.ClaimRejected, verifier.ClaimPickupFailed, verifier.ClaimCompensated:
+			return true
+		case verifier.ClaimForwardFailed:
+			return comp == "webhook"
+		}
+	case TypeClaimCompensated:
+		return state == verifier.ClaimCompensated
+	}
+	return false
+}
+
 func (s *Service) replay(ctx context.Context, drop, id, js string) error {
 	var dl DeadLetter
 	if err := json.Unmarshal([]byte(js), &dl); err != nil || len(dl.Fields) == 0 {
 		return fmt.Errorf("fulfillment: dead letter %q is unreadable", id)
 	}
+	claim := dl.Fields["claim"]
 	if dl.Node != "" && dl.Reason == "node_gone" {
+		// Enabling the node is a change of its own: not for a dead letter
+		// the script below would refuse. The script checks again.
+		h, err := s.st.HGetAll(ctx, claimKey(drop, claim))
+		if err != nil {
+			return err
+		}
+		if settled(dl.Fields["type"], h["state"], h["compensation"]) {
+			return &SettledError{ID: id, Claim: claim, State: h["state"], Compensation: h["compensation"]}
+		}
 		if err := s.setDisabled(ctx, dl.Node, false); err != nil {
 			return err
 		}
 	}
-	args := []any{id, js}
+	args := []any{id, js, dl.Fields["type"], s.now().UnixMilli(), s.st.Prefix() + verifier.StateChannel, drop, claim}
 	for k, v := range dl.Fields {
 		args = append(args, k, v)
 	}
-	n, err := s.st.Run(ctx, replayScript, []string{dlqKey(drop), outboxKey(drop)}, args...)
+	raw, err := s.st.Run(ctx, replayScript,
+		[]string{dlqKey(drop), outboxKey(drop), claimKey(drop, claim), historyKey(drop, claim), stateKey(drop)}, args...)
 	if err != nil {
 		return err
 	}
-	if n != int64(1) {
+	res, _ := raw.([]any)
+	str := func(i int) string {
+		if i >= len(res) {
+			return ""
+		}
+		v, _ := res[i].(string)
+		return v
+	}
+	switch str(0) {
+	case "replayed":
+	case "settled":
+		return &SettledError{ID: id, Claim: claim, State: str(1), Compensation: str(2)}
+	default:
 		return fmt.Errorf("%w: dead letter %q (replayed meanwhile)", ErrNotFound, id)
 	}
-	s.log.Info().Str("drop", drop).Str("event", id).Msg("dead letter replayed")
+	ev := s.log.Info().Str("drop", drop).Str("event", id)
+	if str(1) == verifier.ClaimForwardFailed {
+		ev = ev.Str("claim_state", verifier.ClaimForwarded)
+	}
+	ev.Msg("dead letter replayed")
 	s.heat(drop)
 	select {
 	case s.wake <- struct{}{}:
@@ -147,24 +222,35 @@ func (s *Service) replay(ctx context.Context, drop, id, js string) error {
 	return nil
 }
 
-// ReplayAll replays every dead letter and returns how many.
-func (s *Service) ReplayAll(ctx context.Context) (int, error) {
+// ReplayReport is what ReplayAll did.
+type ReplayReport struct {
+	Replayed []string `json:"ids"`
+	// Settled are the dead letters left alone: their claims have settled.
+	Settled []string `json:"settled"`
+}
+
+// ReplayAll replays every dead letter whose claim has not settled, and
+// says which it replayed and which it left. A store error stops it; the
+// report says what was done until then.
+func (s *Service) ReplayAll(ctx context.Context) (ReplayReport, error) {
+	rep := ReplayReport{Replayed: []string{}, Settled: []string{}}
 	all, err := s.DeadLetters(ctx)
 	if err != nil {
-		return 0, err
+		return rep, err
 	}
-	n := 0
 	for _, dl := range all {
 		err := s.Replay(ctx, dl.ID)
 		switch {
 		case errors.Is(err, ErrNotFound):
+		case errors.Is(err, ErrClaimSettled):
+			rep.Settled = append(rep.Settled, dl.ID)
 		case err != nil:
-			return n, err
+			return rep, err
 		default:
-			n++
+			rep.Replayed = append(rep.Replayed, dl.ID)
 		}
 	}
-	return n, nil
+	return rep, nil
 }
 
 // dropOfEvent returns the drop of an event id "<claim id>.<what>".
@@ -177,24 +263,56 @@ func dropOfEvent(id string) (string, bool) {
 }
 
 // replayScript moves one dead letter back to the outbox if it is still
-// the one that was read. KEYS: 1 dead letters, 2 outbox. ARGV: event id,
-// record as read, then the entry's field/value pairs.
+// the one that was read and its claim has not settled (see settled); a
+// forward_failed claim of a claim.created entry becomes forwarded, with
+// replay_pending set (see transitionScript), and the change is announced.
+// KEYS: 1 dead letters, 2 outbox, 3 claim, 4 claim history, 5 drop state.
+// ARGV: 1 event id, 2 record as read, 3 entry type, 4 now ms, 5 state
+// channel, 6 drop, 7 claim id, then the entry's field/value pairs.
+// Returns {"replayed", state before}, {"settled", state, compensation} or
+// {"gone"}.
 var replayScript = store.NewScript("dlq-replay", `
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return {'gone'} end
+local h = redis.call('HMGET', KEYS[3], 'state', 'compensation')
+local st, comp = h[1] or '', h[2] or ''
+local ended = {picked_up = true, rejected = true, pickup_failed = true, compensated = true}
+if (ARGV[3] == 'claim.created' and (ended[st] or (st == 'forward_failed' and comp == 'webhook'))) or
+   (ARGV[3] == 'claim.compensated' and st == 'compensated') then
+  return {'settled', st, comp}
+end
 redis.call('HDEL', KEYS[1], ARGV[1])
+if ARGV[3] == 'claim.created' and st == 'forward_failed' then
+  redis.call('HSET', KEYS[3], 'state', 'forwarded', 'forwarded_at', ARGV[4], 'replay_pending', '1')
+  redis.call('HDEL', KEYS[3], 'compensation', 'forward_error')
+  redis.call('RPUSH', KEYS[4], 'forwarded\t' .. ARGV[4])
+  local seq = redis.call('HINCRBY', KEYS[5], 'seq', 1)
+  redis.call('PUBLISH', ARGV[5], ARGV[6] .. ' ' .. seq .. ' claim forwarded')
+end
 local fields = {}
-for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('XADD', KEYS[2], '*', unpack(fields))
-return 1
+return {'replayed', st}
 `, func(tx store.Tx, keys, argv []string) (any, error) {
 	if v, ok := tx.HGet(keys[0], argv[0]); !ok || v != argv[1] {
-		return int64(0), nil
+		return []any{"gone"}, nil
+	}
+	st, _ := tx.HGet(keys[2], "state")
+	comp, _ := tx.HGet(keys[2], "compensation")
+	if settled(argv[2], st, comp) {
+		return []any{"settled", st, comp}, nil
 	}
 	tx.HDel(keys[0], argv[0])
-	fields := make(map[string]string, (len(argv)-2)/2)
-	for i := 2; i+1 < len(argv); i += 2 {
+	if argv[2] == TypeClaimCreated && st == verifier.ClaimForwardFailed {
+		tx.HSet(keys[2], "state", verifier.ClaimForwarded, "forwarded_at", argv[3], "replay_pending", "1")
+		tx.HDel(keys[2], "compensation", "forward_error")
+		tx.RPush(keys[3], verifier.ClaimForwarded+"\t"+argv[3])
+		seq := tx.HIncrBy(keys[4], "seq", 1)
+		tx.Publish(argv[4], []byte(argv[5]+" "+strconv.FormatInt(seq, 10)+" claim "+verifier.ClaimForwarded))
+	}
+	fields := make(map[string]string, (len(argv)-7)/2)
+	for i := 7; i+1 < len(argv); i += 2 {
 		fields[argv[i]] = argv[i+1]
 	}
 	tx.XAdd(keys[1], fields)
-	return int64(1), nil
+	return []any{"replayed", st}, nil
 })

@@ -14,7 +14,9 @@
 //
 // Claim states move only forward (see [Allowed] and [Transition]); a late
 // or repeated event is answered "unchanged" and an illegal one changes
-// nothing. Every transition, including the SLA expiry and the compensation
+// nothing. The one way back is an operator's: replaying a dead letter
+// moves a forward_failed claim to forwarded, and refuses a claim that has
+// settled (see [Service.Replay]). Every transition, including the SLA expiry and the compensation
 // it triggers, is one atomic store script, so several replicas may race on
 // the same claim and exactly one of them changes it.
 //

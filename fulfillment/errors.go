@@ -19,6 +19,11 @@ var (
 	ErrMalformedEvent = errors.New("fulfillment: malformed event")
 	// ErrNotFound is returned for a dead-letter id that does not exist.
 	ErrNotFound = errors.New("fulfillment: not found")
+	// ErrClaimSettled is returned for a dead letter whose claim has
+	// settled (picked up, rejected, failed or compensated, or a
+	// compensation on its way): sending it again could give the viewer the
+	// reward and the compensation both.
+	ErrClaimSettled = errors.New("fulfillment: claim settled")
 	// ErrNodeDisabled is the delivery outcome of a node that answered 410
 	// Gone: nothing more is sent to it.
 	ErrNodeDisabled = errors.New("fulfillment: node disabled")

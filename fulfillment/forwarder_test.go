@@ -2,6 +2,7 @@ package fulfillment
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -195,7 +196,9 @@ func TestNodeGone(t *testing.T) {
 }
 
 // Past the horizon an entry is dead-lettered, its claim forward_failed and
-// compensated; a replay (admin API) delivers it with the same webhook-id.
+// compensated. The viewer holds a compensation code now: a replay (admin
+// API) must not send the claim again, so it answers 409 claim_settled, the
+// node receives nothing and the dead letter stays listed.
 func TestHorizonDeadLetterAndReplay(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st store.Store) {
 		node := newTestNode(t)
@@ -224,15 +227,13 @@ func TestHorizonDeadLetterAndReplay(t *testing.T) {
 			t.Fatalf("only %d attempts before the horizon", node.hitCount())
 		}
 
-		srv := httptest.NewServer(http.NewServeMux())
-		defer srv.Close()
 		mux := http.NewServeMux()
 		for p, h := range s.AdminHandlers() {
 			mux.Handle(p, h)
 		}
 		admin := httptest.NewServer(mux)
 		defer admin.Close()
-		do := func(method, path, token string) *http.Response {
+		do := func(method, path, token string) (int, map[string]any) {
 			req, _ := http.NewRequest(method, admin.URL+path, nil)
 			if token != "" {
 				req.Header.Set("Authorization", "Bearer "+token)
@@ -241,38 +242,56 @@ func TestHorizonDeadLetterAndReplay(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			resp.Body.Close()
-			return resp
+			defer resp.Body.Close()
+			var body map[string]any
+			_ = json.NewDecoder(resp.Body).Decode(&body)
+			return resp.StatusCode, body
 		}
-		if r := do("GET", "/v1/admin/dlq", "wrong-token-0123456789"); r.StatusCode != 401 {
-			t.Fatalf("wrong token: %d", r.StatusCode)
+		if code, _ := do("GET", "/v1/admin/dlq", "wrong-token-0123456789"); code != 401 {
+			t.Fatalf("wrong token: %d", code)
 		}
-		if r := do("GET", "/v1/admin/dlq", ""); r.StatusCode != 401 {
-			t.Fatalf("no token: %d", r.StatusCode)
+		if code, _ := do("GET", "/v1/admin/dlq", ""); code != 401 {
+			t.Fatalf("no token: %d", code)
 		}
 		dls, _ := s.DeadLetters(context.Background())
 		if len(dls) != 1 || dls[0].ID != id+".created" || dls[0].Reason != "horizon" {
 			t.Fatalf("dead letters %+v", dls)
 		}
-		if r := do("POST", "/v1/admin/dlq/nope.created/replay", s.cfg.AdminToken); r.StatusCode != 404 {
-			t.Fatalf("replay unknown: %d", r.StatusCode)
+		if code, _ := do("POST", "/v1/admin/dlq/nope.created/replay", s.cfg.AdminToken); code != 404 {
+			t.Fatalf("replay unknown: %d", code)
 		}
 		down.Lock()
 		failing = false
 		down.Unlock()
-		if r := do("POST", "/v1/admin/dlq/"+id+".created/replay", s.cfg.AdminToken); r.StatusCode != 202 {
-			t.Fatalf("replay: %d", r.StatusCode)
+		hits := node.hitCount()
+		queued, err := st.OutboxLen(context.Background(), outboxKey(f.drop))
+		if err != nil {
+			t.Fatal(err)
 		}
-		eventually(t, 5*time.Second, "replayed delivery", func() bool { return len(node.deliveries()) == 1 })
-		if d := node.deliveries()[0]; d.ID != id+".created" {
-			t.Fatalf("replayed with webhook-id %q", d.ID)
+		code, body := do("POST", "/v1/admin/dlq/"+id+".created/replay", s.cfg.AdminToken)
+		if code != 409 || body["code"] != "claim_settled" || body["state"] != "compensated" || body["claim"] != id {
+			t.Fatalf("replay of a compensated claim: %d %v", code, body)
 		}
-		// The claim was compensated meanwhile: delivery does not move it back.
-		if st := f.claimHash(id)["state"]; st != "compensated" {
-			t.Fatalf("state after replay %s", st)
+		code, body = do("POST", "/v1/admin/dlq/replay", s.cfg.AdminToken)
+		if settled, _ := body["settled"].([]any); code != 202 || body["replayed"] != 0.0 || len(settled) != 1 || settled[0] != id+".created" {
+			t.Fatalf("replay all: %d %v", code, body)
 		}
-		if dls, _ := s.DeadLetters(context.Background()); len(dls) != 0 {
-			t.Fatalf("dead letters after replay %+v", dls)
+		// Nothing was queued, so nothing can reach the node later either.
+		if n, err := st.OutboxLen(context.Background(), outboxKey(f.drop)); err != nil || n != queued {
+			t.Fatalf("outbox length %d after the refused replays, was %d (%v)", n, queued, err)
+		}
+		if n := node.hitCount(); n != hits || len(node.deliveries()) != 0 {
+			t.Fatalf("the node was sent the settled claim: %d requests, %d accepted", n-hits, len(node.deliveries()))
+		}
+		h := f.claimHash(id)
+		if h["state"] != "compensated" || h["compensation_code"] != "CODE-0001" {
+			t.Fatalf("claim after the refused replay %v", h)
+		}
+		if got := strings.Join(f.history(id), ","); got != "claimed,forward_failed,compensated" {
+			t.Fatalf("history after the refused replay %s", got)
+		}
+		if dls, _ := s.DeadLetters(context.Background()); len(dls) != 1 {
+			t.Fatalf("dead letters after the refused replay %+v", dls)
 		}
 	})
 }

@@ -14,6 +14,7 @@ import "github.com/dropwire/dropwire/internal/store"
 //	{d:<drop>}:dlq                  event id → dead letter (JSON)
 //	{d:<drop>}:sla                  pickup deadlines: claim id → pickup_by ms
 //	{d:<drop>}:comp:pool            compensation codes not handed out yet
+//	{d:<drop>}:comp:codes           every code the pool ever held (set)
 //	{d:<drop>}:comp:loaded          set once the pool file is loaded
 //	{d:<drop>}:cb:<node>:<id>       callback dedupe mark (webhook-id)
 //	fulfillment:node:<id>:disabled  set when a node answered 410 Gone
@@ -27,6 +28,7 @@ func dlqKey(drop string) string         { return store.DropKey(drop, "dlq") }
 func slaKey(drop string) string         { return store.DropKey(drop, "sla") }
 func poolKey(drop string) string        { return store.DropKey(drop, "comp", "pool") }
 func poolLoadedKey(drop string) string  { return store.DropKey(drop, "comp", "loaded") }
+func poolCodesKey(drop string) string   { return store.DropKey(drop, "comp", "codes") }
 func stateKey(drop string) string       { return store.DropKey(drop, "state") }
 func callbackKey(drop, node, id string) string {
 	return store.DropKey(drop, "cb", node, id)

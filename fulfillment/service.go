@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -99,12 +98,12 @@ type Service struct {
 	disabledMu sync.Mutex
 	disabled   map[string]disabledMark
 
-	wake        chan struct{}
-	hotMu       sync.Mutex
-	hot         map[string]time.Time // drop → polled every tick until
-	dirty       map[string]struct{}  // drops announced since the last poll
-	quiet       map[string]struct{}  // drops the last sweep found without work
-	poolsLoaded atomic.Bool
+	wake  chan struct{}
+	hotMu sync.Mutex
+	hot   map[string]time.Time // drop → polled every tick until
+	dirty map[string]struct{}  // drops announced since the last poll
+	quiet map[string]struct{}  // drops the last sweep found without work
+	pools sync.Map             // drop → struct{}: its codes_file is loaded
 
 	runOnce  sync.Once
 	stopOnce sync.Once
@@ -196,6 +195,11 @@ func New(cfg Config) (*Service, error) {
 		}
 		s.nodes[n.ID] = t
 	}
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(poolCollector{s}); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -246,8 +250,6 @@ func (s *Service) Run() error {
 		defer lcancel()
 		if err = s.LoadPools(lctx); err != nil {
 			s.log.Warn().Err(err).Msg("compensation pools not loaded; retried by the SLA loop")
-		} else {
-			s.poolsLoaded.Store(true)
 		}
 		err = nil
 		s.startForwarder(ctx)

@@ -16,15 +16,18 @@ import (
 // transition script applies each expiry once (DueOnly: the deadline is
 // checked again inside the atomic step, and a claim already failed or
 // compensated is left unchanged).
+//
+// Every poolSweep it also loads the pools not loaded yet: a file that
+// was missing, a store that did not answer, a drop created meanwhile.
 func (s *Service) slaLoop(ctx context.Context) {
 	tick := time.NewTicker(s.cfg.SLATick)
 	defer tick.Stop()
-	var poolTry time.Time
+	poolTry := s.now()
 	for {
-		if !s.poolsLoaded.Load() && s.now().Sub(poolTry) >= 10*time.Second {
+		if s.now().Sub(poolTry) >= poolSweep {
 			poolTry = s.now()
-			if err := s.LoadPools(ctx); err == nil {
-				s.poolsLoaded.Store(true)
+			if err := s.LoadPools(ctx); err != nil {
+				s.log.Debug().Err(err).Msg("compensation pools not loaded yet")
 			}
 		}
 		if _, err := s.ExpirePickups(ctx); err != nil {
@@ -37,6 +40,9 @@ func (s *Service) slaLoop(ctx context.Context) {
 		}
 	}
 }
+
+// poolSweep is how often the SLA loop loads the pools not loaded yet.
+const poolSweep = 10 * time.Second
 
 // ExpirePickups moves every claim whose pickup deadline has passed to
 // pickup_failed (and compensates it) and returns how many this call

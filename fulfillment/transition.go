@@ -58,6 +58,12 @@ type Outcome struct {
 // a claim.compensated outbox entry) and announces the change. Everything
 // is checked before the first write.
 //
+// A claim a dead-letter replay moved from forward_failed back to forwarded
+// carries replay_pending until its delivery's outcome: a delivery gives it
+// its pickup deadline (it had none), and a delivery that is given up on
+// again may move it to forward_failed again, the one way out of forwarded
+// the main line does not have.
+//
 // KEYS: 1 claim, 2 history, 3 sla zset, 4 drop state, 5 dedupe mark, 6 pool,
 // 7 outbox. ARGV: 1 now ms, 2 target, 3 node ("" any), 4 dedupe ttl ms (0:
 // none), 5 pickup_by ms (0: keep), 6 compensation kind, 7 state channel, 8
@@ -68,13 +74,24 @@ var transitionScript = store.NewScript("claim-transition", `
 local now = tonumber(ARGV[1])
 local to = ARGV[2]
 local dedupe = tonumber(ARGV[4])
-local h = redis.call('HMGET', KEYS[1], 'state', 'node', 'created_at')
+local h = redis.call('HMGET', KEYS[1], 'state', 'node', 'created_at', 'replay_pending')
 local cur = h[1]
 if dedupe > 0 and redis.call('EXISTS', KEYS[5]) == 1 then
   return {'duplicate', cur or '', '', tonumber(h[3]) or 0}
 end
 if not cur or (ARGV[3] ~= '' and h[2] ~= ARGV[3]) then
   return redis.error_reply('unknown_claim')
+end
+local replay = cur == 'forwarded' and h[4] == '1'
+local pickupby = tonumber(ARGV[5])
+if replay and to == 'forwarded' then
+  if pickupby > 0 then
+    redis.call('HSET', KEYS[1], 'pickup_by', ARGV[5])
+    redis.call('ZADD', KEYS[3], pickupby, ARGV[10])
+  end
+  redis.call('HDEL', KEYS[1], 'replay_pending')
+  if dedupe > 0 then redis.call('SET', KEYS[5], '1', 'PX', dedupe) end
+  return {'unchanged', cur, '', tonumber(h[3]) or 0}
 end
 local main = {claimed = 1, forwarded = 2, accepted = 3, ready = 4, picked_up = 5}
 local failing = {rejected = true, pickup_failed = true, forward_failed = true}
@@ -97,7 +114,7 @@ if unchanged then
   if dedupe > 0 then redis.call('SET', KEYS[5], '1', 'PX', dedupe) end
   return {'unchanged', cur, '', tonumber(h[3]) or 0}
 end
-if not (allowed[cur] and allowed[cur][to]) then
+if not (allowed[cur] and allowed[cur][to]) and not (replay and to == 'forward_failed') then
   return redis.error_reply('illegal_transition:' .. cur)
 end
 
@@ -105,8 +122,8 @@ local state = to
 local code = ''
 redis.call('HSET', KEYS[1], 'state', to, to .. '_at', ARGV[1])
 redis.call('RPUSH', KEYS[2], to .. '\t' .. ARGV[1])
+if replay then redis.call('HDEL', KEYS[1], 'replay_pending') end
 for i = 11, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-local pickupby = tonumber(ARGV[5])
 if (to == 'forwarded' or to == 'ready') and pickupby > 0 then
   redis.call('HSET', KEYS[1], 'pickup_by', ARGV[5])
   redis.call('ZADD', KEYS[3], pickupby, ARGV[10])
@@ -175,11 +192,25 @@ func transitionGo(tx store.Tx, keys, argv []string) (any, error) {
 	cur, ok := tx.HGet(keys[0], "state")
 	node, _ := tx.HGet(keys[0], "node")
 	created, _ := tx.HGet(keys[0], "created_at")
+	pending, _ := tx.HGet(keys[0], "replay_pending")
 	if dedupe > 0 && tx.Exists(keys[4]) {
 		return []any{ResultDuplicate, cur, "", num(created)}, nil
 	}
 	if !ok || (argv[2] != "" && node != argv[2]) {
 		return nil, &store.ScriptError{Code: "unknown_claim"}
+	}
+	replay := cur == verifier.ClaimForwarded && pending == "1"
+	pickupBy := num(argv[4])
+	if replay && to == verifier.ClaimForwarded {
+		if pickupBy > 0 {
+			tx.HSet(keys[0], "pickup_by", argv[4])
+			tx.ZAdd(keys[2], float64(pickupBy), argv[9])
+		}
+		tx.HDel(keys[0], "replay_pending")
+		if dedupe > 0 {
+			tx.Set(keys[4], "1", time.Duration(dedupe)*time.Millisecond)
+		}
+		return []any{ResultUnchanged, cur, "", num(created)}, nil
 	}
 	mc, mt := mainLine[cur], mainLine[to]
 	unchanged := cur == to || (mc > 0 && mt > 0 && mt <= mc) || (cur == verifier.ClaimCompensated && failing[to])
@@ -195,16 +226,18 @@ func transitionGo(tx store.Tx, keys, argv []string) (any, error) {
 		}
 		return []any{ResultUnchanged, cur, "", num(created)}, nil
 	}
-	if !allowed[cur][to] {
+	if !allowed[cur][to] && !(replay && to == verifier.ClaimForwardFailed) {
 		return nil, &store.ScriptError{Code: "illegal_transition:" + cur}
 	}
 	state, code := to, ""
 	tx.HSet(keys[0], "state", to, to+"_at", argv[0])
 	tx.RPush(keys[1], to+"\t"+argv[0])
+	if replay {
+		tx.HDel(keys[0], "replay_pending")
+	}
 	for i := 10; i+1 < len(argv); i += 2 {
 		tx.HSet(keys[0], argv[i], argv[i+1])
 	}
-	pickupBy := num(argv[4])
 	switch {
 	case (to == verifier.ClaimForwarded || to == verifier.ClaimReady) && pickupBy > 0:
 		tx.HSet(keys[0], "pickup_by", argv[4])

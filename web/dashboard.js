@@ -188,6 +188,23 @@
     return root;
   }
 
+  // poolWarning shows, above a drop's numbers, that its compensation code
+  // pool is low (fewer codes than 10 % of its stock): failed pickups
+  // would go uncompensated.
+  function poolWarning(card, d) {
+    var w = card.querySelector(".comp-warning");
+    if (!w) {
+      w = el("p", "comp-warning");
+      w.setAttribute("role", "status");
+      card.insertBefore(w, card.querySelector(".stats"));
+    }
+    var c = d.compensation || {};
+    w.hidden = !c.low;
+    w.textContent = c.low ? "Only " + c.pool_left + (c.pool_left === 1 ? " compensation code" : " compensation codes") +
+      " left for " + d.stock_total + " in stock: failed pickups go uncompensated once they run out. " +
+      "Upload more with PUT /v1/admin/drops/" + d.id + "/compensation-codes." : "";
+  }
+
   function renderDrops(drops) {
     var box = $("drops");
     var seen = {};
@@ -247,6 +264,7 @@
       badge.className = "badge status " + d.status;
       card.querySelector('[data-action="close"]').hidden = d.status !== "open";
       card.querySelector('[data-action="test"]').hidden = !!d.sandbox;
+      poolWarning(card, d);
       var stats = card.querySelector(".stats");
       stats.textContent = "";
       stats.appendChild(stat("claims", String(s.claims), "stat-claims"));

@@ -22,6 +22,16 @@ func runCheckConfig(_ context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
+	// What the named files hold: serve does not insist (a pool loaded once
+	// no longer needs its file), but a creator checking a file does.
+	if err := cfg.CheckFiles(); err != nil {
+		var cerr *config.Error
+		if errors.As(err, &cerr) {
+			fmt.Fprintln(env.stderr, cerr.Error())
+			return &exitError{code: 1, err: fmt.Errorf("%s: %d problems", fs.Arg(0), len(cerr.Problems))}
+		}
+		return &exitError{code: 1, err: err}
+	}
 	fmt.Fprintf(env.stdout, "%s: ok: %d creators, %d sources, %d nodes, %d drops\n",
 		fs.Arg(0), len(cfg.Creators), len(cfg.Sources), len(cfg.Nodes), len(cfg.Drops))
 	return nil

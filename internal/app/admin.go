@@ -21,6 +21,7 @@ func (a *App) wireAdmin() error {
 		Config:   a.cfg,
 		Drops:    a.drops,
 		Verifier: a.verifier,
+		Pools:    a.pools,
 		// Test drops post their signed trigger through the whole server,
 		// middleware included, as a capture SDK's request would go.
 		Ingress:  a.server.Handler(),

@@ -40,6 +40,7 @@ type App struct {
 
 	drops    *verifier.Catalog
 	verifier *verifier.Verifier
+	pools    admin.Pools          // compensation code pools; set by wireFulfillment
 	keys     *admin.KeyRing       // overlay keys (rotation); set by wireAdmin
 	codes    *overlay.Codes       // claim codes, shared by the overlay and claims; set by wireOverlay
 	states   *verifier.StateCache // drop states for resolving claim codes; set by wireOverlay

@@ -42,6 +42,7 @@ func (a *App) wireFulfillment() error {
 	if err != nil {
 		return err
 	}
+	a.pools = svc
 	a.server.Handle("POST /v1/fulfillment/{node}/events", svc.CallbackHandler())
 	for pattern, h := range svc.AdminHandlers() {
 		a.server.Handle(pattern, h)

@@ -11,6 +11,11 @@ var (
 	// ErrInvalid is matched (with errors.Is) by every *Error: the
 	// configuration was read but is not acceptable.
 	ErrInvalid = errors.New("config: invalid configuration")
+	// ErrNoCodes is returned for a codes list without a single code.
+	ErrNoCodes = errors.New("config: no codes")
+	// ErrInvalidCode is matched by every *CodeError: a line of a codes
+	// list that is not a code.
+	ErrInvalidCode = errors.New("config: invalid code")
 )
 
 // Problem is one thing wrong with a configuration, located as precisely as

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// check-config reads each code-compensated drop's codes_file and reports
+// a missing or empty one with its line, exiting 1; with the files in
+// place the same configuration is ok.
+func TestCheckConfigCodesFiles(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "dropwire.yaml")
+	if err := os.WriteFile(file, []byte(`creators:
+  - id: ava
+    overlay_keys: ["ava-overlay-key-0001"]
+nodes:
+  - id: shop
+    secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+drops:
+  - id: spring
+    creator: ava
+    stock: [{node: shop, sku: sticker, qty: 10}]
+    compensation: {kind: code, codes_file: spring-codes.txt}
+  - id: summer
+    creator: ava
+    stock: [{node: shop, sku: sticker, qty: 10}]
+    compensation:
+      kind: code
+      codes_file: codes/summer.txt
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	check := func() (string, string, int) {
+		var out, errb bytes.Buffer
+		env := &environ{stdout: &out, stderr: &errb, lookupEnv: func(string) (string, bool) { return "", false }}
+		code := run(context.Background(), env, []string{"check-config", file})
+		return out.String(), errb.String(), code
+	}
+	if err := os.WriteFile(filepath.Join(dir, "spring-codes.txt"), []byte("# to do\n\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := check()
+	for _, w := range []string{
+		file + `:11: drops[0].compensation.codes_file: "spring-codes.txt" holds no codes`,
+		file + `:17: drops[1].compensation.codes_file: "codes/summer.txt" does not exist`,
+		"2 problems",
+	} {
+		if code != 1 || !strings.Contains(errOut, w) {
+			t.Errorf("exit %d, output lacks %q:\n%s", code, w, errOut)
+		}
+	}
+
+	if err := os.WriteFile(filepath.Join(dir, "spring-codes.txt"), []byte("S-1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "codes"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "codes", "summer.txt"), []byte("U-1\nU-2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := check(); code != 0 || !strings.Contains(out, "ok") {
+		t.Fatalf("with the codes files: %d %q %q", code, out, errOut)
+	}
+}
