@@ -38,6 +38,9 @@ type HubConfig struct {
 	// PublicURL is the base of claim URLs: <PublicURL>/c/<code>.
 	PublicURL string
 	// Keys returns a creator's overlay keys, false for an unknown creator.
+	// It must do the same work for an unknown creator as for a known one
+	// (admin.KeyRing.Keys does): the time of a refusal must not tell them
+	// apart.
 	Keys   func(creator string) ([]string, bool)
 	Logger zerolog.Logger
 	// Registerer receives the hub's metrics; nil: not registered.
