@@ -28,6 +28,7 @@ import (
 type Catalog interface {
 	Drop(ctx context.Context, id string) (*config.Drop, error)
 	Put(d config.Drop)
+	Delete(id string)
 	All(creator string) []*config.Drop
 }
 
@@ -126,6 +127,7 @@ func (a *Admin) Routes() map[string]http.Handler {
 		"GET /v1/admin/drops":                                  a.guard(a.listDrops),
 		"POST /v1/admin/drops":                                 a.guard(a.createDrop),
 		"GET /v1/admin/drops/{id}":                             a.guard(a.getDrop),
+		"DELETE /v1/admin/drops/{id}":                          a.guard(a.deleteDrop),
 		"POST /v1/admin/drops/{id}/close":                      a.guard(a.closeDrop),
 		"POST /v1/admin/drops/{id}/stock":                      a.guard(a.addStock),
 		"POST /v1/admin/drops/{id}/test":                       a.guard(a.testDrop),
