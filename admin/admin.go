@@ -88,6 +88,10 @@ type Admin struct {
 	stopOnce sync.Once
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+
+	mu      sync.Mutex
+	stopped bool          // Shutdown has begun: no new goroutine
+	stop    chan struct{} // closed by Shutdown
 }
 
 // New returns an Admin; Run starts its loops.
@@ -113,7 +117,7 @@ func New(cfg Config) (*Admin, error) {
 		cfg.Replica = "replica-" + hex.EncodeToString(b[:])
 	}
 	a := &Admin{cfg: cfg, st: cfg.Store, log: cfg.Logger, now: cfg.Now,
-		token: sha256.Sum256([]byte(cfg.Config.AdminToken))}
+		token: sha256.Sum256([]byte(cfg.Config.AdminToken)), stop: make(chan struct{})}
 	a.keys = NewKeyRing(KeyRingConfig{Store: cfg.Store, Config: cfg.Config, Grace: cfg.KeyGrace, Now: cfg.Now})
 	return a, nil
 }
@@ -165,6 +169,10 @@ func (a *Admin) Run() {
 // Shutdown stops the loops and waits for them, or for ctx. Idempotent.
 func (a *Admin) Shutdown(ctx context.Context) error {
 	a.stopOnce.Do(func() {
+		a.mu.Lock()
+		a.stopped = true
+		close(a.stop)
+		a.mu.Unlock()
 		if a.cancel != nil {
 			a.cancel()
 		}
@@ -177,6 +185,17 @@ func (a *Admin) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("admin: shutdown: %w", ctx.Err())
 	}
+}
+
+// goroutine admits one more goroutine unless Shutdown has begun.
+func (a *Admin) goroutine() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.stopped {
+		return false
+	}
+	a.wg.Add(1)
+	return true
 }
 
 // guard checks the admin bearer token in constant time (of SHA-256

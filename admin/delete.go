@@ -20,23 +20,31 @@ import (
 //
 // The steps, each safe to repeat:
 //  1. One script in the drop's slot checks that it may go and replaces its
-//     state with a tombstone, status "deleted", announced on the state
-//     channel: from then on no trigger opens it and no claim is taken
-//     (both need an idle or open state), and overlays stop showing it.
+//     state with a tombstone, status "deleted": from then on no trigger
+//     opens it and no claim is taken (both need an idle or open state).
 //  2. The stored definition is removed and the deletion announced: every
 //     replica drops it from its catalog (the sync loop repairs a lost
-//     announcement).
-//  3. Every other key under its hash tag {d:<drop>} is deleted, by SCAN.
+//     announcement), so nothing polls or shows it any more.
+//  3. Every other key under its hash tag {d:<drop>} is deleted, by SCAN;
+//     then a change of the drop is announced, and overlays that show it
+//     let it go.
+//  4. resweepAfter later, step 3 again: a replica that had not heard of the
+//     deletion yet may have written a key of the drop meanwhile (its
+//     forwarder recreates an empty outbox when it polls).
 //
-// The tombstone expires after tombstoneTTL, once every replica has long
+// The tombstone expires after tombstoneTTL, once every replica has
 // forgotten the drop; creating a drop with the same id removes it at once.
-// A replica that had not heard of the deletion may still write a key of
-// the drop after step 3 (a retry record of a claim being forwarded); such
-// a key is never read again, unless a drop with the same id is created.
+// A replica that lost the announcement polls the drop until its next sync
+// and may leave an empty outbox after step 4: it is never read, unless a
+// drop with the same id is created.
 
-// tombstoneTTL is how long a deleted drop's tombstone is kept: well past
-// the sync period, after which every replica has forgotten the drop.
-func (a *Admin) tombstoneTTL() time.Duration { return max(2*a.cfg.Sync, time.Minute) }
+// resweepAfter is when the keys of a deleted drop are swept again: well
+// after every replica had the announcement.
+const resweepAfter = 2 * time.Second
+
+// tombstoneTTL is how long a deleted drop's tombstone is kept: past the
+// sync period, after which every replica has forgotten the drop.
+func (a *Admin) tombstoneTTL() time.Duration { return 2 * a.cfg.Sync }
 
 // deletedStatus is the status of a deleted drop's tombstone.
 const deletedStatus = "deleted"
@@ -51,8 +59,8 @@ func (a *Admin) DeleteDrop(ctx context.Context, d *config.Drop) error {
 	if d.Sandbox {
 		sandbox = "1"
 	}
-	_, err := a.st.Run(ctx, tombstoneScript, []string{store.DropKey(d.ID, "state")},
-		sandbox, a.tombstoneTTL().Milliseconds(), a.st.Prefix()+verifier.StateChannel, d.ID)
+	raw, err := a.st.Run(ctx, tombstoneScript, []string{store.DropKey(d.ID, "state")},
+		sandbox, a.tombstoneTTL().Milliseconds())
 	var se *store.ScriptError
 	if errors.As(err, &se) && se.Code == "drop_opened" {
 		return fmt.Errorf("%w: %q", ErrDropOpened, d.ID)
@@ -60,14 +68,32 @@ func (a *Admin) DeleteDrop(ctx context.Context, d *config.Drop) error {
 	if err != nil {
 		return fmt.Errorf("admin: delete %s: %w", d.ID, err)
 	}
+	seq, _ := raw.(int64)
 	if _, err := a.st.Run(ctx, hdelScript, []string{dropsKey}, d.ID); err != nil {
 		return fmt.Errorf("admin: delete %s: %w", d.ID, err)
 	}
 	a.cfg.Drops.Delete(d.ID)
 	a.announce(ctx, d.ID)
-	state := store.DropKey(d.ID, "state")
+	n, err := a.sweep(ctx, d.ID)
+	if err != nil {
+		return err
+	}
+	// Overlays re-read the drop: unknown now, or a tombstone, it is not shown.
+	msg := []byte(d.ID + " " + strconv.FormatInt(seq, 10))
+	if err := a.st.Publish(ctx, verifier.StateChannel, msg); err != nil {
+		a.log.Warn().Err(err).Str("drop", d.ID).Msg("admin: deletion not announced to overlays; they drop it at their next resync")
+	}
+	a.log.Info().Str("drop", d.ID).Bool("sandbox", d.Sandbox).Int("keys", n).Msg("drop deleted")
+	a.resweepLater(d.ID)
+	return nil
+}
+
+// sweep deletes every key of a deleted drop but its tombstone and returns
+// how many it found.
+func (a *Admin) sweep(ctx context.Context, drop string) (int, error) {
+	state := store.DropKey(drop, "state")
 	n := 0
-	err = a.st.ScanPrefix(ctx, store.DropKey(d.ID), func(keys []string) error {
+	err := a.st.ScanPrefix(ctx, store.DropKey(drop), func(keys []string) error {
 		del := keys[:0]
 		for _, k := range keys {
 			if k != state {
@@ -78,17 +104,45 @@ func (a *Admin) DeleteDrop(ctx context.Context, d *config.Drop) error {
 		return a.st.Del(ctx, del...)
 	})
 	if err != nil {
-		return fmt.Errorf("admin: delete the keys of %s: %w", d.ID, err)
+		return n, fmt.Errorf("admin: delete the keys of %s: %w", drop, err)
 	}
-	a.log.Info().Str("drop", d.ID).Bool("sandbox", d.Sandbox).Int("keys", n).Msg("drop deleted")
-	return nil
+	return n, nil
+}
+
+// resweepLater runs step 4 of a deletion in the background, unless the
+// drop was created again meanwhile or Shutdown comes first.
+func (a *Admin) resweepLater(drop string) {
+	if !a.goroutine() {
+		return
+	}
+	go func() {
+		defer a.wg.Done()
+		t := time.NewTimer(resweepAfter)
+		defer t.Stop()
+		select {
+		case <-a.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := a.st.HGet(ctx, dropsKey, drop); !errors.Is(err, store.ErrNotFound) {
+			a.log.Debug().Err(err).Str("drop", drop).Msg("admin: deleted drop created again (or store away): no second sweep")
+			return
+		}
+		if n, err := a.sweep(ctx, drop); err != nil {
+			a.log.Warn().Err(err).Str("drop", drop).Msg("admin: second sweep of a deleted drop failed")
+		} else {
+			a.log.Debug().Str("drop", drop).Int("keys", n).Msg("admin: deleted drop swept again")
+		}
+	}()
 }
 
 // tombstoneScript checks that a drop may be deleted and replaces its state
-// with a tombstone, announcing the change.
-// KEYS: 1 state hash. ARGV: 1 "1" for a sandbox drop, 2 ttl ms, 3 state
-// channel (full name), 4 drop id. Returns the tombstone's seq, or the
-// error reply "drop_opened" for a real drop that has opened.
+// with a tombstone.
+// KEYS: 1 state hash. ARGV: 1 "1" for a sandbox drop, 2 ttl ms. Returns
+// the tombstone's seq, or the error reply "drop_opened" for a real drop
+// that has opened.
 var tombstoneScript = store.NewScript("admin-drop-tombstone", `
 local st = redis.call('HMGET', KEYS[1], 'status', 'opened_at', 'seq')
 local status = st[1] or 'idle'
@@ -99,7 +153,6 @@ local seq = (tonumber(st[3]) or 0) + 1
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'status', 'deleted', 'seq', seq)
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' ' .. seq)
 return seq
 `, func(tx store.Tx, keys, argv []string) (any, error) {
 	status, ok := tx.HGet(keys[0], "status")
@@ -118,7 +171,6 @@ return seq
 	tx.Del(keys[0])
 	tx.HSet(keys[0], "status", deletedStatus, "seq", strconv.FormatInt(seq, 10))
 	tx.Expire(keys[0], time.Duration(ttl)*time.Millisecond)
-	tx.Publish(argv[2], []byte(argv[3]+" "+strconv.FormatInt(seq, 10)))
 	return seq, nil
 })
 
