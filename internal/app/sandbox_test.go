@@ -206,7 +206,7 @@ func TestDeleteDrop(t *testing.T) {
 	cfg2, _ := config.Demo()
 	cfg2.AdminToken, cfg2.Creators, cfg2.Sources, cfg2.Nodes = cfg1.AdminToken, cfg1.Creators, cfg1.Sources, cfg1.Nodes
 	a1, srv1 := adminApp(t, cfg1, st1)
-	_, srv2 := adminApp(t, cfg2, st2)
+	a2, srv2 := adminApp(t, cfg2, st2)
 	tok := cfg1.AdminToken
 	mk := func(id string) {
 		t.Helper()
@@ -253,6 +253,10 @@ func TestDeleteDrop(t *testing.T) {
 		t.Fatalf("no outbox after the claim: %v", keys)
 	}
 	eventually("replica 2 never saw the sandbox drop", func() bool { return adminCall(t, srv2, tok, "GET", "/v1/admin/drops/"+sb, nil, nil) == 200 })
+	// Replica 2 knows it as a sandbox too: its forwarder labels the claims.
+	if d, err := a2.Drops().Drop(t.Context(), sb); err != nil || !d.Sandbox {
+		t.Fatalf("replica 2's catalog: %+v %v", d, err)
+	}
 
 	if code := del(srv1, sb); code != 204 {
 		t.Fatalf("delete sandbox: %d %+v", code, p)
