@@ -29,6 +29,7 @@ import (
 type Catalog interface {
 	Drop(ctx context.Context, id string) (*config.Drop, error)
 	Put(d config.Drop)
+	Delete(id string)
 	All(creator string) []*config.Drop
 }
 
@@ -103,6 +104,10 @@ type Admin struct {
 	stopOnce sync.Once
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+
+	mu      sync.Mutex
+	stopped bool          // Shutdown has begun: no new goroutine
+	stop    chan struct{} // closed by Shutdown
 }
 
 // New returns an Admin; Run starts its loops.
@@ -128,7 +133,7 @@ func New(cfg Config) (*Admin, error) {
 		cfg.Replica = "replica-" + hex.EncodeToString(b[:])
 	}
 	a := &Admin{cfg: cfg, st: cfg.Store, log: cfg.Logger, now: cfg.Now,
-		token: sha256.Sum256([]byte(cfg.Config.AdminToken))}
+		token: sha256.Sum256([]byte(cfg.Config.AdminToken)), stop: make(chan struct{})}
 	a.keys = NewKeyRing(KeyRingConfig{Store: cfg.Store, Config: cfg.Config, Grace: cfg.KeyGrace, Now: cfg.Now})
 	return a, nil
 }
@@ -142,6 +147,7 @@ func (a *Admin) Routes() map[string]http.Handler {
 		"GET /v1/admin/drops":                                  a.guard(a.listDrops),
 		"POST /v1/admin/drops":                                 a.guard(a.createDrop),
 		"GET /v1/admin/drops/{id}":                             a.guard(a.getDrop),
+		"DELETE /v1/admin/drops/{id}":                          a.guard(a.deleteDrop),
 		"POST /v1/admin/drops/{id}/close":                      a.guard(a.closeDrop),
 		"POST /v1/admin/drops/{id}/stock":                      a.guard(a.addStock),
 		"PUT /v1/admin/drops/{id}/compensation-codes":          a.guard(a.putCompensationCodes),
@@ -180,6 +186,10 @@ func (a *Admin) Run() {
 // Shutdown stops the loops and waits for them, or for ctx. Idempotent.
 func (a *Admin) Shutdown(ctx context.Context) error {
 	a.stopOnce.Do(func() {
+		a.mu.Lock()
+		a.stopped = true
+		close(a.stop)
+		a.mu.Unlock()
 		if a.cancel != nil {
 			a.cancel()
 		}
@@ -192,6 +202,17 @@ func (a *Admin) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("admin: shutdown: %w", ctx.Err())
 	}
+}
+
+// goroutine admits one more goroutine unless Shutdown has begun.
+func (a *Admin) goroutine() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.stopped {
+		return false
+	}
+	a.wg.Add(1)
+	return true
 }
 
 // guard checks the admin bearer token in constant time (of SHA-256

@@ -91,7 +91,7 @@ func specOf(d *config.Drop, withSecret bool) DropSpec {
 // are left to config.CheckDrop.
 func (s DropSpec) drop() (config.Drop, error) {
 	d := config.Drop{ID: s.ID, Creator: s.Creator, Title: s.Title, Quorum: s.Quorum,
-		PerViewer: s.PerViewer, Identity: s.Identity,
+		PerViewer: s.PerViewer, Identity: s.Identity, Sandbox: s.Sandbox,
 		Compensation: config.Compensation{Kind: s.Compensation.Kind, CodesFile: s.Compensation.CodesFile,
 			URL: s.Compensation.URL, Secret: s.Compensation.Secret}}
 	for _, f := range []struct {
@@ -155,12 +155,13 @@ func (a *Admin) CreateDrop(ctx context.Context, spec DropSpec) (*config.Drop, er
 		return nil, fmt.Errorf("%w: %q", ErrDropExists, d.ID)
 	}
 	// A second step in the drop's own slot (Redis Cluster); if it fails,
-	// the first claim initialises the stock the same way.
+	// the first claim initialises the stock the same way. It also removes
+	// the tombstone of a deleted drop of the same id (see DeleteDrop).
 	args := make([]any, 0, 2*len(d.Stock))
 	for _, l := range d.Stock {
 		args = append(args, l.Node+":"+l.SKU, l.Qty)
 	}
-	if _, err := a.st.Run(ctx, stockInitScript, []string{store.DropKey(d.ID, "stock")}, args...); err != nil {
+	if _, err := a.st.Run(ctx, stockInitScript, []string{store.DropKey(d.ID, "stock"), store.DropKey(d.ID, "state")}, args...); err != nil {
 		a.log.Warn().Err(err).Str("drop", d.ID).Msg("admin: stock not initialised; the first claim will")
 	}
 	if codesFile != "" && a.cfg.Pools != nil {
@@ -214,12 +215,17 @@ return redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
 })
 
 // stockInitScript writes the quantity of every stock line that has no
-// count yet, as verifier.Claims.InitStock does.
-// KEYS: 1 stock hash. ARGV: field, qty, field, qty, ...
+// count yet, as verifier.Claims.InitStock does, and removes the tombstone
+// of a deleted drop of the same id.
+// KEYS: 1 stock hash, 2 state hash. ARGV: field, qty, field, qty, ...
 var stockInitScript = store.NewScript("admin-stock-init", `
+if redis.call('HGET', KEYS[2], 'status') == 'deleted' then redis.call('DEL', KEYS[2]) end
 for i = 1, #ARGV, 2 do redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return 0
 `, func(tx store.Tx, keys, argv []string) (any, error) {
+	if st, _ := tx.HGet(keys[1], "status"); st == deletedStatus {
+		tx.Del(keys[1])
+	}
 	for i := 0; i+1 < len(argv); i += 2 {
 		if _, ok := tx.HGet(keys[0], argv[i]); !ok {
 			tx.HSet(keys[0], argv[i], argv[i+1])
@@ -236,8 +242,12 @@ func (a *Admin) announce(ctx context.Context, id string) {
 	}
 }
 
-// loadDrops puts every stored drop into the catalog.
+// loadDrops puts every stored drop into the catalog, and takes out the
+// API drops no longer stored (deleted on another replica).
 func (a *Admin) loadDrops(ctx context.Context) error {
+	// Only drops in the catalog before the read may go: one created
+	// meanwhile was stored before it was put in the catalog.
+	before := a.cfg.Drops.All("")
 	all, err := a.st.HGetAll(ctx, dropsKey)
 	if err != nil {
 		return err
@@ -245,7 +255,25 @@ func (a *Admin) loadDrops(ctx context.Context) error {
 	for id, js := range all {
 		a.putStored(ctx, id, js)
 	}
+	for _, d := range before {
+		if _, stored := all[d.ID]; !stored {
+			a.forget(d.ID)
+		}
+	}
 	return nil
+}
+
+// forget takes a deleted drop out of the catalog; drops of the
+// configuration file stay.
+func (a *Admin) forget(id string) {
+	if _, ok := a.cfg.Config.Drop(id); ok {
+		return
+	}
+	if _, err := a.cfg.Drops.Drop(context.Background(), id); err != nil {
+		return
+	}
+	a.cfg.Drops.Delete(id)
+	a.log.Info().Str("drop", id).Msg("admin: drop deleted on another replica")
 }
 
 // putStored adds one stored drop to the catalog unless the catalog has
@@ -274,7 +302,7 @@ func sameDrop(a, b *config.Drop) bool {
 	return a.ID == b.ID && a.Creator == b.Creator && a.Title == b.Title && a.Window == b.Window &&
 		a.QRRotate == b.QRRotate && a.ScanGrace == b.ScanGrace && a.Quorum == b.Quorum &&
 		a.QuorumWindow == b.QuorumWindow && a.PerViewer == b.PerViewer && a.Identity == b.Identity &&
-		slices.Equal(a.Stock, b.Stock) && a.Compensation == b.Compensation
+		slices.Equal(a.Stock, b.Stock) && a.Compensation == b.Compensation && a.Sandbox == b.Sandbox
 }
 
 // isSandbox reports whether a stored drop is a test drop.
@@ -323,8 +351,12 @@ func (a *Admin) follow(ctx context.Context, sub store.Subscription, tick <-chan 
 				return
 			}
 			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			if js, err := a.st.HGet(rctx, dropsKey, string(m.Payload)); err == nil {
+			js, err := a.st.HGet(rctx, dropsKey, string(m.Payload))
+			switch {
+			case err == nil:
 				a.putStored(rctx, string(m.Payload), js)
+			case errors.Is(err, store.ErrNotFound):
+				a.forget(string(m.Payload))
 			}
 			cancel()
 		}
@@ -375,7 +407,7 @@ func (a *Admin) view(ctx context.Context, d *config.Drop, stored map[string]bool
 	if _, ok := a.cfg.Config.Drop(d.ID); !ok {
 		v.Source = "api"
 	}
-	v.Sandbox = stored[d.ID]
+	v.Sandbox = d.Sandbox || stored[d.ID]
 	c := d.Compensation
 	v.Compensation = CompensationView{Kind: c.Kind, CodesFile: c.CodesFile, URL: c.URL}
 	if c.Kind == config.CompensationCode && a.cfg.Pools != nil {
@@ -472,6 +504,7 @@ func (a *Admin) createDrop(w http.ResponseWriter, r *http.Request) {
 // dropError answers the errors of drop operations.
 func (a *Admin) dropError(w http.ResponseWriter, err error) {
 	var ce *config.Error
+	var live *LiveError
 	switch {
 	case errors.As(err, &ce):
 		problems := make([]map[string]string, 0, len(ce.Problems))
@@ -485,6 +518,18 @@ func (a *Admin) dropError(w http.ResponseWriter, err error) {
 		problem.Respond(w, http.StatusConflict, "drop_exists", "a drop with this id exists already")
 	case errors.Is(err, ErrUnknownDrop), errors.Is(err, verifier.ErrUnknownDrop):
 		problem.Respond(w, http.StatusNotFound, "unknown_drop", "no drop with this id")
+	case errors.As(err, &live):
+		name := live.Drop.Title
+		if name == "" {
+			name = live.Drop.ID
+		}
+		p := problem.New(http.StatusConflict, "drop_live", fmt.Sprintf("%q is live on stream: close it, or wait until it ends, before testing", name))
+		problem.Write(w, p.With("drop", map[string]any{"id": live.Drop.ID, "title": live.Drop.Title,
+			"status": live.Drop.Status, "closes_at": live.Drop.ClosesAt}))
+	case errors.Is(err, ErrConfigDrop):
+		problem.Respond(w, http.StatusConflict, "config_drop", "this drop is defined in the configuration file: remove it there")
+	case errors.Is(err, ErrDropOpened):
+		problem.Respond(w, http.StatusConflict, "drop_opened", "this drop has opened and its claims are real: only sandbox drops and drops that never opened can be deleted")
 	case errors.Is(err, ErrNoSigningSource):
 		problem.Respond(w, http.StatusConflict, "no_signing_source", "the creator has no standard or jwt source with a secret to sign a test trigger")
 	default:
@@ -587,7 +632,7 @@ func (a *Admin) addStock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	stored := specOf(&nd, true)
-	stored.Sandbox, stored.Source = a.sandboxes(r.Context())[d.ID], "api"
+	stored.Sandbox, stored.Source = d.Sandbox, "api"
 	js, _ := json.Marshal(stored)
 	field := b.Node + ":" + b.SKU
 	// The live count first: units are claimable once it is written. The

@@ -14,4 +14,13 @@ var (
 	// ErrNoSigningSource: the creator has no source whose secret can sign
 	// a test trigger (standard or jwt with a secret).
 	ErrNoSigningSource = errors.New("admin: no source to sign a test trigger with")
+	// ErrDropLive: a real drop of the creator is open (sold out included)
+	// and would share the stream with the test; see LiveError.
+	ErrDropLive = errors.New("admin: a real drop is live")
+	// ErrConfigDrop: the drop is defined in the configuration file, which
+	// the API cannot change.
+	ErrConfigDrop = errors.New("admin: drop of the configuration file")
+	// ErrDropOpened: a real drop that has opened cannot be deleted (its
+	// claims are real).
+	ErrDropOpened = errors.New("admin: drop has opened")
 )

@@ -63,34 +63,42 @@ func NewKeyRing(cfg KeyRingConfig) *KeyRing {
 
 func keysKey(creator string) string { return "admin:overlay-keys:" + creator }
 
+// noCreator stands in for an unknown creator in Keys: no creator has this
+// id (ids start with a letter or digit), so its stored keys never exist.
+const noCreator = "-"
+
 // Keys returns the keys that open creator's overlay now, false for an
 // unknown creator. When the store does not answer it returns its last
 // answer (or the configured keys), so overlays reconnect through a store
 // outage.
+//
+// An unknown creator costs what a known one does, so that the time of a
+// refusal does not tell whether a creator exists: the same store read
+// (of noCreator's keys), the same fallback through the last answers.
 func (k *KeyRing) Keys(creator string) ([]string, bool) {
-	c, ok := k.cfg.Config.Creator(creator)
-	if !ok {
-		return nil, false
+	c, known := k.cfg.Config.Creator(creator)
+	id, keys := noCreator, []string(nil)
+	if known {
+		id, keys = creator, c.OverlayKeys
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	set, err := k.read(ctx, creator)
-	if err != nil {
-		k.mu.Lock()
-		last, seen := k.last[creator]
-		k.mu.Unlock()
-		if seen {
-			return last, true
-		}
-		return c.OverlayKeys, true
-	}
-	keys := c.OverlayKeys
-	if set != nil {
+	set, err := k.read(ctx, id)
+	if err == nil && set != nil {
 		keys = set.valid(k.cfg.Now())
 	}
 	k.mu.Lock()
-	k.last[creator] = keys
+	if err != nil {
+		if last, seen := k.last[id]; seen {
+			keys = last
+		}
+	} else {
+		k.last[id] = keys
+	}
 	k.mu.Unlock()
+	if !known {
+		return nil, false
+	}
 	return keys, true
 }
 

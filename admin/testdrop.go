@@ -12,6 +12,7 @@ import (
 	"github.com/dropwire/dropwire/internal/config"
 	"github.com/dropwire/dropwire/internal/problem"
 	"github.com/dropwire/dropwire/sdkhooks"
+	"github.com/dropwire/dropwire/verifier"
 )
 
 // Test drops: a sandbox copy of a drop (its own id, stock and claims) that
@@ -49,8 +50,50 @@ func signingSource(cfg *config.Config, creator string) (config.Source, bool) {
 	return config.Source{}, false
 }
 
+// LiveError is the refusal of a test drop while a real drop of the same
+// creator is live; it matches ErrDropLive.
+type LiveError struct {
+	Drop DropView // the live drop
+}
+
+func (e *LiveError) Error() string { return fmt.Sprintf("%v: %q", ErrDropLive, e.Drop.ID) }
+func (e *LiveError) Unwrap() error { return ErrDropLive }
+
+// liveDrop returns a real (not sandbox) drop of creator that is live: open
+// or sold out, its window not over. Such a drop is on stream (or may be
+// again, when stock is added), so a test must not share the overlay.
+func (a *Admin) liveDrop(ctx context.Context, creator string) (*LiveError, error) {
+	// A drop created a moment ago on another replica counts too.
+	if err := a.loadDrops(ctx); err != nil {
+		return nil, err
+	}
+	for _, d := range a.cfg.Drops.All(creator) {
+		if d.Sandbox {
+			continue
+		}
+		st, err := a.cfg.Verifier.State(ctx, d.ID)
+		if err != nil {
+			return nil, err
+		}
+		if st.Status != verifier.StatusOpen {
+			continue
+		}
+		v, err := a.view(ctx, d, nil)
+		if err != nil {
+			return nil, err
+		}
+		return &LiveError{Drop: v}, nil
+	}
+	return nil, nil
+}
+
 // TestDrop copies drop from into a sandbox drop and opens it through the
-// signed webhook path.
+// signed webhook path. While a real drop of the creator is live it refuses
+// with a *LiveError (ErrDropLive).
+//
+// The check comes first and the trigger a few store calls later: a real
+// drop that opens in between (on any replica) is not seen. The overlay
+// covers that case: it never shows a sandbox drop over an open real one.
 func (a *Admin) TestDrop(ctx context.Context, from *config.Drop, qty int, window time.Duration) (TestResult, error) {
 	src, ok := signingSource(a.cfg.Config, from.Creator)
 	if !ok {
@@ -58,6 +101,11 @@ func (a *Admin) TestDrop(ctx context.Context, from *config.Drop, qty int, window
 	}
 	if a.cfg.Ingress == nil {
 		return TestResult{}, fmt.Errorf("admin: no ingress handler for test triggers")
+	}
+	if live, err := a.liveDrop(ctx, from.Creator); err != nil {
+		return TestResult{}, err
+	} else if live != nil {
+		return TestResult{}, live
 	}
 	now := a.now()
 	suffix := "-test-" + strconv.FormatInt(now.UnixMilli(), 36)

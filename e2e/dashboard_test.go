@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -171,6 +172,95 @@ func TestDashboardWholeLoop(t *testing.T) {
 		t.Fatalf("redemption rate %q, want 100%%", rate)
 	}
 	shot(dash, "dashboard.png")
+
+	// 7. A real drop goes live (the signed curl the demo printed): the
+	// overlay shows it, not the test, and Test drop says why it refuses.
+	req := curlRequest(t, out)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusAccepted {
+		t.Fatalf("real trigger: %d", res.StatusCode)
+	}
+	run(ov, "overlay shows the real drop over the test",
+		front(),
+		pollTrue(`document.querySelector("#dw-title").textContent === "Demo sticker pack" &&
+			!!document.querySelector("#dw-overlay.dw-status-open #dw-qr svg")`, 15*time.Second),
+	)
+	run(dash, "test refused while live",
+		front(),
+		chromedp.WaitVisible(chromedp.CSS(`[data-drop="demo-drop"] .badge.open`)),
+		chromedp.Click(chromedp.CSS(`[data-drop="spring"] button[data-action="test"]`)),
+		pollTrue(`document.querySelector('[data-drop="spring"] .error').textContent.includes("\u201cDemo sticker pack\u201d is live on stream")`, 10*time.Second),
+	)
+	shot(dash, "dashboard-drop-live.png")
+
+	// 8. Delete the test drop, confirming the dialog; the configured drop
+	// offers no Delete, the never-opened spring does.
+	visible := func(sel string) string {
+		return `(function () { var b = document.querySelector('` + sel + ` button[data-action="delete"]'); return !!b && !b.hidden; })()`
+	}
+	run(dash, "delete buttons",
+		pollTrue(visible(sandbox)+` && `+visible(`[data-drop="spring"]`)+` && !`+visible(`[data-drop="demo-drop"]`), 10*time.Second))
+	dialogs := chromedp.Events(dash, page.JavascriptDialogOpening)
+	confirmed := make(chan string, 1)
+	go func() {
+		for ev, err := range dialogs {
+			if err != nil {
+				return
+			}
+			confirmed <- ev.Message
+			_, _ = chromedp.Call(dash, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+			return
+		}
+	}()
+	run(dash, "delete the test drop",
+		chromedp.Click(chromedp.CSS(sandbox+` button[data-action="delete"]`)),
+		pollTrue(`!document.querySelector('`+sandbox+`')`, 10*time.Second),
+		chromedp.Sleep(2*time.Second), // a poll or two: it stays gone
+		pollTrue(`!document.querySelector('`+sandbox+`') && !!document.querySelector('[data-drop="spring"]')`, time.Second),
+	)
+	if msg := <-confirmed; !strings.Contains(msg, "test drop") {
+		t.Fatalf("confirm dialog: %q", msg)
+	}
+	shot(dash, "dashboard-deleted.png")
+}
+
+// curlRequest rebuilds the signed webhook of the curl command the demo
+// printed.
+func curlRequest(t *testing.T, out string) *http.Request {
+	t.Helper()
+	i := strings.Index(out, "curl -sS -X POST ")
+	if i < 0 {
+		t.Fatalf("no curl command in:\n%s", out)
+	}
+	quoted := regexp.MustCompile(`'([^']*)'`)
+	var url, body string
+	h := http.Header{}
+	for _, line := range strings.Split(out[i:], "\n") {
+		q := quoted.FindStringSubmatch(line)
+		switch {
+		case q == nil:
+		case strings.HasPrefix(line, "curl "):
+			url = q[1]
+		case strings.Contains(line, "-H "):
+			k, v, _ := strings.Cut(q[1], ": ")
+			h.Set(k, v)
+		case strings.Contains(line, "--data "):
+			body = q[1]
+		}
+		if !strings.HasSuffix(line, "\\") {
+			break
+		}
+	}
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil || body == "" {
+		t.Fatalf("curl command: %v %q", err, out[i:])
+	}
+	req.Header = h
+	return req
 }
 
 // front makes the tab the active one: background tabs do not paint.

@@ -439,6 +439,9 @@ type ClaimPayload struct {
 	CreatedAt        string `json:"created_at"`
 	State            string `json:"state,omitempty"`
 	CompensationCode string `json:"compensation_code,omitempty"`
+	// Sandbox is true for a claim of a test drop (the dashboard's Test
+	// drop): the node should not hand anything out. Absent otherwise.
+	Sandbox bool `json:"sandbox,omitempty"`
 }
 
 // Payload is the body of an outbound webhook: {"type", "claim", "receipt"}.
@@ -469,6 +472,9 @@ func (s *Service) body(ctx context.Context, it item) ([]byte, error) {
 	created, createdS := msTime("created_at")
 	p := Payload{Type: it.fields["type"], Claim: ClaimPayload{ID: id, Drop: it.drop, Node: h["node"], SKU: h["sku"],
 		Tier: h["tier"], PickupCode: h["pickup_code"], PickupBy: pickupByS, CreatedAt: createdS}}
+	if d, err := s.cfg.Drops.Drop(ctx, it.drop); err == nil && d.Sandbox {
+		p.Claim.Sandbox = true
+	}
 	if p.Type == TypeClaimCompensated {
 		p.Claim.State, p.Claim.CompensationCode = h["state"], h["compensation_code"]
 		p.Claim.PickupCode = "" // the creator does not need it

@@ -38,6 +38,9 @@ type HubConfig struct {
 	// PublicURL is the base of claim URLs: <PublicURL>/c/<code>.
 	PublicURL string
 	// Keys returns a creator's overlay keys, false for an unknown creator.
+	// It must do the same work for an unknown creator as for a known one
+	// (admin.KeyRing.Keys does): the time of a refusal must not tell them
+	// apart.
 	Keys   func(creator string) ([]string, bool)
 	Logger zerolog.Logger
 	// Registerer receives the hub's metrics; nil: not registered.
@@ -317,7 +320,10 @@ func (h *Hub) changed(payloads ...string) {
 		}
 		d, err := h.cfg.Drops.Drop(ctx, a.Drop)
 		if err != nil {
-			continue // a drop this replica does not know (yet)
+			// A drop this replica does not know yet, or one just deleted:
+			// an overlay that shows it lets it go.
+			h.forget(ctx, a.Drop)
+			continue
 		}
 		h.mu.Lock()
 		c := h.creators[d.Creator]
@@ -334,6 +340,25 @@ func (h *Hub) changed(payloads ...string) {
 	}
 	for _, b := range batches {
 		h.applyAll(ctx, b.c, b.as)
+	}
+}
+
+// forget removes drop from every creator's view, and sends the creators
+// that had it their state without it.
+func (h *Hub) forget(ctx context.Context, drop string) {
+	h.mu.Lock()
+	cs := make([]*creatorHub, 0, len(h.creators))
+	for _, c := range h.creators {
+		cs = append(cs, c)
+	}
+	h.mu.Unlock()
+	for _, c := range cs {
+		c.mu.Lock()
+		if _, ok := c.drops[drop]; ok && c.loaded {
+			delete(c.drops, drop)
+			h.publishLocked(ctx, c, h.cfg.Now())
+		}
+		c.mu.Unlock()
 	}
 }
 
@@ -580,8 +605,8 @@ func readStock(ctx context.Context, st store.Store, drop string) (int64, bool, e
 	return left, true, nil
 }
 
-// build chooses what c shows at now: the most recently opened drop that is
-// open and not sold out; else the drop that most recently closed or sold
+// build chooses what c shows at now: the open drop (not sold out) that
+// goes first (see onTopOf); else the drop that most recently closed or sold
 // out, for Linger; else nothing. It returns the state (Seq unset) and when
 // it must be rebuilt at the latest.
 func (h *Hub) build(ctx context.Context, c *creatorHub, now time.Time) (*State, time.Time) {
@@ -590,7 +615,7 @@ func (h *Hub) build(ctx context.Context, c *creatorHub, now time.Time) (*State, 
 	for _, v := range c.drops {
 		end, isOpen := v.ends(now)
 		if isOpen {
-			if open == nil || v.st.OpenedAt.After(open.st.OpenedAt) {
+			if open == nil || v.onTopOf(open) {
 				open = v
 			}
 			continue
@@ -645,6 +670,17 @@ func (h *Hub) build(ctx context.Context, c *creatorHub, now time.Time) (*State, 
 		return st, next
 	}
 	return st, time.Time{}
+}
+
+// onTopOf reports whether v goes on stream rather than w, both open: a real
+// drop before a sandbox one, so that a test never hides a live drop (the
+// admin API refuses such a test, but a real drop may open meanwhile);
+// else the most recently opened.
+func (v *dropView) onTopOf(w *dropView) bool {
+	if v.drop.Sandbox != w.drop.Sandbox {
+		return !v.drop.Sandbox
+	}
+	return v.st.OpenedAt.After(w.st.OpenedAt)
 }
 
 // ends reports whether v is open at now (and not sold out) and, if not,

@@ -49,6 +49,13 @@ func (c *Catalog) Put(d config.Drop) {
 	c.mu.Unlock()
 }
 
+// Delete removes a drop; an unknown id is ignored.
+func (c *Catalog) Delete(id string) {
+	c.mu.Lock()
+	delete(c.drops, id)
+	c.mu.Unlock()
+}
+
 // All returns every drop of creator ("" for all).
 func (c *Catalog) All(creator string) []*config.Drop {
 	c.mu.RLock()

@@ -27,7 +27,9 @@
         if (!res.ok) {
           var msg = (data && (data.detail || data.title)) || ("HTTP " + res.status);
           if (data && data.problems) msg += ": " + data.problems.map(function (p) { return p.path + " " + p.message; }).join("; ");
-          throw new Error(msg);
+          var err = new Error(msg);
+          err.problem = data; // callers that explain a specific code read it
+          throw err;
         }
         return data;
       });
@@ -215,6 +217,7 @@
       return (b.opened_at || "").localeCompare(a.opened_at || "") || a.id.localeCompare(b.id);
     });
     drops.forEach(function (d) {
+      if (d.status === "deleted") return; // being deleted, on another replica
       seen[d.id] = true;
       var card = box.querySelector('[data-drop="' + CSS.escape(d.id) + '"]');
       if (!card) {
@@ -236,7 +239,8 @@
         var test = el("button", "", "Test drop"); test.type = "button"; test.setAttribute("data-action", "test");
         var stock = el("button", "ghost", "+10 stock"); stock.type = "button"; stock.setAttribute("data-action", "stock");
         var close = el("button", "danger", "Close"); close.type = "button"; close.setAttribute("data-action", "close");
-        actions.appendChild(test); actions.appendChild(stock); actions.appendChild(close);
+        var del = el("button", "danger", "Delete"); del.type = "button"; del.setAttribute("data-action", "delete");
+        actions.appendChild(test); actions.appendChild(stock); actions.appendChild(close); actions.appendChild(del);
         card.appendChild(actions);
         card.appendChild(el("p", "error"));
         var act = function (btn, method, path, body) {
@@ -247,7 +251,31 @@
             .then(function () { btn.disabled = false; });
         };
         var base = "/v1/admin/drops/" + encodeURIComponent(d.id);
-        test.onclick = function () { act(test, "POST", base + "/test", {}); };
+        test.onclick = function () {
+          test.disabled = true;
+          var note = card.querySelector(".error");
+          note.textContent = "";
+          api("POST", base + "/test", {}).then(function () { poll(); })
+            .catch(function (e) {
+              var p = e.problem;
+              // A test never shares the stream with a real drop: say which.
+              if (p && p.code === "drop_live" && p.drop) {
+                note.textContent = "\u201c" + (p.drop.title || p.drop.id) + "\u201d is live on stream; close it or wait until it ends before testing.";
+              } else {
+                note.textContent = e.message;
+              }
+            })
+            .then(function () { test.disabled = false; });
+        };
+        del.onclick = function () {
+          var name = card._title || d.id;
+          var what = card._sandbox ? "the test drop " + name + " and its test claims" : name;
+          if (!confirm("Delete " + what + "? This cannot be undone.")) return;
+          del.disabled = true;
+          card.querySelector(".error").textContent = "";
+          api("DELETE", base).then(function () { card.remove(); poll(); })
+            .catch(function (e) { card.querySelector(".error").textContent = e.message; del.disabled = false; });
+        };
         close.onclick = function () { act(close, "POST", base + "/close"); };
         stock.onclick = function () {
           var line = (card._stock || [])[0];
@@ -265,6 +293,12 @@
       card.querySelector('[data-action="close"]').hidden = d.status !== "open";
       card.querySelector('[data-action="test"]').hidden = !!d.sandbox;
       poolWarning(card, d);
+      // Sandbox drops and API drops that never opened can go; the API
+      // refuses the rest (configured drops, real drops with claims).
+      card._title = d.title || d.id;
+      card._sandbox = !!d.sandbox;
+      card.querySelector('[data-action="delete"]').hidden =
+        d.source !== "api" || !(d.sandbox || (d.status === "idle" && !d.opened_at));
       var stats = card.querySelector(".stats");
       stats.textContent = "";
       stats.appendChild(stat("claims", String(s.claims), "stat-claims"));

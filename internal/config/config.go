@@ -205,6 +205,10 @@ type Drop struct {
 	Identity     string       `yaml:"identity"`
 	Stock        []StockLine  `yaml:"stock"`
 	Compensation Compensation `yaml:"compensation"`
+	// Sandbox marks a test drop made through the admin API: its claims are
+	// labelled as tests for nodes, and on stream it never hides a real
+	// drop. A file cannot set it.
+	Sandbox bool `yaml:"-"`
 }
 
 // StockLine is the stock of one SKU at one node.

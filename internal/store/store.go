@@ -39,6 +39,13 @@ type Store interface {
 	// HIncrBy adds n to an integer field of the hash at key and returns it.
 	HIncrBy(ctx context.Context, key, field string, n int64) (int64, error)
 
+	// ScanPrefix passes fn the keys that start with prefix (logical keys,
+	// without the store's prefix), a batch at a time, and stops at fn's
+	// first error. It walks the keyspace in small steps (SCAN), never
+	// blocking the store: a key that exists throughout is passed at least
+	// once, a key added or removed meanwhile may or may not be.
+	ScanPrefix(ctx context.Context, prefix string, fn func(keys []string) error) error
+
 	// Run executes script atomically over keys with args.
 	Run(ctx context.Context, s *Script, keys []string, args ...any) (any, error)
 
