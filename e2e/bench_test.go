@@ -100,3 +100,51 @@ func TestBenchIngest(t *testing.T) {
 		})
 	}
 }
+
+// The claim burst against a running server, as phones do it: each viewer
+// opens the claim page and claims with the device cookie it set. The
+// stock goes to the first viewers, every other one is told sold out, no
+// claim is refused for want of a device, and nothing is oversold. Behind a
+// trusted proxy (--xff) the per-IP limit stays on and counts each viewer
+// apart, so none is limited.
+func TestBenchClaims(t *testing.T) {
+	for _, tc := range []struct {
+		name, settings string
+		args           []string
+	}{
+		{"limits off", "claim_rate_ip: -1\nclaim_rate_device: -1\n", nil},
+		{"behind a trusted proxy", "trusted_proxies: [\"127.0.0.1/32\"]\n", []string{"--xff"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := []string{"TEST_PREFIX=e2e-bench-claims:"}
+			cfg := writeFile(t, "dw.yaml", strings.Replace(minimalConfig(""), "creators:", tc.settings+"creators:", 1))
+			p := start(t, env, "serve", "--config", cfg, "--listen", "127.0.0.1:0")
+
+			args := append([]string{"bench", "claims", "--config", cfg, "--drop", "sticker-spring",
+				"--url", "http://" + p.addr, "--requests", "200", "--concurrency", "8", "--json"}, tc.args...)
+			out, errOut, code := runCmd(t, env, args...)
+			if code != 0 {
+				t.Fatalf("bench claims: %d\n%s\n%s", code, out, errOut)
+			}
+			var r struct {
+				Pages struct {
+					Status map[string]int `json:"status"`
+				} `json:"pages"`
+				Load struct {
+					Status map[string]int `json:"status"`
+				} `json:"load"`
+				Check struct {
+					Created  int  `json:"created"`
+					Oversold bool `json:"oversold"`
+				} `json:"check"`
+			}
+			if err := json.Unmarshal([]byte(out), &r); err != nil {
+				t.Fatalf("bench claims --json: %v\n%s", err, out)
+			}
+			if r.Pages.Status["200"] != 200 || r.Load.Status["201"] != 10 || r.Load.Status["410"] != 190 ||
+				len(r.Load.Status) != 2 || r.Check.Created != 10 || r.Check.Oversold {
+				t.Fatalf("bench claims result: %+v", r)
+			}
+		})
+	}
+}

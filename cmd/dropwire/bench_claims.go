@@ -16,6 +16,7 @@ import (
 	"github.com/dropwire/dropwire/internal/config"
 	"github.com/dropwire/dropwire/internal/loadgen"
 	"github.com/dropwire/dropwire/sdkhooks"
+	"github.com/dropwire/dropwire/verifier"
 )
 
 // overlayStock is the part of an overlay state message the claims bench
@@ -39,7 +40,8 @@ type overlayStock struct {
 // claiming one drop, as a stream's audience does after the QR appears. It
 // opens the drop with a signed webhook (unless --no-trigger), reads the
 // claim URL and stock off the creator's overlay WebSocket, sends the burst
-// (every request a new device: no cookie), then reads the stock again and
+// as a phone does it (the claim page, whose device cookie the claim then
+// carries; every viewer a new device), then reads the stock again and
 // checks that nothing was oversold.
 func runBenchClaims(ctx context.Context, env *environ, args []string) error {
 	fs := newFlagSet(env, "bench claims", "bench claims --config FILE --drop ID [--url URL] [--requests N] [--concurrency C] [--rate R]")
@@ -50,6 +52,7 @@ func runBenchClaims(ctx context.Context, env *environ, args []string) error {
 	conc := fs.Int("concurrency", 64, "connections")
 	rate := fs.Int("rate", 0, "attempts per second (open loop); 0: as fast as the connections allow")
 	noTrigger := fs.Bool("no-trigger", false, "do not open the drop (it is open already)")
+	xff := fs.Bool("xff", false, "give each viewer its own address in X-Forwarded-For, for a server whose trusted_proxies hold this machine: the per-IP limit then counts each viewer apart, as behind a load balancer")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -90,15 +93,43 @@ func runBenchClaims(ctx context.Context, env *environ, args []string) error {
 	}
 	code := before.QR.URL[strings.LastIndex(before.QR.URL, "/")+1:]
 
+	// A viewer's phone opens the claim page, which sets its device cookie,
+	// then claims with it: every viewer does both, pages first (the scan),
+	// then the claims (the tap). Each phase is measured on its own.
+	fmt.Fprintf(env.stderr, "bench claims: %d viewers, %d connections, drop %s (%d of %d left) at %s\n",
+		*n, *conc, d.ID, before.Stock.Left, before.Stock.Total, u.Host)
+	viewer := func(i int) http.Header {
+		h := http.Header{}
+		if *xff {
+			h.Set("X-Forwarded-For", fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255))
+		}
+		return h
+	}
+	pageReqs := make([]loadgen.Request, *n)
+	for i := range pageReqs {
+		pageReqs[i] = loadgen.BuildRequest("GET", u.Host, "/c/"+code, viewer(i), nil)
+	}
+	cookies := make([]string, *n)
+	pages, err := loadgen.Run(ctx, loadgen.Config{
+		Addr: u.Host, Request: func(i int) loadgen.Request { return pageReqs[i] },
+		Rate: *rate, Concurrency: *conc, Max: *n, Progress: env.stderr,
+		OnResponse: func(i int, resp []byte) { cookies[i] = deviceCookie(resp) },
+	})
+	if err != nil {
+		return err
+	}
 	run := strings.ToLower(rand.Text()[:8])
 	body := fmt.Appendf(nil, `{"code":%q}`, code)
 	reqs := make([]loadgen.Request, *n)
 	for i := range reqs {
-		h := http.Header{"Content-Type": {"application/json"}, "Idempotency-Key": {fmt.Sprintf("bench-%s-%d", run, i)}}
+		h := viewer(i)
+		h.Set("Content-Type", "application/json")
+		h.Set("Idempotency-Key", fmt.Sprintf("bench-%s-%d", run, i))
+		if cookies[i] != "" {
+			h.Set("Cookie", cookies[i])
+		}
 		reqs[i] = loadgen.BuildRequest("POST", u.Host, "/v1/claims", h, body)
 	}
-	fmt.Fprintf(env.stderr, "bench claims: %d viewers, %d connections, drop %s (%d of %d left) at %s\n",
-		*n, *conc, d.ID, before.Stock.Left, before.Stock.Total, u.Host)
 	res, err := loadgen.Run(ctx, loadgen.Config{
 		Addr: u.Host, Request: func(i int) loadgen.Request { return reqs[i] },
 		Rate: *rate, Concurrency: *conc, Max: *n, Progress: env.stderr,
@@ -123,9 +154,10 @@ func runBenchClaims(ctx context.Context, env *environ, args []string) error {
 	}{created, before.Stock.Left, after.Stock.Left, false, res.Status[http.StatusTooManyRequests]}
 	check.Oversold = int64(created) > before.Stock.Left || after.Stock.Left < 0 ||
 		before.Stock.Left-after.Stock.Left != int64(created)
-	out := map[string]any{"load": res, "check": check}
+	out := map[string]any{"pages": pages, "load": res, "check": check}
 	err = printResult(env, *asJSON, "claims", out, func() {
-		res.Print(env.stdout, fmt.Sprintf("bench claims: %d viewers, %d connections", *n, *conc))
+		pages.Print(env.stdout, fmt.Sprintf("bench claims: %d claim pages (GET /c/{code}), %d connections", *n, *conc))
+		res.Print(env.stdout, fmt.Sprintf("bench claims: %d claims (POST /v1/claims, each with its page's cookie), %d connections", *n, *conc))
 		fmt.Fprintf(env.stdout, "  result     %d created (201), %d sold out/closed (410), %d rate limited (429)\n",
 			created, res.Status[http.StatusGone], check.RateLimited)
 		fmt.Fprintf(env.stdout, "  stock      %d left before, %d after: ", check.LeftBefore, check.LeftAfter)
@@ -135,7 +167,7 @@ func runBenchClaims(ctx context.Context, env *environ, args []string) error {
 			fmt.Fprintln(env.stdout, "nothing oversold")
 		}
 		if check.RateLimited > 0 {
-			fmt.Fprintln(env.stdout, "  note       set claim_rate_ip: -1 on the server under test: every request comes from one address")
+			fmt.Fprintln(env.stdout, "  note       every request comes from one address: pass --xff to a server whose trusted_proxies hold this machine, or set claim_rate_ip: -1 on it")
 		}
 	})
 	if err == nil && check.Oversold {
@@ -204,4 +236,21 @@ func benchOverlayState(ctx context.Context, wsURL, drop string, ok func(overlayS
 			return s, nil
 		}
 	}
+}
+
+// deviceCookie returns the "name=value" of the device cookie a response
+// sets, or "".
+func deviceCookie(resp []byte) string {
+	head, _, _ := bytes.Cut(resp, []byte("\r\n\r\n"))
+	for line := range bytes.SplitSeq(head, []byte("\r\n")) {
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if !ok || !bytes.EqualFold(k, []byte("Set-Cookie")) {
+			continue
+		}
+		v, _, _ = bytes.Cut(bytes.TrimSpace(v), []byte(";"))
+		if bytes.HasPrefix(v, []byte(verifier.DeviceCookie+"=")) {
+			return string(v)
+		}
+	}
+	return ""
 }

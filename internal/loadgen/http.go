@@ -38,9 +38,10 @@ func BuildRequest(method, host, path string, h http.Header, body []byte) Request
 // conn is one keep-alive connection of the portable engine: it sends a
 // request and reads its response.
 type conn struct {
-	c   net.Conn
-	buf []byte
-	rt  time.Duration
+	c    net.Conn
+	buf  []byte
+	rt   time.Duration
+	last []byte // the last whole response, until the next request
 }
 
 func dial(addr string, timeout time.Duration) (*conn, error) {
@@ -72,8 +73,10 @@ func (c *conn) do(req Request) (int, error) {
 		case err != nil:
 			return 0, err
 		case n > 0 && closeConn:
+			c.last = c.buf[:n]
 			return status, errClosed
 		case n > 0:
+			c.last = c.buf[:n]
 			return status, nil
 		}
 		if len(c.buf) == cap(c.buf) {

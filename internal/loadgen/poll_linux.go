@@ -27,6 +27,7 @@ type pconn struct {
 	from    time.Time // what its latency is measured from
 	buf     []byte    // response bytes read so far
 	retryAt time.Time // when to dial again after a failed dial
+	idx     int       // index of the request out
 }
 
 // poller is the state of one polled run.
@@ -218,6 +219,7 @@ func (p *poller) send(from time.Time) {
 	c := p.idle[len(p.idle)-1]
 	p.idle = p.idle[:len(p.idle)-1]
 	req := p.cfg.Request(p.next)
+	c.idx = p.next
 	p.next++
 	c.busy, c.from = true, from
 	p.outgoing++
@@ -268,6 +270,9 @@ func (p *poller) receive(c *pconn, now time.Time) {
 		return // incomplete
 	}
 	p.status[status]++
+	if p.cfg.OnResponse != nil {
+		p.cfg.OnResponse(c.idx, c.buf[:n])
+	}
 	p.lat.Add(now.Sub(c.from))
 	p.done.Add(1)
 	c.busy = false

@@ -31,6 +31,10 @@ type Config struct {
 	Progress io.Writer
 	// Timeout of one request (default 10 s).
 	Timeout time.Duration
+	// OnResponse, when set, is given each complete response (head and
+	// body) with its request's index, e.g. to keep a cookie it sets. It is
+	// called from the engine's goroutines and must not keep resp.
+	OnResponse func(i int, resp []byte)
 
 	// goroutines selects the portable engine where the polled one runs.
 	goroutines bool
@@ -197,6 +201,9 @@ func runConns(ctx context.Context, cfg Config, start time.Time, done, failed *at
 					wk.status[status]++
 					wk.lat.Add(end.Sub(from))
 					done.Add(1)
+					if cfg.OnResponse != nil {
+						cfg.OnResponse(i, cn.last)
+					}
 				}
 				if err != nil {
 					if status == 0 {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -121,6 +123,42 @@ func TestParseResponse(t *testing.T) {
 	} {
 		if _, _, _, err := parseResponse([]byte(bad)); err == nil {
 			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+// Each whole response reaches OnResponse with the index of its request,
+// in both engines: what lets a run keep the cookie each request was set.
+func TestRunHandsEachResponseToItsRequest(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Set-Cookie", "n="+r.URL.Query().Get("n"))
+		_, _ = w.Write([]byte("body-" + r.URL.Query().Get("n")))
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	const n = 120
+	reqs := make([]Request, n)
+	for i := range reqs {
+		reqs[i] = BuildRequest("GET", host, "/?n="+strconv.Itoa(i), nil, nil)
+	}
+	for _, goroutines := range []bool{false, true} {
+		var mu sync.Mutex
+		seen := map[int]string{}
+		res, err := Run(context.Background(), Config{Addr: host, Request: func(i int) Request { return reqs[i] },
+			Concurrency: 5, Max: n, goroutines: goroutines,
+			OnResponse: func(i int, resp []byte) {
+				mu.Lock()
+				seen[i] = string(resp)
+				mu.Unlock()
+			}})
+		if err != nil || res.Status[200] != n {
+			t.Fatalf("goroutines %v: %v %v", goroutines, res.Status, err)
+		}
+		for i := range n {
+			r := seen[i]
+			if !strings.Contains(r, "Set-Cookie: n="+strconv.Itoa(i)+"\r\n") || !strings.HasSuffix(r, "\r\n\r\nbody-"+strconv.Itoa(i)) {
+				t.Fatalf("goroutines %v: response %d: %q", goroutines, i, r)
+			}
 		}
 	}
 }
