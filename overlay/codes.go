@@ -72,6 +72,39 @@ type Codes struct {
 	mu     sync.Mutex
 	secret []byte           // loaded lazily, so a replica starts while Redis is down
 	issued map[string]int64 // drop → last rotation index recorded by this process
+
+	// known holds issued codes this process has seen (issued or read
+	// back): an issued code's drop and index never change, so a claim rush
+	// resolves its code without a store read. Two generations bound it.
+	knownMu         sync.RWMutex
+	known, previous map[string]issuedCode
+}
+
+type issuedCode struct {
+	drop string
+	idx  int64
+}
+
+// knownCap bounds each generation of Codes.known.
+const knownCap = 4096
+
+func (c *Codes) lookupKnown(s string) (issuedCode, bool) {
+	c.knownMu.RLock()
+	defer c.knownMu.RUnlock()
+	if ic, ok := c.known[s]; ok {
+		return ic, true
+	}
+	ic, ok := c.previous[s]
+	return ic, ok
+}
+
+func (c *Codes) remember(s string, ic issuedCode) {
+	c.knownMu.Lock()
+	defer c.knownMu.Unlock()
+	if len(c.known) >= knownCap {
+		c.previous, c.known = c.known, make(map[string]issuedCode, knownCap)
+	}
+	c.known[s] = ic
 }
 
 // CodeMemory is how long an issued code is remembered after its drop's
@@ -91,7 +124,8 @@ func NewCodes(cfg CodesConfig) (*Codes, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Codes{st: cfg.Store, drops: cfg.Drops, states: cfg.States, now: cfg.Now, issued: map[string]int64{}}, nil
+	return &Codes{st: cfg.Store, drops: cfg.Drops, states: cfg.States, now: cfg.Now, issued: map[string]int64{},
+		known: map[string]issuedCode{}}, nil
 }
 
 func (c *Codes) key(ctx context.Context) ([]byte, error) {
@@ -181,6 +215,7 @@ func (c *Codes) Issue(ctx context.Context, d *config.Drop, now time.Time) (strin
 	c.mu.Lock()
 	c.issued[d.ID] = idx + 1
 	c.mu.Unlock()
+	c.remember(s, issuedCode{d.ID, idx})
 	return s, end, nil
 }
 
@@ -239,6 +274,16 @@ func (c *Codes) Resolve(ctx context.Context, s string, now time.Time) (string, t
 // is the one the secret derives for it, so a record cannot vouch for a
 // code on its own.
 func (c *Codes) lookupIssued(ctx context.Context, secret []byte, s string) (*config.Drop, int64, bool, error) {
+	if ic, ok := c.lookupKnown(s); ok {
+		d, err := c.drops.Drop(ctx, ic.drop)
+		if err == nil {
+			return d, ic.idx, true, nil
+		}
+		if !errors.Is(err, verifier.ErrUnknownDrop) {
+			return nil, 0, false, err
+		}
+		// Deleted since: ask the store, as for a code never seen.
+	}
 	v, err := c.st.Get(ctx, issuedKey(s))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, 0, false, nil
@@ -261,6 +306,7 @@ func (c *Codes) lookupIssued(ctx context.Context, secret []byte, s string) (*con
 	if subtle.ConstantTimeCompare([]byte(code(secret, d.ID, i)), []byte(s)) != 1 {
 		return nil, 0, false, nil
 	}
+	c.remember(s, issuedCode{d.ID, i})
 	return d, i, true, nil
 }
 

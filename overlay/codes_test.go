@@ -106,3 +106,31 @@ func TestCodesResolveUnrecorded(t *testing.T) {
 		t.Fatalf("never recorded, long after: %v", err)
 	}
 }
+
+// An issued code, once resolved, is known to the process: a claim rush on
+// one code does not read the store for it each time. The record's loss
+// then changes nothing for that process.
+func TestCodesRememberIssued(t *testing.T) {
+	st := storetest.Redis(t)
+	a := newEnv(t, st, nil, testDrop("spring"))
+	b := newEnv(t, storetest.RedisWithPrefix(t, st.Prefix()), nil, testDrop("spring"))
+	ctx := context.Background()
+	d, _ := a.cat.Drop(ctx, "spring")
+	a.trigger(t, "spring", "e1")
+	now := time.Now()
+	c, rot, err := a.codes.Issue(ctx, d, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.codes.Resolve(ctx, c, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := storetest.Client(t).Del(ctx, st.Prefix()+issuedKey(c)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []*env{a, b} {
+		if _, _, err := e.codes.Resolve(ctx, c, rot.Add(50*time.Minute)); !errors.Is(err, ErrCodeExpired) {
+			t.Fatalf("record gone, code known: %v", err)
+		}
+	}
+}

@@ -350,23 +350,11 @@ func (m *Memory) Run(ctx context.Context, s *Script, keys []string, args ...any)
 	return res, err
 }
 
-// Allow implements Store with GCRA, computed exactly as redis_rate's Lua
-// script does (same state key, same float arithmetic), so both stores
-// decide alike.
+// Allow implements Store with the same GCRA script as Redis (allowScript),
+// so both stores decide alike.
 func (m *Memory) Allow(ctx context.Context, key string, l Limit) (Decision, error) {
-	if err := l.validate(); err != nil {
-		return Decision{}, err
-	}
-	tx, err := m.lock(ctx)
-	if err != nil {
-		return Decision{}, err
-	}
-	defer m.mu.Unlock()
-	return tx.allow(rateKeyPrefix+m.prefix+key, l)
+	return allow(ctx, m, key, l)
 }
-
-// rateKeyPrefix is what redis_rate puts before the key it is given.
-const rateKeyPrefix = "rate:"
 
 func (l Limit) validate() error {
 	if l.Rate <= 0 || l.Period <= 0 {

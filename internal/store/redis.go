@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -76,8 +75,7 @@ type RedisConfig struct {
 }
 
 // Redis is the production Store. Keys and channels carry the configured
-// prefix. Rate limiter state lives at "rate:" + prefix + key, where
-// redis_rate puts it.
+// prefix. Rate limiter state lives at prefix + "rate:" + key.
 //
 // Slow subscribers do not block the connection reading from Redis: each
 // Subscription has a bounded buffer, and a message that does not fit is
@@ -86,7 +84,6 @@ type Redis struct {
 	c       *redis.Client
 	batch   *batcher // nil: scripts are sent one by one
 	prefix  string
-	limiter *redis_rate.Limiter
 	bufSize int
 	health  time.Duration // see RedisConfig.HealthCheck
 	dropped atomic.Uint64
@@ -160,7 +157,6 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 		c:       c,
 		batch:   b,
 		prefix:  cfg.Prefix,
-		limiter: redis_rate.NewLimiter(c),
 		bufSize: cfg.SubscriptionBuffer,
 		health:  cfg.HealthCheck,
 		subs:    make(map[*redisSubscription]struct{}),
@@ -476,18 +472,7 @@ func scriptErr(ctx context.Context, name string, err error) error {
 	return &ScriptError{Code: strings.TrimPrefix(msg, "ERR ")}
 }
 
-// Allow implements Store with redis_rate's GCRA.
+// Allow implements Store with allowScript (GCRA) on the pipelines.
 func (r *Redis) Allow(ctx context.Context, key string, l Limit) (Decision, error) {
-	if err := l.validate(); err != nil {
-		return Decision{}, err
-	}
-	res, err := r.limiter.Allow(ctx, r.prefix+key, redis_rate.Limit{Rate: l.Rate, Burst: l.Burst, Period: l.Period})
-	if err != nil {
-		return Decision{}, redisErr(ctx, err)
-	}
-	d := Decision{Allowed: res.Allowed > 0, Remaining: res.Remaining}
-	if !d.Allowed {
-		d.RetryAfter = res.RetryAfter
-	}
-	return d, nil
+	return allow(ctx, r, key, l)
 }
