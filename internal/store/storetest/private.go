@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,23 +18,77 @@ import (
 // its files in a temporary directory. It returns the server's URL.
 func PrivateRedis(t testing.TB, args ...string) string {
 	t.Helper()
+	return StartPrivateRedis(t, args...).URL()
+}
+
+// RedisServer is a private redis-server that a test can kill and start
+// again on the same port and directory, as a crash and a restart of the
+// host's Redis would: with "--appendonly", "yes" it comes back with what
+// it had acknowledged.
+type RedisServer struct {
+	t    testing.TB
+	port int
+	dir  string
+	args []string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd     // nil while killed
+	exited chan struct{} // closed when cmd has exited
+}
+
+// StartPrivateRedis is PrivateRedis returning the server, for a test that
+// kills and restarts it.
+func StartPrivateRedis(t testing.TB, args ...string) *RedisServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
-	all := append([]string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--dir", t.TempDir()}, args...)
+	s := &RedisServer{t: t, port: port, dir: t.TempDir(), args: args}
+	t.Cleanup(s.Kill)
+	s.Start()
+	return s
+}
+
+// URL is the server's URL; it stays the same across restarts.
+func (s *RedisServer) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", s.port) }
+
+// Kill ends the server with SIGKILL, as a crash: nothing is flushed on
+// the way out. It does nothing when the server is not running.
+func (s *RedisServer) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+	s.cmd = nil
+}
+
+// Start runs the server (again) on its port and directory and waits until
+// it answers PING, which it does only once it has loaded its files.
+func (s *RedisServer) Start() {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		s.t.Fatal("storetest: private redis-server is already running")
+	}
+	all := append([]string{"--port", fmt.Sprint(s.port), "--bind", "127.0.0.1", "--save", "", "--dir", s.dir}, s.args...)
 	cmd := exec.Command("redis-server", all...)
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("storetest: redis-server: %v (install it with apt-get install redis-server)", err)
+		s.t.Fatalf("storetest: redis-server: %v (install it with apt-get install redis-server)", err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
+	exited := make(chan struct{})
+	s.cmd, s.exited = cmd, exited
+	go func() {
 		_ = cmd.Wait()
-	})
-	url := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
-	opt, _ := redis.ParseURL(url)
+		close(exited)
+	}()
+	opt, _ := redis.ParseURL(s.URL())
 	c := redis.NewClient(opt)
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
@@ -42,10 +97,15 @@ func PrivateRedis(t testing.TB, args ...string) string {
 		err := c.Ping(ctx).Err()
 		cancel()
 		if err == nil {
-			return url
+			return
+		}
+		select {
+		case <-exited:
+			s.t.Fatalf("storetest: private redis-server on port %d exited: %v", s.port, err)
+		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("storetest: private redis-server on port %d does not answer: %v", port, err)
+			s.t.Fatalf("storetest: private redis-server on port %d does not answer: %v", s.port, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
