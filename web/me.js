@@ -50,7 +50,14 @@
     r.meta = span("dw-item-meta", r.iat ? "Claimed " + fmt(r.iat * 1000) : "");
     a.appendChild(r.title); a.appendChild(r.state); a.appendChild(r.meta);
     li.appendChild(a); list.appendChild(li);
+    r.li = li;
   });
+  // Claims of the same second are ordered once their times are known
+  // to the millisecond; others never move.
+  function reorder() {
+    receipts.slice().sort(function (a, b) { return (b.created || b.iat * 1000) - (a.created || a.iat * 1000); })
+      .forEach(function (r, i) { if (list.children[i] !== r.li) list.insertBefore(r.li, list.children[i] || null); });
+  }
 
   function load(r) {
     return fetch("/v1/claims/" + encodeURIComponent(r.id) + "?qr=0",
@@ -63,6 +70,7 @@
       })
       .then(function (c) {
         if (!c) return;
+        r.created = Date.parse(c.created_at) || 0;
         r.title.textContent = c.drop_title || c.drop;
         r.state.textContent = labels[c.state] || c.state;
         r.state.className = "dw-state" + (good[c.state] ? " dw-good" : bad[c.state] ? " dw-bad" : "");
@@ -72,7 +80,9 @@
       .catch(function () { r.state.textContent = "Could not check just now"; });
   }
   // A few at a time: a device with many receipts does not flood the server.
-  var next = 0;
-  function worker() { if (next < receipts.length) load(receipts[next++]).then(worker); }
+  var next = 0, left = receipts.length;
+  function worker() {
+    if (next < receipts.length) load(receipts[next++]).then(function () { if (--left === 0) reorder(); worker(); });
+  }
   for (var w = 0; w < 4; w++) worker();
 })();

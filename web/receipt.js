@@ -46,12 +46,18 @@
         else { title = "Ready at the counter"; body = "Go to the counter at " + (n.name || "the pickup point") + " and show your pickup code or the QR below."; }
         break;
       case "picked_up": body = "You picked it up. Enjoy!"; break;
-      default: title = comp.status === "given" ? "Compensated" : "The pickup did not work out"; body = comp.text || "";
+      default: title = "Sorry about the pickup"; body = comp.text || "";
     }
     text($("dw-now-title"), title);
     text($("dw-now-text"), body);
     show($("dw-locker"), !!lk);
-    if (lk) { text($("dw-slot"), lk.slot || "—"); text($("dw-pin"), lk.pin || "—"); }
+    if (lk) {
+      // A locker that needs no PIN (or names no slot) shows what it has.
+      text($("dw-slot"), lk.slot || ""); text($("dw-pin"), lk.pin || "");
+      $("dw-slot").parentNode.hidden = !lk.slot; $("dw-pin").parentNode.hidden = !lk.pin;
+      $("dw-slot").classList.toggle("dw-long", (lk.slot || "").length > 8);
+      $("dw-pin").classList.toggle("dw-long", (lk.pin || "").length > 8);
+    }
     show($("dw-compcode"), !!comp.code);
     if (comp.code) {
       text($("dw-comp-code"), comp.code);
@@ -73,7 +79,7 @@
     text($("dw-node"), nodeLine(c.node || {}));
     text($("dw-by"), fmt(c.pickup_by));
     text($("dw-policy"), (c.compensation && c.compensation.policy) || "");
-    if (!qrDone && c.receipt_qr_svg) { $("dw-qr").innerHTML = c.receipt_qr_svg; qrDone = true; }
+    if (!qrDone && c.receipt_qr_svg) { $("dw-qr").innerHTML = c.receipt_qr_svg; qrDone = true; fitQR(); }
     var h = $("dw-history");
     var items = c.history || [];
     if (h.children.length !== items.length) {
@@ -94,6 +100,18 @@
     $("dw-save-box").hidden = false;
     tick();
   }
+
+  // A dense QR (the whole receipt) scans when each module is a whole
+  // number of device pixels: fractional ones smear into their neighbours.
+  function fitQR() {
+    var box = $("dw-qr"), svg = box.querySelector("svg");
+    if (!svg || !svg.viewBox || !svg.viewBox.baseVal) return;
+    var n = svg.viewBox.baseVal.width, dpr = window.devicePixelRatio || 1;
+    var avail = box.clientWidth - 8;
+    var px = Math.max(1, Math.floor(avail * dpr / n));
+    svg.style.width = (px * n / dpr) + "px";
+  }
+  window.addEventListener("resize", fitQR);
 
   // The deadline, counted down from the server's clock.
   function tick() {
