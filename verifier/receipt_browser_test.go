@@ -166,6 +166,31 @@ func TestReceiptLive(t *testing.T) {
 			// The deadline counts down from the node's ready time.
 			a.wait("the countdown", `/^\(\d+ h \d\d min left\)$/.test(document.getElementById("dw-left").textContent)`)
 
+			// Live values (the countdown, each poll) move nothing on the page.
+			a.str(`window.dwShift = 0; new PerformanceObserver(function (l) { l.getEntries().forEach(function (e) {
+				if (!e.hadRecentInput) window.dwShift += e.value; }); }).observe({type: "layout-shift"}); "observing"`)
+			a.do("three ticks", chromedp.Sleep(3*time.Second))
+			if shift := a.str(`String(window.dwShift)`); shift != "0" {
+				t.Fatalf("layout shift %s while the countdown ran", shift)
+			}
+
+			if vp.o.Mobile {
+				// A 360 px phone: nothing runs off the side, the PIN stays on one line.
+				a.do("360 px", chromedp.EmulateViewport(360, 740, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+				if got := a.str(`var pin = document.getElementById("dw-pin");
+					[document.documentElement.scrollWidth <= 360, pin.getBoundingClientRect().height < 1.6 * parseFloat(getComputedStyle(pin).fontSize),
+					pin.scrollWidth <= pin.clientWidth].join("|")`); got != "true|true|true" {
+					t.Fatalf("at 360 px (page fits, PIN on one line, PIN fits its box): %s", got)
+				}
+				a.do("back", chromedp.EmulateViewport(vp.o.Width, vp.o.Height, chromedp.EmulateScale(vp.o.DeviceScale), chromedp.EmulateMobile))
+			}
+
+			// The receipt QR, read off the screen as the node's scanner
+			// would, is the receipt.
+			if qr := browsertest.DecodeQR(t, a.shot("receipt-ready-"+vp.name+".png", docsName(vp.name, "receipt-ready.png"))); qr != tokenA {
+				t.Fatalf("receipt QR holds %q, want the receipt", qr)
+			}
+
 			// Copy puts the PIN on the clipboard.
 			if _, err := chromedp.CallBrowser(a.ctx, browser.SetPermission, browser.SetPermissionParams{
 				Permission: &browser.PermissionDescriptor{Name: "clipboard-read"}, Setting: browser.PermissionSettingGranted, Origin: e.base}); err != nil {
@@ -176,12 +201,6 @@ func TestReceiptLive(t *testing.T) {
 			clip, err := chromedp.Run(a.ctx, chromedp.Evaluate[string](`navigator.clipboard.readText()`, chromedp.EvalAwaitPromise))
 			if err != nil || clip != lockerPIN {
 				t.Fatalf("clipboard %q %v", clip, err)
-			}
-
-			// The receipt QR, read off the screen as the node's scanner
-			// would, is the receipt.
-			if qr := browsertest.DecodeQR(t, a.shot("receipt-ready-"+vp.name+".png", docsName(vp.name, "receipt-ready.png"))); qr != tokenA {
-				t.Fatalf("receipt QR holds %q, want the receipt", qr)
 			}
 
 			e.nodeEvent("corner", "failed-"+idA, `{"type":"claim.failed","claim":"`+idA+`","reason":"locker jammed"}`)
@@ -195,7 +214,8 @@ func TestReceiptLive(t *testing.T) {
 				t.Fatalf("replacement codes %q and %q", codeA, codeB)
 			}
 			for _, p := range []page{a, b} {
-				if got := p.str(`[dwMark, document.getElementById("dw-state").textContent, document.getElementById("dw-locker").hidden].join("|")`); got != "same page|Compensated|true" {
+				if got := p.str(`[dwMark, document.getElementById("dw-state").textContent, document.getElementById("dw-locker").hidden,
+					document.getElementById("dw-now-text").textContent].join("|")`); got != "same page|Compensated|true|The pickup did not work out. Here is your replacement code." {
 					t.Fatalf("compensated receipt: %s", got)
 				}
 			}
