@@ -307,6 +307,13 @@ func TestRecoveryLinkKeepsReceiptFromServer(t *testing.T) {
 	p.do("back to the receipt", chromedp.Click(".dw-item"))
 	p.wait("the receipt again", `document.getElementById("dw-pin").textContent === "`+lockerPIN+`"`)
 
+	// A mangled link says so and does not replace the receipt kept here.
+	p.do("a mangled link", chromedp.Navigate(e.base+"/me"), chromedp.Navigate(e.base+"/r/"+id+"#eyJh.bad.link"))
+	p.wait("the refusal", `document.getElementById("dw-error").textContent === "This receipt has expired or is not valid here."`)
+	if kept := p.str(`localStorage.getItem("dw_receipt:` + id + `")`); kept != receipt {
+		t.Fatalf("a mangled link replaced the kept receipt with %q", kept)
+	}
+
 	// The token, and its signature alone, anywhere but Authorization.
 	sig := receipt[strings.LastIndexByte(receipt, '.')+1:]
 	reqs := e.requests()

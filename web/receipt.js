@@ -9,10 +9,17 @@
   var $ = function (id) { return document.getElementById(id); };
   var id = decodeURIComponent(location.pathname.replace(/^\/r\//, ""));
   var key = "dw_receipt:" + id;
-  var receipt = location.hash.length > 1 ? location.hash.slice(1) : "";
-  try {
-    if (receipt) localStorage.setItem(key, receipt); else receipt = localStorage.getItem(key) || "";
-  } catch (e) { /* private mode: the fragment still works for this visit */ }
+  // A receipt is a compact JWS; anything else after "#" is not one.
+  var fromLink = /^[\w-]+\.[\w-]+\.[\w-]+$/.test(location.hash.slice(1)) ? location.hash.slice(1) : "";
+  var receipt = fromLink;
+  try { if (!receipt) receipt = localStorage.getItem(key) || ""; } catch (e) { /* private mode */ }
+  // Kept on this device once the server has accepted it, so a mistyped
+  // link never replaces a good receipt.
+  function keep() {
+    if (!fromLink) return;
+    try { localStorage.setItem(key, fromLink); } catch (e) { /* private mode: the link still works for this visit */ }
+    fromLink = "";
+  }
   // Out of the address bar, so it is not bookmarked or shared by accident;
   // "Save this receipt" offers the link on purpose.
   if (location.hash) history.replaceState(null, "", location.pathname + location.search);
@@ -164,6 +171,7 @@
         busy = false;
         if (!c) return;
         $("dw-error").hidden = true;
+        keep();
         offset = Date.parse(c.server_time) - Date.now() || 0;
         var changed = !last || sig(c) !== sig(last);
         if (last && changed && c.state !== last.state) announce(labels[c.state] || c.state);
