@@ -364,7 +364,7 @@ func (s *Service) deliver(ctx context.Context, it item) {
 		s.retry(ctx, it, t, time.Time{}, false, err.Error())
 		return
 	}
-	status, hdr, err := s.post(ctx, t, it.event(), body)
+	status, hdr, answer, err := s.post(ctx, t, it.event(), body)
 	if ctx.Err() != nil && err != nil {
 		// Shutting down mid-request: leave the entry for the next attempt.
 		t.breaker.record(true, now)
@@ -375,7 +375,7 @@ func (s *Service) deliver(ctx context.Context, it item) {
 	case err == nil && status >= 200 && status < 300:
 		t.breaker.record(true, now)
 		s.metrics.deliveries.WithLabelValues(t.id, "ok").Inc()
-		s.delivered(ctx, it, t)
+		s.delivered(ctx, it, t, hdr, answer)
 	case err == nil && status == http.StatusGone && t.node != nil:
 		t.breaker.record(true, now)
 		s.metrics.deliveries.WithLabelValues(t.id, "gone").Inc()
@@ -404,13 +404,15 @@ func (s *Service) deliver(ctx context.Context, it item) {
 	}
 }
 
-// post sends one signed attempt.
-func (s *Service) post(ctx context.Context, t *nodeTarget, id string, body []byte) (int, http.Header, error) {
+// post sends one signed attempt. It returns the first maxAnswer bytes of
+// the answer's body (a compensation webhook's may hold text for the
+// viewer) and reads no more than that.
+func (s *Service) post(ctx context.Context, t *nodeTarget, id string, body []byte) (int, http.Header, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(body))
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	for k, v := range t.signer.Headers(id, s.now(), body) {
 		req.Header[k] = v
@@ -419,12 +421,11 @@ func (s *Service) post(ctx context.Context, t *nodeTarget, id string, body []byt
 	req.Header.Set("User-Agent", "dropwire-fulfillment/1")
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
-	// Drain a little so the connection is reused; the body is not read.
-	_, _ = io.CopyN(io.Discard, resp.Body, 4096)
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	_ = resp.Body.Close()
-	return resp.StatusCode, resp.Header, nil
+	return resp.StatusCode, resp.Header, answer, nil
 }
 
 // ClaimPayload is the claim object of an outbound webhook.
@@ -490,8 +491,10 @@ func (s *Service) body(ctx context.Context, it item) ([]byte, error) {
 	return json.Marshal(p)
 }
 
-// delivered records a 2xx: the claim moves on, the entry is done.
-func (s *Service) delivered(ctx context.Context, it item, t *nodeTarget) {
+// delivered records a 2xx: the claim moves on, the entry is done. A
+// compensation webhook's answer may carry text for the viewer (see
+// ViewerText), kept with the claim for its receipt.
+func (s *Service) delivered(ctx context.Context, it item, t *nodeTarget, hdr http.Header, answer []byte) {
 	claim := it.fields["claim"]
 	var err error
 	switch it.fields["type"] {
@@ -499,8 +502,12 @@ func (s *Service) delivered(ctx context.Context, it item, t *nodeTarget) {
 		_, err = s.Apply(ctx, Transition{Drop: it.drop, Claim: claim, To: verifier.ClaimForwarded,
 			PickupBy: s.now().Add(t.pickupBy)})
 	case TypeClaimCompensated:
+		tr := Transition{Drop: it.drop, Claim: claim, To: verifier.ClaimCompensated}
+		if text := ViewerText(hdr.Get("Content-Type"), answer); text != "" {
+			tr.Fields = map[string]string{"compensation_text": text}
+		}
 		var o Outcome
-		o, err = s.Apply(ctx, Transition{Drop: it.drop, Claim: claim, To: verifier.ClaimCompensated})
+		o, err = s.Apply(ctx, tr)
 		if err == nil && o.Result == ResultApplied {
 			s.metrics.compensations.WithLabelValues("webhook").Inc()
 		}

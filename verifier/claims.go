@@ -51,6 +51,23 @@ type Claim struct {
 	// proves nothing.
 	Device  string
 	History []ClaimEvent
+	// Locker is where a ready claim waits, as the node's claim.ready said
+	// (zero: no locker; the viewer goes to the counter).
+	Locker Locker
+	// Compensation is what the drop's policy did when the claim failed:
+	// "code", "webhook", "pool_empty" or "none"; "" while it has not failed.
+	Compensation string
+	// CompensationCode is the pool code the claim got (kind code), and
+	// CompensationText what the creator's webhook answered for the viewer
+	// (kind webhook). Both are the viewer's: shown only with the receipt.
+	CompensationCode string
+	CompensationText string
+}
+
+// Locker is a locker slot and its PIN; either may be empty.
+type Locker struct {
+	Slot string
+	PIN  string
 }
 
 // ClaimEvent is one state a claim entered, and when.
@@ -527,6 +544,8 @@ func (c *Claims) Get(ctx context.Context, id string) (*Claim, error) {
 		ID: id, Drop: drop, State: h["state"], Node: h["node"], SKU: h["sku"], Tier: h["tier"],
 		PickupCode: h["pickup_code"], PickupBy: msTime(h["pickup_by"]), CreatedAt: msTime(h["created_at"]),
 		Viewer: h["viewer"], Device: h["device"],
+		Locker:       Locker{Slot: h["locker_slot"], PIN: h["locker_pin"]},
+		Compensation: h["compensation"], CompensationCode: h["compensation_code"], CompensationText: h["compensation_text"],
 	}
 	items, _ := a[1].([]any)
 	for _, it := range items {

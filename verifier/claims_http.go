@@ -30,9 +30,13 @@ type ClaimsAPIConfig struct {
 	// Nodes looks fulfillment nodes up for the pages (name, address, hours).
 	Nodes func(id string) (*config.Node, bool)
 	// ClaimPage is the html/template of GET /c/{code}; ReceiptPage the
-	// static page of GET /r/{claim}.
+	// static page of GET /r/{claim}; MePage the static page of GET /me.
 	ClaimPage   []byte
 	ReceiptPage []byte
+	MePage      []byte
+	// PublicURL is the base of the receipt links a viewer saves (the
+	// receipt_url of GET /v1/claims/{id}); "" gives paths.
+	PublicURL string
 	// QRSVG renders the receipt QR (overlay.QRSVG); nil: no QR.
 	QRSVG func(content string) (svg string, version int, err error)
 	// RateIP and RateDevice limit claim attempts; a zero Rate: no limit.
@@ -48,11 +52,12 @@ type ClaimsAPIConfig struct {
 }
 
 // ClaimsAPI serves the claim page, POST /v1/claims, GET /v1/claims/{id},
-// the receipt page and the receipt JWKS.
+// the receipt page, the viewer's inventory page (/me) and the receipt JWKS.
 type ClaimsAPI struct {
-	cfg  ClaimsAPIConfig
-	c    *Claims
-	page *template.Template
+	cfg   ClaimsAPIConfig
+	c     *Claims
+	page  *template.Template
+	pages viewerPages
 }
 
 // NewClaimsAPI returns the API.
@@ -73,7 +78,7 @@ func NewClaimsAPI(cfg ClaimsAPIConfig) (*ClaimsAPI, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verifier: claim page: %w", err)
 	}
-	return &ClaimsAPI{cfg: cfg, c: cfg.Claims, page: page}, nil
+	return &ClaimsAPI{cfg: cfg, c: cfg.Claims, page: page, pages: newViewerPages(cfg)}, nil
 }
 
 // Register adds the routes with handle (e.g. server.Handle).
@@ -82,6 +87,7 @@ func (a *ClaimsAPI) Register(handle func(pattern string, h http.Handler)) {
 	handle("POST /v1/claims", http.HandlerFunc(a.postClaim))
 	handle("GET /v1/claims/{id}", http.HandlerFunc(a.getClaim))
 	handle("GET /r/{claim}", http.HandlerFunc(a.receiptPage))
+	handle("GET /me", http.HandlerFunc(a.mePage))
 	handle("GET /.well-known/jwks.json", http.HandlerFunc(a.jwks))
 }
 
@@ -457,99 +463,6 @@ func (a *ClaimsAPI) unavailable(w http.ResponseWriter, err error) {
 	p := problem.New(http.StatusServiceUnavailable, "store_unavailable", "the claim could not be decided; retry with the same Idempotency-Key")
 	p.RetryAfter = time.Second
 	problem.Write(w, p)
-}
-
-// claimView is the body of GET /v1/claims/{id}.
-type claimView struct {
-	ClaimID      string            `json:"claim_id"`
-	Drop         string            `json:"drop"`
-	DropTitle    string            `json:"drop_title,omitempty"`
-	State        string            `json:"state"`
-	Node         pageNode          `json:"node"`
-	SKU          string            `json:"sku"`
-	Tier         string            `json:"tier,omitempty"`
-	PickupCode   string            `json:"pickup_code"`
-	PickupBy     time.Time         `json:"pickup_by"`
-	CreatedAt    time.Time         `json:"created_at"`
-	History      []claimEventView  `json:"history"`
-	Compensation map[string]string `json:"compensation"`
-	ReceiptQR    string            `json:"receipt_qr_svg,omitempty"`
-}
-
-type claimEventView struct {
-	State string    `json:"state"`
-	At    time.Time `json:"at"`
-}
-
-var compensationText = map[string]string{
-	config.CompensationNone:    "No compensation is offered if the pickup fails.",
-	config.CompensationCode:    "If your pickup fails or is refused, you get a replacement code here.",
-	config.CompensationWebhook: "If your pickup fails or is refused, the creator compensates you directly.",
-}
-
-func (a *ClaimsAPI) getClaim(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	token, ok := httpauth.Bearer(r.Header.Get("Authorization"))
-	if !ok {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="dropwire"`)
-		problem.Respond(w, http.StatusUnauthorized, "missing_receipt", "send the claim's receipt as Authorization: Bearer <receipt>")
-		return
-	}
-	rc, err := a.c.receipts.Verify(r.Context(), token)
-	if err != nil || rc.ClaimID != id {
-		if err != nil && !errors.Is(err, ErrBadReceipt) {
-			a.unavailable(w, err)
-			return
-		}
-		w.Header().Set("WWW-Authenticate", `Bearer realm="dropwire", error="invalid_token"`)
-		problem.Respond(w, http.StatusUnauthorized, "bad_receipt", "the receipt does not verify, has expired, or is for another claim")
-		return
-	}
-	cl, err := a.c.Get(r.Context(), id)
-	if errors.Is(err, ErrUnknownClaim) {
-		problem.Respond(w, http.StatusNotFound, "unknown_claim", "no such claim (it may have expired)")
-		return
-	}
-	if err != nil {
-		a.unavailable(w, err)
-		return
-	}
-	v := claimView{
-		ClaimID: cl.ID, Drop: cl.Drop, State: cl.State, Node: pageNode{ID: cl.Node, Name: cl.Node}, SKU: cl.SKU, Tier: cl.Tier,
-		PickupCode: cl.PickupCode, PickupBy: cl.PickupBy, CreatedAt: cl.CreatedAt, History: []claimEventView{},
-		Compensation: map[string]string{"kind": config.CompensationNone, "text": compensationText[config.CompensationNone]},
-	}
-	if n, ok := a.cfg.Nodes(cl.Node); ok {
-		v.Node = pageNode{ID: n.ID, Name: cmp(n.Name, n.ID), Region: n.Region, Address: n.Address, Hours: n.Hours}
-	}
-	if d, err := a.c.drops.Drop(r.Context(), cl.Drop); err == nil {
-		v.DropTitle = d.Title
-		if k := d.Compensation.Kind; compensationText[k] != "" {
-			v.Compensation = map[string]string{"kind": k, "text": compensationText[k]}
-		}
-	}
-	for _, e := range cl.History {
-		v.History = append(v.History, claimEventView(e))
-	}
-	if a.cfg.QRSVG != nil {
-		if svg, _, err := a.cfg.QRSVG(token); err == nil {
-			v.ReceiptQR = svg
-		}
-	}
-	writeJSON(w, http.StatusOK, v)
-}
-
-func (a *ClaimsAPI) receiptPage(w http.ResponseWriter, r *http.Request) {
-	if _, ok := DropOfClaim(r.PathValue("claim")); !ok {
-		http.NotFound(w, r)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("X-Content-Type-Options", "nosniff")
-	_, _ = w.Write(a.cfg.ReceiptPage)
 }
 
 func (a *ClaimsAPI) jwks(w http.ResponseWriter, r *http.Request) {

@@ -55,9 +55,13 @@ func (a *App) wireClaims() error {
 	if err != nil {
 		return err
 	}
+	mePage, err := fs.ReadFile(web.FS, "me.html")
+	if err != nil {
+		return err
+	}
 	api, err := verifier.NewClaimsAPI(verifier.ClaimsAPIConfig{
 		Claims: claims, Viewers: viewers, Nodes: nodes,
-		ClaimPage: claimPage, ReceiptPage: receiptPage,
+		ClaimPage: claimPage, ReceiptPage: receiptPage, MePage: mePage, PublicURL: cfg.PublicURL,
 		QRSVG:      overlay.QRSVG,
 		RateIP:     claimLimit(cfg.ClaimRateIP),
 		RateDevice: claimLimit(cfg.ClaimRateDevice),

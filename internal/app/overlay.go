@@ -1,6 +1,8 @@
 package app
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"io/fs"
 	"net/http"
 	"strings"
@@ -50,9 +52,21 @@ func (a *App) wireOverlay() error {
 
 // staticHandler serves web.FS under /static/. The files have no modification
 // time, so browsers are asked to revalidate rather than keep a stale
-// overlay script after an upgrade.
+// overlay script after an upgrade; the ETag of each file's bytes makes
+// that revalidation a 304 without a body.
 func staticHandler() http.Handler {
 	files := http.StripPrefix("/static/", http.FileServerFS(web.FS))
+	tags := map[string]string{}
+	_ = fs.WalkDir(web.FS, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if b, err := fs.ReadFile(web.FS, p); err == nil {
+			sum := sha256.Sum256(b)
+			tags[p] = `"` + hex.EncodeToString(sum[:12]) + `"`
+		}
+		return nil
+	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/") {
 			problem.Respond(w, http.StatusNotFound, "not_found", "no such file")
@@ -60,6 +74,10 @@ func staticHandler() http.Handler {
 		}
 		w.Header().Set("Cache-Control", "no-cache")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if tag, ok := tags[strings.TrimPrefix(r.URL.Path, "/static/")]; ok {
+			// http.ServeContent answers If-None-Match with 304 from it.
+			w.Header().Set("ETag", tag)
+		}
 		files.ServeHTTP(w, r)
 	})
 }
