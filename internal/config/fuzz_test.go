@@ -86,3 +86,24 @@ func FuzzDescriptionProblem(f *testing.F) {
 		}
 	})
 }
+
+// ParseImageName takes exactly the names an upload gets: 32 lower-case
+// hex digits, a dot and one of the four extensions; nothing that could
+// step out of the images' key space or path.
+func FuzzParseImageName(f *testing.F) {
+	f.Add("0123456789abcdef0123456789abcdef.png")
+	f.Add("0123456789abcdef0123456789abcdef.png.png")
+	f.Add("../0123456789abcdef0123456789ab.gif")
+	f.Fuzz(func(t *testing.T, name string) {
+		hash, ext, ok := ParseImageName(name)
+		if !ok {
+			return
+		}
+		if name != hash+"."+ext || len(hash) != 32 || strings.Trim(hash, "0123456789abcdef") != "" || ImageExts[ext] == "" {
+			t.Fatalf("took %q as %q . %q", name, hash, ext)
+		}
+		if !ImagePath("/i/" + name) {
+			t.Fatalf("/i/%s is not an image path", name)
+		}
+	})
+}
