@@ -44,7 +44,9 @@ func ImageProblem(s string) string {
 		return fmt.Sprintf("is %d bytes long; use at most %d", len(s), MaxImageURL)
 	}
 	const want = "must be an https URL (e.g. https://cdn.example/reward.png), or the /i/… path the admin API's image upload returns"
-	if strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == '"' || r == '\'' || r == '<' || r == '>' || r == '\\' || r >= 0x7f }) {
+	if strings.ContainsFunc(s, func(r rune) bool {
+		return r <= ' ' || r == '"' || r == '\'' || r == '<' || r == '>' || r == '\\' || r >= 0x7f
+	}) {
 		return want + "; spaces, quotes and non-ASCII characters must be percent-encoded"
 	}
 	u, err := url.Parse(s)
