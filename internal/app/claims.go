@@ -57,7 +57,7 @@ func (a *App) wireClaims() error {
 	}
 	api, err := verifier.NewClaimsAPI(verifier.ClaimsAPIConfig{
 		Claims: claims, Viewers: viewers, Nodes: nodes,
-		ClaimPage: claimPage, ReceiptPage: receiptPage,
+		ClaimPage: claimPage, ReceiptPage: receiptPage, Asset: web.AssetURL,
 		QRSVG:      overlay.QRSVG,
 		RateIP:     claimLimit(cfg.ClaimRateIP),
 		RateDevice: claimLimit(cfg.ClaimRateDevice),

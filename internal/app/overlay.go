@@ -48,9 +48,11 @@ func (a *App) wireOverlay() error {
 	return nil
 }
 
-// staticHandler serves web.FS under /static/. The files have no modification
-// time, so browsers are asked to revalidate rather than keep a stale
-// overlay script after an upgrade.
+// staticHandler serves web.FS under /static/. Each file has an ETag, its
+// content hash (web.Version), so a browser revalidates it with a 304. A
+// URL whose ?v= is that hash (web.AssetURL) names one content for good
+// and is cached for a year; any other URL must be revalidated, so an
+// upgrade reaches an open overlay at its next load.
 func staticHandler() http.Handler {
 	files := http.StripPrefix("/static/", http.FileServerFS(web.FS))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -58,8 +60,15 @@ func staticHandler() http.Handler {
 			problem.Respond(w, http.StatusNotFound, "not_found", "no such file")
 			return
 		}
-		w.Header().Set("Cache-Control", "no-cache")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
+		h := w.Header()
+		h.Set("Cache-Control", "no-cache")
+		if v := web.Version(strings.TrimPrefix(r.URL.Path, "/static/")); v != "" {
+			h.Set("ETag", `"`+v+`"`)
+			if r.URL.Query().Get("v") == v {
+				h.Set("Cache-Control", "public, max-age=31536000, immutable")
+			}
+		}
+		h.Set("X-Content-Type-Options", "nosniff")
 		files.ServeHTTP(w, r)
 	})
 }
