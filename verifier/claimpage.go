@@ -225,7 +225,7 @@ func (a *ClaimsAPI) claimedPage(ctx context.Context, v *claimPageView, d *config
 		node = cmp(nd.Name, nd.ID)
 	}
 	another := d.Identity == config.IdentityDevice && n < max(d.PerViewer, 1) && v.Status == "open"
-	v.Claimed = &claimedView{ID: cl.ID, PickupCode: cl.PickupCode, Node: node, PickupBy: cl.PickupBy, Another: another}
+	v.Claimed = &claimedView{ID: cl.ID, PickupCode: spacedCode(cl.PickupCode), Node: node, PickupBy: cl.PickupBy, Another: another}
 	if !another {
 		v.Status = "claimed"
 	}
@@ -268,6 +268,15 @@ func (a *ClaimsAPI) pageNodes(d *config.Drop, stock []StockLeft, region string) 
 		nodes[0].Checked = true
 	}
 	return nodes
+}
+
+// spacedCode writes an 8-character pickup code as the receipt does,
+// "ABCD-EFGH", easier to read out at a counter.
+func spacedCode(c string) string {
+	if len(c) == 8 {
+		return c[:4] + "-" + c[4:]
+	}
+	return c
 }
 
 // regionOf is the viewer's region, when known: the ?region= of the claim
