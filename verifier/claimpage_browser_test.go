@@ -335,6 +335,8 @@ func TestBrowserClaimPageSoldOutAndExpired(t *testing.T) {
 	base2 := "http://" + ln2.Addr().String()
 	cfg2 := presentedConfig(t, base2)
 	cfg2.Drops[0].Stock = []config.StockLine{{Node: "corner", SKU: "sticker-pack", Qty: 1}}
+	// An image that does not load (never uploaded).
+	cfg2.Drops[0].Image = "/i/00000000000000000000000000000000.png"
 	if err := cfg2.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -379,8 +381,15 @@ func TestBrowserClaimPageSoldOutAndExpired(t *testing.T) {
 		return url
 	}
 
-	// The code runs out: rotation and grace are a second each.
+	// The code runs out: rotation and grace are a second each. This drop
+	// has no image: nothing in its place, nothing amiss.
 	open(base)
+	if n := eval(`String(document.querySelectorAll("figure, img").length)`); n != "0" {
+		t.Fatalf("a drop without an image shows %s figures", n)
+	}
+	if bad := eval(pageChecks); bad != "" {
+		t.Errorf("without an image:\n%s", bad)
+	}
 	until("the code expires on the open page", `!document.getElementById("dw-message").hidden`)
 	if msg, form := eval(`document.getElementById("dw-message").textContent`), eval(`String(document.getElementById("dw-form").hidden)`); msg != "This code expired: scan the QR on stream now." || form != "true" {
 		t.Fatalf("expired code: %q, form hidden %s", msg, form)
@@ -388,6 +397,18 @@ func TestBrowserClaimPageSoldOutAndExpired(t *testing.T) {
 
 	// The last unit goes while the page is open.
 	url := open(base2)
+	// The image fails: its box stays as it was and says what it showed.
+	until("the failed image is noticed", `document.getElementById("dw-figure").classList.contains("dw-noimg")`)
+	if box := eval(`(() => { const r = document.getElementById("dw-figure").getBoundingClientRect(); return Math.round(r.width * 10 / 16) + " " + Math.round(r.height); })()`); box[:strings.Index(box, " ")] != box[strings.Index(box, " ")+1:] {
+		t.Errorf("the failed image's box is %s (16:10 height, height)", box)
+	}
+	if alt := eval(`getComputedStyle(document.getElementById("dw-figure"), "::after").content`); alt != `"The reward: Spring sticker pack"` {
+		t.Errorf("the failed image's box says %s", alt)
+	}
+	if bad := eval(pageChecks); bad != "" {
+		t.Errorf("with a failed image:\n%s", bad)
+	}
+	browsertest.Screenshot(t, ctx, "claimpage-no-image.png")
 	claimElsewhere(t, url)
 	until("sold out shows without reload", `!document.getElementById("dw-message").hidden`)
 	res, err := http.Get(base2 + "/v1/codes/" + url[strings.LastIndex(url, "/")+1:])
