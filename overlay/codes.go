@@ -70,9 +70,20 @@ type Codes struct {
 	now    func() time.Time
 
 	mu     sync.Mutex
-	secret []byte           // loaded lazily, so a replica starts while Redis is down
-	issued map[string]int64 // drop → last rotation index recorded by this process
+	secret []byte                  // loaded lazily, so a replica starts while Redis is down
+	issued map[string]int64        // drop → last rotation index recorded by this process
+	known  map[string]issuedRecord // code → its record as read from the store (see lookupIssued)
 }
+
+// issuedRecord is what the store records of an issued code.
+type issuedRecord struct {
+	drop string
+	idx  int64
+}
+
+// knownCodes bounds the issued records kept in memory: a crowd scans the
+// few codes on screen, and each record never changes once written.
+const knownCodes = 4096
 
 // CodeMemory is how long an issued code is remembered after its drop's
 // window: until then a scan of it says "expired" or "ended", after it
@@ -91,7 +102,7 @@ func NewCodes(cfg CodesConfig) (*Codes, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Codes{st: cfg.Store, drops: cfg.Drops, states: cfg.States, now: cfg.Now, issued: map[string]int64{}}, nil
+	return &Codes{st: cfg.Store, drops: cfg.Drops, states: cfg.States, now: cfg.Now, issued: map[string]int64{}, known: map[string]issuedRecord{}}, nil
 }
 
 func (c *Codes) key(ctx context.Context) ([]byte, error) {
@@ -237,20 +248,34 @@ func (c *Codes) Resolve(ctx context.Context, s string, now time.Time) (string, t
 
 // lookupIssued reads the record of an issued code and checks that the code
 // is the one the secret derives for it, so a record cannot vouch for a
-// code on its own.
+// code on its own. A record found is kept in memory: it never changes,
+// and the crowd that scans a code on screen then costs no store read.
 func (c *Codes) lookupIssued(ctx context.Context, secret []byte, s string) (*config.Drop, int64, bool, error) {
-	v, err := c.st.Get(ctx, issuedKey(s))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, 0, false, nil
+	c.mu.Lock()
+	rec, ok := c.known[s]
+	c.mu.Unlock()
+	if !ok {
+		v, err := c.st.Get(ctx, issuedKey(s))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, 0, false, nil
+		}
+		if err != nil {
+			return nil, 0, false, fmt.Errorf("overlay: read issued code: %w", err)
+		}
+		id, n, _ := strings.Cut(v, "\t")
+		i, err := strconv.ParseInt(n, 10, 64)
+		if err != nil || i < 0 {
+			return nil, 0, false, nil
+		}
+		rec = issuedRecord{drop: id, idx: i}
+		c.mu.Lock()
+		if len(c.known) >= knownCodes {
+			clear(c.known)
+		}
+		c.known[s] = rec
+		c.mu.Unlock()
 	}
-	if err != nil {
-		return nil, 0, false, fmt.Errorf("overlay: read issued code: %w", err)
-	}
-	id, n, _ := strings.Cut(v, "\t")
-	i, err := strconv.ParseInt(n, 10, 64)
-	if err != nil || i < 0 {
-		return nil, 0, false, nil
-	}
+	id, i := rec.drop, rec.idx
 	d, err := c.drops.Drop(ctx, id)
 	if errors.Is(err, verifier.ErrUnknownDrop) {
 		return nil, 0, false, nil // deleted since

@@ -75,6 +75,8 @@ type claimPageView struct {
 	CSS, JS     string
 	// Data goes to the script as JSON.
 	Data map[string]any
+
+	serverTime string // replaces serverTimeMark in the page
 }
 
 func (a *ClaimsAPI) claimPage(w http.ResponseWriter, r *http.Request) {
@@ -91,8 +93,8 @@ func (a *ClaimsAPI) claimPage(w http.ResponseWriter, r *http.Request) {
 		v.Status, v.Message = "error", "Something went wrong on our side. Try again in a moment."
 	}
 	v.Data["status"] = v.Status
-	var b bytes.Buffer
-	if err := a.page.Execute(&b, v); err != nil {
+	page, err := a.render(&v)
+	if err != nil {
 		a.cfg.Logger.Error().Err(err).Msg("claims: render claim page")
 		http.Error(w, "page could not be rendered", http.StatusInternalServerError)
 		return
@@ -104,6 +106,7 @@ func (a *ClaimsAPI) claimPage(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Length", strconv.Itoa(len(page)))
 	status := http.StatusOK
 	switch v.Status {
 	case "expired":
@@ -116,7 +119,51 @@ func (a *ClaimsAPI) claimPage(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusServiceUnavailable
 	}
 	w.WriteHeader(status)
-	_, _ = w.Write(b.Bytes())
+	_, _ = w.Write(page)
+}
+
+// serverTimeMark stands for the server time in a rendered page, so that
+// pages that differ only in it are rendered once (see render).
+const serverTimeMark = "DW_SERVER_TIME_MARK"
+
+// pageCacheSize bounds the rendered pages kept: a few per drop on stream
+// (each code, stock level and node order renders one).
+const pageCacheSize = 512
+
+// render executes the claim page template. A page is a function of its
+// view; a crowd opening one code sees the same view but for the server
+// time, so pages without anything of one viewer in them (a receipt, a
+// proof-of-work challenge) are kept by view and rendered once:
+// html/template is most of the page's CPU otherwise.
+func (a *ClaimsAPI) render(v *claimPageView) ([]byte, error) {
+	var key string
+	if v.serverTime != "" && v.Claimed == nil && v.Data["pow"] == nil {
+		if k, err := json.Marshal(v); err == nil {
+			key = string(k)
+		}
+	}
+	a.pagesMu.Lock()
+	page, ok := a.pages[key]
+	a.pagesMu.Unlock()
+	if !ok || key == "" {
+		var b bytes.Buffer
+		if err := a.page.Execute(&b, v); err != nil {
+			return nil, err
+		}
+		page = b.Bytes()
+		if key != "" {
+			a.pagesMu.Lock()
+			if len(a.pages) >= pageCacheSize {
+				clear(a.pages)
+			}
+			a.pages[key] = page
+			a.pagesMu.Unlock()
+		}
+	}
+	if v.serverTime == "" {
+		return page, nil
+	}
+	return bytes.Replace(page, []byte(serverTimeMark), []byte(v.serverTime), 1), nil
 }
 
 // previewPage fills the page of a code whose drop is known.
@@ -185,7 +232,8 @@ func (a *ClaimsAPI) previewPage(w http.ResponseWriter, r *http.Request, v *claim
 	v.Data["drop"] = d.ID
 	v.Data["identity"] = d.Identity
 	v.Data["per_viewer"] = max(d.PerViewer, 1)
-	v.Data["server_time"] = p.Resolved.UTC().Format(time.RFC3339Nano)
+	v.serverTime = p.Resolved.UTC().Format(time.RFC3339Nano)
+	v.Data["server_time"] = serverTimeMark
 	v.Data["until"] = v.Until
 	v.Data["until_closes"] = v.UntilCloses
 	v.Data["left"], v.Data["total"] = p.Left, p.Total

@@ -44,7 +44,8 @@ func benchServer(b *testing.B, st store.Store, qty int) (string, string) {
 	cat := verifier.NewCatalog(cfg.Drops)
 	codes, _ := overlay.NewCodes(overlay.CodesConfig{Store: st, Drops: cat, States: v})
 	d, _ := cat.Drop(context.Background(), "spring")
-	code, _, err := codes.Current(context.Background(), d, time.Now())
+	// Issued, as the overlay puts it on screen.
+	code, _, err := codes.Issue(context.Background(), d, time.Now())
 	if err != nil {
 		b.Fatal(err)
 	}

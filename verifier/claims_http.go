@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -56,6 +57,9 @@ type ClaimsAPI struct {
 	cfg  ClaimsAPIConfig
 	c    *Claims
 	page *template.Template
+
+	pagesMu sync.Mutex
+	pages   map[string][]byte // rendered claim pages by view (see render)
 }
 
 // NewClaimsAPI returns the API.
@@ -76,7 +80,7 @@ func NewClaimsAPI(cfg ClaimsAPIConfig) (*ClaimsAPI, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verifier: claim page: %w", err)
 	}
-	return &ClaimsAPI{cfg: cfg, c: cfg.Claims, page: page}, nil
+	return &ClaimsAPI{cfg: cfg, c: cfg.Claims, page: page, pages: map[string][]byte{}}, nil
 }
 
 // Register adds the routes with handle (e.g. server.Handle).
