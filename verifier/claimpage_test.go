@@ -340,3 +340,30 @@ func TestHumanDuration(t *testing.T) {
 		}
 	}
 }
+
+// Pages are rendered once per view: the next viewer of the same code
+// gets the same page with its own server time, and a page after a claim
+// shows the stock the claim left.
+func TestClaimPageRenderedOncePerView(t *testing.T) {
+	e := newAPIEnv(t, storetest.Memory(t), ViewersConfig{}, nil, claimDrop("spring", 7))
+	e.open(t, "spring")
+	first := e.do(t, viewerClient(t), "GET", "/c/open-spring", "", nil).body["html"].(string)
+	time.Sleep(2 * time.Millisecond)
+	second := e.do(t, viewerClient(t), "GET", "/c/open-spring", "", nil).body["html"].(string)
+	t1, t2 := pageData(t, first)["server_time"], pageData(t, second)["server_time"]
+	if strings.Contains(first+second, serverTimeMark) || t1 == t2 {
+		t.Fatalf("server times %v and %v", t1, t2)
+	}
+	// (fixedCodes has each code rotate in as it is scanned: until moves too.)
+	strip := func(page string) string {
+		d := pageData(t, page)
+		return strings.NewReplacer(d["server_time"].(string), "", d["until"].(string), "").Replace(page)
+	}
+	if strip(first) != strip(second) {
+		t.Fatalf("two viewers of one view got different pages:\n%s\n%s", first, second)
+	}
+	e.claim(t, viewerClient(t), "open-spring", "k")
+	if page := e.do(t, viewerClient(t), "GET", "/c/open-spring", "", nil).body["html"].(string); !strings.Contains(page, "6 of 7 left") {
+		t.Fatalf("after a claim:\n%s", page)
+	}
+}
