@@ -102,6 +102,9 @@ func TestClaimPageWeight(t *testing.T) {
 		t.Fatalf("unversioned file: %v", res.Header)
 	}
 	t.Logf("claim page: HTML %d bytes, in all %d bytes on the wire before the picture", htmlBytes, total)
+	if res, _, wire := fetch(base+"/v1/codes/"+url[len(url)-10:], nil); res.StatusCode == 200 {
+		t.Logf("a poll of the live status: %d bytes on the wire", wire)
+	}
 	if total > 40*1024 {
 		t.Fatalf("the claim page takes %d bytes before the picture, over 40 KB", total)
 	}
