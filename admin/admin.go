@@ -151,6 +151,7 @@ func (a *Admin) Routes() map[string]http.Handler {
 		"POST /v1/admin/drops/{id}/close":                      a.guard(a.closeDrop),
 		"POST /v1/admin/drops/{id}/stock":                      a.guard(a.addStock),
 		"PUT /v1/admin/drops/{id}/compensation-codes":          a.guard(a.putCompensationCodes),
+		"PUT /v1/admin/drops/{id}/image":                       a.guard(a.putImage),
 		"POST /v1/admin/drops/{id}/test":                       a.guard(a.testDrop),
 		"GET /v1/admin/drops/{id}/stats":                       a.guard(a.dropStats),
 		"GET /v1/admin/creators":                               a.guard(a.listCreators),

@@ -33,9 +33,13 @@ const (
 // DropSpec is a drop as the admin API reads and writes it: the YAML key
 // names of the configuration, durations as strings ("2h", "20s").
 type DropSpec struct {
-	ID           string           `json:"id"`
-	Creator      string           `json:"creator"`
-	Title        string           `json:"title,omitempty"`
+	ID      string `json:"id"`
+	Creator string `json:"creator"`
+	Title   string `json:"title,omitempty"`
+	// Description and Image are what the claim page shows of the reward
+	// (config keys description, image).
+	Description  string           `json:"description,omitempty"`
+	Image        string           `json:"image,omitempty"`
 	Window       string           `json:"window,omitempty"`
 	QRRotate     string           `json:"qr_rotate,omitempty"`
 	ScanGrace    string           `json:"scan_grace,omitempty"`
@@ -71,7 +75,7 @@ type CompensationSpec struct {
 // specOf renders d; withSecret keeps the compensation secret (storage).
 func specOf(d *config.Drop, withSecret bool) DropSpec {
 	s := DropSpec{
-		ID: d.ID, Creator: d.Creator, Title: d.Title,
+		ID: d.ID, Creator: d.Creator, Title: d.Title, Description: d.Description, Image: d.Image,
 		Window: d.Window.String(), QRRotate: d.QRRotate.String(), ScanGrace: d.ScanGrace.String(),
 		Quorum: d.Quorum, QuorumWindow: d.QuorumWindow.String(), PerViewer: d.PerViewer, Identity: d.Identity,
 		Stock: make([]StockSpec, len(d.Stock)),
@@ -90,7 +94,7 @@ func specOf(d *config.Drop, withSecret bool) DropSpec {
 // drop turns s into a drop definition; durations are parsed, defaults
 // are left to config.CheckDrop.
 func (s DropSpec) drop() (config.Drop, error) {
-	d := config.Drop{ID: s.ID, Creator: s.Creator, Title: s.Title, Quorum: s.Quorum,
+	d := config.Drop{ID: s.ID, Creator: s.Creator, Title: s.Title, Description: s.Description, Image: s.Image, Quorum: s.Quorum,
 		PerViewer: s.PerViewer, Identity: s.Identity, Sandbox: s.Sandbox,
 		Compensation: config.Compensation{Kind: s.Compensation.Kind, CodesFile: s.Compensation.CodesFile,
 			URL: s.Compensation.URL, Secret: s.Compensation.Secret}}
@@ -299,7 +303,8 @@ func (a *Admin) putStored(ctx context.Context, id, js string) {
 }
 
 func sameDrop(a, b *config.Drop) bool {
-	return a.ID == b.ID && a.Creator == b.Creator && a.Title == b.Title && a.Window == b.Window &&
+	return a.ID == b.ID && a.Creator == b.Creator && a.Title == b.Title && a.Description == b.Description &&
+		a.Image == b.Image && a.Window == b.Window &&
 		a.QRRotate == b.QRRotate && a.ScanGrace == b.ScanGrace && a.Quorum == b.Quorum &&
 		a.QuorumWindow == b.QuorumWindow && a.PerViewer == b.PerViewer && a.Identity == b.Identity &&
 		slices.Equal(a.Stock, b.Stock) && a.Compensation == b.Compensation && a.Sandbox == b.Sandbox

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	qrcode "github.com/skip2/go-qrcode"
 
+	"github.com/dropwire/dropwire/internal/store"
 	"github.com/dropwire/dropwire/internal/store/storetest"
 )
 
@@ -132,5 +134,51 @@ func TestCodesRememberIssued(t *testing.T) {
 		if _, _, err := e.codes.Resolve(ctx, c, rot.Add(50*time.Minute)); !errors.Is(err, ErrCodeExpired) {
 			t.Fatalf("record gone, code known: %v", err)
 		}
+	}
+}
+
+// countingStore counts the reads of issued-code records on a real store.
+type countingStore struct {
+	store.Store
+	reads atomic.Int64
+}
+
+func (s *countingStore) Get(ctx context.Context, key string) (string, error) {
+	if strings.HasPrefix(key, "overlay:code:") {
+		s.reads.Add(1)
+	}
+	return s.Store.Get(ctx, key)
+}
+
+// A crowd scanning the code on screen costs one read of its record on a
+// replica that did not issue it, and none on the one that did: the record
+// never changes once written.
+func TestIssuedCodeReadOnce(t *testing.T) {
+	direct := storetest.Redis(t)
+	issuer := newEnv(t, direct, nil, testDrop("spring"))
+	st := &countingStore{Store: storetest.RedisWithPrefix(t, direct.Prefix())}
+	e := newEnv(t, st, nil, testDrop("spring"))
+	ctx := context.Background()
+	d, _ := issuer.cat.Drop(ctx, "spring")
+	issuer.trigger(t, "spring", "e1")
+	now := time.Now()
+	c, rot, err := issuer.codes.Issue(ctx, d, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 50 {
+		if drop, _, err := issuer.codes.Resolve(ctx, c, now); err != nil || drop != "spring" {
+			t.Fatalf("resolve on the issuer: %q %v", drop, err)
+		}
+		if drop, _, err := e.codes.Resolve(ctx, c, now); err != nil || drop != "spring" {
+			t.Fatalf("resolve: %q %v", drop, err)
+		}
+	}
+	// Long after, the kept record still says expired, as the store's does.
+	if _, _, err := e.codes.Resolve(ctx, c, rot.Add(time.Hour)); !errors.Is(err, ErrCodeExpired) {
+		t.Fatalf("an hour later: %v", err)
+	}
+	if n := st.reads.Load(); n != 1 {
+		t.Fatalf("%d reads of the code's record for 51 scans, want 1", n)
 	}
 }

@@ -284,6 +284,7 @@ func (c *Claims) Claim(ctx context.Context, req ClaimRequest) (res ClaimResult, 
 		"", "",
 		store.DropKey(d.ID, "outbox"),
 		store.DropKey(d.ID, "pickup"),
+		deviceClaimKey(d.ID, req.Device),
 	}
 	var maxSLA time.Duration
 	lines := c.order(d, req)
@@ -569,70 +570,6 @@ func (c *Claims) InitStock(ctx context.Context, d *config.Drop) error {
 	}
 	_, err := c.st.Run(ctx, stockInitScript, []string{store.DropKey(d.ID, "stock")}, args...)
 	return err
-}
-
-// StockLeft is what is left of one stock line.
-type StockLeft struct {
-	Node, SKU string
-	Left      int64
-	Total     int64
-}
-
-// Stock returns what is left of each of the drop's stock lines (a line
-// the store has no count for has all its stock left).
-func (c *Claims) Stock(ctx context.Context, d *config.Drop) ([]StockLeft, error) {
-	h, err := c.st.HGetAll(ctx, store.DropKey(d.ID, "stock"))
-	if err != nil {
-		return nil, err
-	}
-	out := make([]StockLeft, len(d.Stock))
-	for i, l := range d.Stock {
-		out[i] = StockLeft{Node: l.Node, SKU: l.SKU, Left: int64(l.Qty), Total: int64(l.Qty)}
-		if v, ok := h[l.Node+":"+l.SKU]; ok {
-			out[i].Left, _ = strconv.ParseInt(v, 10, 64)
-		}
-	}
-	return out, nil
-}
-
-// Preview is what the claim page shows before the viewer claims.
-type Preview struct {
-	Drop     *config.Drop
-	State    DropState
-	Stock    []StockLeft
-	Left     int64
-	Total    int64
-	SoldOut  bool
-	Resolved time.Time
-}
-
-// Preview resolves a claim code and reads what the claim page shows. It
-// returns the errors of the code as Claim does (ErrUnknownCode,
-// ErrCodeExpired, ErrDropClosed).
-func (c *Claims) Preview(ctx context.Context, code string) (Preview, error) {
-	now := c.now()
-	dropID, _, err := c.codes.Resolve(ctx, code, now)
-	if err != nil {
-		return Preview{}, err
-	}
-	d, err := c.drops.Drop(ctx, dropID)
-	if err != nil {
-		return Preview{}, err
-	}
-	h, err := c.st.HGetAll(ctx, store.DropKey(d.ID, "state"))
-	if err != nil {
-		return Preview{}, err
-	}
-	p := Preview{Drop: d, State: parseState(d.ID, h, now), Resolved: now}
-	if p.Stock, err = c.Stock(ctx, d); err != nil {
-		return Preview{}, err
-	}
-	for _, s := range p.Stock {
-		p.Left += max(s.Left, 0)
-		p.Total += s.Total
-	}
-	p.SoldOut = p.Left == 0
-	return p, nil
 }
 
 type claimMetrics struct {

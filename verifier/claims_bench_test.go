@@ -44,7 +44,8 @@ func benchServer(b *testing.B, st store.Store, qty int) (string, string) {
 	cat := verifier.NewCatalog(cfg.Drops)
 	codes, _ := overlay.NewCodes(overlay.CodesConfig{Store: st, Drops: cat, States: v})
 	d, _ := cat.Drop(context.Background(), "spring")
-	code, _, err := codes.Current(context.Background(), d, time.Now())
+	// Issued, as the overlay puts it on screen.
+	code, _, err := codes.Issue(context.Background(), d, time.Now())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -125,4 +126,68 @@ func BenchmarkClaimBurstRedis(b *testing.B) {
 		b.ReportMetric(float64(res.Latency.P99.Microseconds())/1000, "p99-ms")
 		b.ReportMetric(float64(res.Latency.P50.Microseconds())/1000, "p50-ms")
 	}
+}
+
+// The claim page on Redis: GET /c/{code} as a crowd of first-time
+// viewers opens it (each gets its device cookie), as returning devices
+// open it (their cookie is read and their claim looked up), and, on the
+// same server in the same run, GET /healthz as the yardstick of what the
+// HTTP stack alone does on this machine. Reports requests/s of each and
+// the page's share of the yardstick.
+func BenchmarkClaimPageRedis(b *testing.B) {
+	const n = 20000
+	addr, code := benchServer(b, storetest.Redis(b), 100)
+	res, err := http.Get("http://" + addr + "/c/" + code)
+	if err != nil {
+		b.Fatal(err)
+	}
+	res.Body.Close()
+	var cookie string
+	for _, c := range res.Cookies() {
+		if c.Name == verifier.DeviceCookie {
+			cookie = c.Name + "=" + c.Value
+		}
+	}
+	if res.StatusCode != 200 || cookie == "" {
+		b.Fatalf("claim page: %d, cookie %q", res.StatusCode, cookie)
+	}
+	run := func(path string, h http.Header) loadgen.Result {
+		b.Helper()
+		req := loadgen.BuildRequest("GET", addr, path, h, nil)
+		r, err := loadgen.Run(context.Background(), loadgen.Config{Addr: addr, Concurrency: 32, Max: n,
+			Request: func(int) loadgen.Request { return req }})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if r.Status[http.StatusOK] != n {
+			b.Fatalf("GET %s: %v %v", path, r.Status, r.Errors)
+		}
+		return r
+	}
+	b.ResetTimer()
+	for range b.N {
+		health := run("/healthz", nil)
+		fresh := run("/c/"+code, nil)
+		back := run("/c/"+code, http.Header{"Cookie": {cookie}})
+		b.ReportMetric(health.Throughput, "healthz-req/s")
+		b.ReportMetric(fresh.Throughput, "page-req/s")
+		b.ReportMetric(back.Throughput, "page-returning-req/s")
+		b.ReportMetric(fresh.Throughput/health.Throughput, "page/healthz")
+		b.ReportMetric(float64(fresh.Latency.P99.Microseconds())/1000, "page-p99-ms")
+	}
+}
+
+// The claim page's live status, which every open page polls.
+func BenchmarkCodeStatusRedis(b *testing.B) {
+	addr, code := benchServer(b, storetest.Redis(b), 100)
+	req := loadgen.BuildRequest("GET", addr, "/v1/codes/"+code, nil, nil)
+	b.ResetTimer()
+	r, err := loadgen.Run(context.Background(), loadgen.Config{Addr: addr, Concurrency: 32, Max: max(b.N, 1000),
+		Request: func(int) loadgen.Request { return req }})
+	b.StopTimer()
+	if err != nil || r.Status[http.StatusOK] != max(b.N, 1000) {
+		b.Fatalf("%v %v %v", err, r.Status, r.Errors)
+	}
+	b.ReportMetric(r.Throughput, "req/s")
+	b.ReportMetric(float64(r.Latency.P99.Microseconds())/1000, "p99-ms")
 }

@@ -89,7 +89,10 @@ func TestBrowserClaim(t *testing.T) {
 		t.Fatalf("webhook: %d %s", res.StatusCode, b)
 	}
 
-	ctx := browsertest.New(t, browsertest.Options{})
+	// Bounded, so a page that never shows what is waited for fails
+	// instead of waiting out the suite.
+	ctx, cancel := context.WithTimeout(browsertest.New(t, browsertest.Options{}), 90*time.Second)
+	defer cancel()
 	if err := chromedp.Do(ctx,
 		chromedp.EmulateViewport(1280, 720),
 		chromedp.Navigate(base+"/overlay/ava?key="+overlayKey),
@@ -146,18 +149,23 @@ func TestBrowserClaim(t *testing.T) {
 		t.Fatalf("receipt QR holds %q", tok)
 	}
 
-	// Same device, another claim: the page shows the existing claim.
+	// Same device, the same QR again: the page shows the existing claim
+	// and opens its receipt, never Claim it.
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(url),
-		chromedp.WaitVisible("#dw-submit"),
-		chromedp.Click("#dw-submit"),
-		chromedp.WaitVisible("#dw-qr svg"),
+		chromedp.WaitVisible("#dw-receipt-link"),
 	); err != nil {
 		t.Fatal(err)
 	}
+	if n := eval(`String(document.querySelectorAll("#dw-submit, #dw-form").length)`); n != "0" {
+		t.Fatalf("the revisit offers a claim form (%s elements)", n)
+	}
 	browsertest.Screenshot(t, ctx, "claim-3-again.png")
+	if err := chromedp.Do(ctx, chromedp.Click("#dw-receipt-link"), chromedp.WaitVisible("#dw-qr svg")); err != nil {
+		t.Fatal(err)
+	}
 	if path2, code2 := eval(`location.pathname`), text("#dw-code"); path2 != path || code2 != code {
-		t.Fatalf("second claim went to %s (%s), want the existing %s (%s)", path2, code2, path, code)
+		t.Fatalf("the revisit's receipt is %s (%s), want the existing %s (%s)", path2, code2, path, code)
 	}
 
 	// The overlay's stock went down with the claim.

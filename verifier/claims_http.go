@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -37,6 +38,9 @@ type ClaimsAPIConfig struct {
 	// PublicURL is the base of the receipt links a viewer saves (the
 	// receipt_url of GET /v1/claims/{id}); "" gives paths.
 	PublicURL string
+	// Asset returns the URL of a static file of the pages (a versioned
+	// one, which browsers keep); default /static/<name>.
+	Asset func(name string) string
 	// QRSVG renders the receipt QR (overlay.QRSVG); nil: no QR.
 	QRSVG func(content string) (svg string, version int, err error)
 	// RateIP and RateDevice limit claim attempts; a zero Rate: no limit.
@@ -51,13 +55,17 @@ type ClaimsAPIConfig struct {
 	Logger  zerolog.Logger
 }
 
-// ClaimsAPI serves the claim page, POST /v1/claims, GET /v1/claims/{id},
-// the receipt page, the viewer's inventory page (/me) and the receipt JWKS.
+// ClaimsAPI serves the claim page and its live status, POST /v1/claims,
+// GET /v1/claims/{id}, the receipt page, the viewer's inventory page (/me)
+// and the receipt JWKS.
 type ClaimsAPI struct {
 	cfg   ClaimsAPIConfig
 	c     *Claims
 	page  *template.Template
 	pages viewerPages
+
+	renderedMu sync.Mutex
+	rendered   map[string][]byte // rendered claim pages by view (see render)
 }
 
 // NewClaimsAPI returns the API.
@@ -78,12 +86,13 @@ func NewClaimsAPI(cfg ClaimsAPIConfig) (*ClaimsAPI, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verifier: claim page: %w", err)
 	}
-	return &ClaimsAPI{cfg: cfg, c: cfg.Claims, page: page, pages: newViewerPages(cfg)}, nil
+	return &ClaimsAPI{cfg: cfg, c: cfg.Claims, page: page, pages: newViewerPages(cfg), rendered: map[string][]byte{}}, nil
 }
 
 // Register adds the routes with handle (e.g. server.Handle).
 func (a *ClaimsAPI) Register(handle func(pattern string, h http.Handler)) {
 	handle("GET /c/{code}", http.HandlerFunc(a.claimPage))
+	handle("GET /v1/codes/{code}", http.HandlerFunc(a.codeStatus))
 	handle("POST /v1/claims", http.HandlerFunc(a.postClaim))
 	handle("GET /v1/claims/{id}", http.HandlerFunc(a.getClaim))
 	handle("GET /r/{claim}", http.HandlerFunc(a.receiptPage))
@@ -99,96 +108,6 @@ type pageNode struct {
 	Address string `json:"address,omitempty"`
 	Hours   string `json:"hours,omitempty"`
 	Left    int64  `json:"left"`
-}
-
-// pageData is what the claim page template gets; Data goes to the script.
-type pageData struct {
-	Status  string // open | sold_out | closed | expired | unknown | error
-	Title   string
-	Message string
-	Data    map[string]any
-}
-
-func (a *ClaimsAPI) claimPage(w http.ResponseWriter, r *http.Request) {
-	code := r.PathValue("code")
-	p, err := a.c.Preview(r.Context(), code)
-	data := pageData{Status: "open", Data: map[string]any{}}
-	switch {
-	case err == nil:
-		data.Title = p.Drop.Title
-		if p.SoldOut {
-			data.Status, data.Message = "sold_out", "Sold out: every reward of this drop has been claimed."
-		}
-		left := map[string]int64{}
-		for _, s := range p.Stock {
-			left[s.Node] += max(s.Left, 0)
-		}
-		var nodes []pageNode
-		seen := map[string]bool{}
-		for _, l := range p.Drop.Stock {
-			if seen[l.Node] {
-				continue
-			}
-			seen[l.Node] = true
-			pn := pageNode{ID: l.Node, Name: l.Node, Left: left[l.Node]}
-			if n, ok := a.cfg.Nodes(l.Node); ok {
-				pn.Name, pn.Region, pn.Address, pn.Hours = cmp(n.Name, n.ID), n.Region, n.Address, n.Hours
-			}
-			nodes = append(nodes, pn)
-		}
-		data.Data = map[string]any{
-			"code": code, "title": p.Drop.Title, "identity": p.Drop.Identity,
-			"closes_at": p.State.ClosesAt.Format(time.RFC3339Nano), "server_time": p.Resolved.UTC().Format(time.RFC3339Nano),
-			"left": p.Left, "total": p.Total, "nodes": nodes, "status": data.Status,
-		}
-		if p.Drop.Identity != config.IdentityToken {
-			// Claims of device and email drops need the device cookie
-			// (device_required without it), and a proof of work bound to
-			// it when claim_pow_bits asks for one.
-			device, _, err := a.cfg.Viewers.Device(r.Context(), w, r)
-			if err != nil {
-				a.cfg.Logger.Warn().Err(err).Msg("claims: device cookie")
-			} else if a.cfg.PowBits > 0 {
-				if ch, err := a.cfg.Viewers.PowChallenge(r.Context(), device, p.Drop.ID, a.cfg.PowBits); err == nil {
-					data.Data["pow"] = map[string]any{"challenge": ch, "bits": a.cfg.PowBits}
-				}
-			}
-		}
-	case errors.Is(err, ErrCodeExpired):
-		data.Status, data.Message = "expired", "This code has expired. Scan the QR that is on stream now."
-	case errors.Is(err, ErrDropClosed):
-		data.Status, data.Message = "closed", "This drop has ended."
-	case errors.Is(err, ErrUnknownCode), errors.Is(err, ErrUnknownDrop):
-		data.Status, data.Message = "unknown", "This code is not valid. Check that you scanned the QR on stream."
-	default:
-		a.cfg.Logger.Warn().Err(err).Msg("claims: claim page")
-		data.Status, data.Message = "error", "Something went wrong on our side. Try again in a moment."
-	}
-	data.Data["status"] = data.Status
-	var b bytes.Buffer
-	if err := a.page.Execute(&b, data); err != nil {
-		a.cfg.Logger.Error().Err(err).Msg("claims: render claim page")
-		http.Error(w, "page could not be rendered", http.StatusInternalServerError)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("X-Content-Type-Options", "nosniff")
-	status := http.StatusOK
-	switch data.Status {
-	case "expired":
-		status = http.StatusForbidden
-	case "closed":
-		status = http.StatusGone
-	case "unknown":
-		status = http.StatusNotFound
-	case "error":
-		status = http.StatusServiceUnavailable
-	}
-	w.WriteHeader(status)
-	_, _ = w.Write(b.Bytes())
 }
 
 func cmp(a, b string) string {

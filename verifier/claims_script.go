@@ -16,7 +16,8 @@ import (
 //
 // KEYS: 1 drop state hash, 2 stock hash ("<node>:<sku>" → left), 3 viewer
 // hash (n, last, i:<idempotency key>), 4 claim hash, 5 claim history list,
-// 6 outbox stream, 7 pickup hash ("<node>:<code>" → claim id).
+// 6 outbox stream, 7 pickup hash ("<node>:<code>" → claim id), 8 the
+// device's last claim of the drop (written when a device hash is given).
 // ARGV: 1 now ms, 2 per_viewer, 3 idempotency key ("": none), 4 claim id,
 // 5 viewer hash, 6 viewer ttl ms, 7 claim ttl ms, 8 state channel (full
 // name), 9 drop, 10 number of stock lines L, 11 number of pickup code
@@ -28,6 +29,10 @@ import (
 // created_at ms, line left, drop left, seq} or {"existing", id}; error
 // replies: "already_claimed:<id>", "not_open", "closed",
 // "sold_out:<drop left>", "pickup_taken".
+//
+// The claim that takes the drop's last unit records when, as the state's
+// sold_out_at (the claim page says "sold out at"); stock added later and
+// sold again moves it.
 var claimScript = store.NewScript("claim", `
 local vh = KEYS[3]
 if ARGV[3] ~= '' then
@@ -95,6 +100,9 @@ redis.call('HINCRBY', vh, 'n', 1)
 redis.call('HSET', vh, 'last', id)
 if ARGV[3] ~= '' then redis.call('HSET', vh, 'i:' .. ARGV[3], id) end
 redis.call('PEXPIRE', vh, ARGV[6])
+local device = ARGV[cb + ncodes] or ''
+if device ~= '' then redis.call('SET', KEYS[8], id, 'PX', ARGV[6]) end
+if total - 1 == 0 then redis.call('HSET', KEYS[1], 'sold_out_at', ARGV[1]) end
 redis.call('XADD', KEYS[6], '*', 'type', 'claim.created', 'claim', id, 'event', id .. '.created',
   'node', node, 'drop', ARGV[9])
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
@@ -192,6 +200,12 @@ func claimGo(tx store.Tx, keys, argv []string) (any, error) {
 		tx.HSet(vh, "i:"+argv[2], id)
 	}
 	tx.Expire(vh, ms(argv[5]))
+	if argAt(argv, cb+ncodes) != "" {
+		tx.Set(keys[7], id, ms(argv[5]))
+	}
+	if total-1 == 0 {
+		tx.HSet(keys[0], "sold_out_at", argv[0])
+	}
 	tx.XAdd(keys[5], map[string]string{"type": "claim.created", "claim": id, "event": id + ".created",
 		"node": node, "drop": argv[8]})
 	seq := tx.HIncrBy(keys[0], "seq", 1)

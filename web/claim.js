@@ -1,48 +1,165 @@
-// Claim page: shows the drop, claims with one Idempotency-Key per attempt
-// (so retries never make a second claim), then opens the receipt.
+// Claim page: says what the viewer gets, keeps the stock and the code's
+// time left live (polling /v1/codes/{code}, which every viewer of the code
+// shares), claims with one Idempotency-Key per attempt (so retries never
+// make a second claim), then opens the receipt. Times are the viewer's
+// local time, numbers and dates go through Intl.
 (function () {
   "use strict";
-  var data = JSON.parse(document.getElementById("dw-data").textContent || "{}");
-  var form = document.getElementById("dw-form");
-  if (!form || data.status !== "open") return;
   var $ = function (id) { return document.getElementById(id); };
-  var offset = Date.parse(data.server_time) - Date.now();
-  var closes = Date.parse(data.closes_at);
-
-  $("dw-left").textContent = data.left + " of " + data.total + " left";
-  function tick() {
-    var s = Math.max(0, Math.floor((closes - (Date.now() + offset)) / 1000));
-    var h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60, sec = s % 60;
-    $("dw-time").textContent = (h ? h + "h " : "") + (h || m ? m + "m " : "") + sec + "s left";
-    if (s === 0) { $("dw-submit").disabled = true; $("dw-time").textContent = "closed"; }
+  var data = JSON.parse($("dw-data").textContent || "{}");
+  var nf = new Intl.NumberFormat();
+  var hm = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
+  var dhm = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "numeric", minute: "2-digit" });
+  function when(t) {
+    var d = new Date(t);
+    if (isNaN(d)) return "";
+    return (d.toDateString() === new Date().toDateString() ? hm : dhm).format(d);
   }
-  if (!isNaN(closes)) { tick(); setInterval(tick, 1000); }
-
-  var nodes = data.nodes || [];
-  if (nodes.length > 1) {
-    var fs = $("dw-nodes");
-    var first = true;
-    nodes.forEach(function (n) {
-      var l = document.createElement("label");
-      l.className = "dw-node" + (n.left > 0 ? "" : " dw-empty");
-      var r = document.createElement("input");
-      r.type = "radio"; r.name = "node"; r.value = n.id; r.disabled = n.left <= 0;
-      if (n.left > 0 && first) { r.checked = true; first = false; }
-      var t = document.createElement("span");
-      t.textContent = n.name;
-      var small = document.createElement("small");
-      small.textContent = [n.region, n.address, n.left + " left"].filter(Boolean).join(" · ");
-      t.appendChild(small);
-      l.appendChild(r); l.appendChild(t); fs.appendChild(l);
+  function localTimes() {
+    Array.prototype.forEach.call(document.querySelectorAll("time.dw-when"), function (el) {
+      var s = when(el.dateTime);
+      if (s) el.textContent = s;
     });
-    fs.hidden = false;
   }
-  if (data.identity === "email") $("dw-email").hidden = false;
+  localTimes();
 
+  // A picture that does not load keeps its box and says what it was.
+  var fig = $("dw-figure"), img = $("dw-image");
+  if (img) {
+    var broken = function () { fig.classList.add("dw-noimg"); };
+    img.addEventListener("error", broken);
+    if (img.complete && img.naturalWidth === 0) broken();
+  }
+
+  function keepReceipt(id, receipt) {
+    try { localStorage.setItem("dw_receipt:" + id, receipt); return true; } catch (e) { return false; /* private mode */ }
+  }
+  // A revisit of a device that claimed: its receipt, kept for the receipt page.
+  if (data.claimed && !keepReceipt(data.claimed.claim_id, data.claimed.receipt)) {
+    $("dw-receipt-link").href += "#" + data.claimed.receipt;
+  }
+
+  var form = $("dw-form");
+  if (!form || data.status !== "open") return;
+  var offset = Date.parse(data.server_time) - Date.now();
+  var until = Date.parse(data.until);
+  var submit = $("dw-submit"), message = $("dw-message");
+  var over = false, claiming = false;
+
+  // This device claimed the drop before and its cookie is gone, but the
+  // receipt is still here: show it, not Claim it.
+  if (!data.claimed && data.per_viewer === 1) {
+    try {
+      for (var i = 0; i < localStorage.length; i++) {
+        var k = localStorage.key(i);
+        if (k && k.indexOf("dw_receipt:" + data.drop + ".") === 0) {
+          var id = k.slice("dw_receipt:".length);
+          end("You claimed this drop already.");
+          var a = document.createElement("a");
+          a.className = "dw-button"; a.id = "dw-receipt-link";
+          a.href = "/r/" + encodeURIComponent(id); a.textContent = "Open your receipt";
+          message.parentNode.insertBefore(a, message.nextSibling);
+          return;
+        }
+      }
+    } catch (e) { /* private mode */ }
+  }
+
+  function show(msg) {
+    message.textContent = "";
+    message.append.apply(message, Array.prototype.slice.call(arguments));
+    message.hidden = false;
+  }
+  // end takes the offer away for good: sold out, ended, expired.
+  function end() {
+    over = true;
+    submit.disabled = true;
+    show.apply(null, arguments);
+    form.hidden = true;
+    $("dw-policy").hidden = true;
+    document.querySelector(".dw-live").hidden = true;
+    $("dw-error").hidden = true;
+  }
+  function soldOut(at) {
+    if (!at) return end("Sold out: every reward of this drop has been claimed.");
+    var t = document.createElement("time");
+    t.dateTime = at; t.className = "dw-when"; t.textContent = when(at);
+    end("Sold out at ", t, ": every reward of this drop has been claimed.");
+  }
+  function expired() {
+    end(data.until_closes ? "This drop has ended." : "This code expired: scan the QR on stream now.");
+  }
+
+  // How long the code still works, from the server's clock.
+  var clock = $("dw-clock"), timer = 0;
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function tick() {
+    if (over) return clearInterval(timer);
+    var s = Math.max(0, Math.ceil((until - (Date.now() + offset)) / 1000));
+    var h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60;
+    clock.textContent = (h ? h + ":" + pad(m) : m) + ":" + pad(s % 60);
+    if (s === 0 && !claiming) expired();
+  }
+  if (!isNaN(until)) { tick(); timer = setInterval(tick, 1000); }
+
+  // Stock, live.
+  var nodes = {};
+  (data.nodes || []).forEach(function (n) { nodes[n.id] = n; });
+  function left(l, t) { $("dw-left").textContent = nf.format(l) + " of " + nf.format(t) + " left"; }
+  left(data.left, data.total);
+  Array.prototype.forEach.call(document.querySelectorAll("[data-left]"), function (el) {
+    el.textContent = nf.format(nodes[el.getAttribute("data-left")].left) + " left";
+  });
+  function apply(s) {
+    if (claiming) return;
+    left(s.left, s.total);
+    (s.nodes || []).forEach(function (n) {
+      var el = document.querySelector('[data-left="' + CSS.escape(n.id) + '"]');
+      if (el) el.textContent = nf.format(n.left) + " left";
+      var box = document.querySelector('.dw-node[data-node="' + CSS.escape(n.id) + '"]');
+      var r = box && box.querySelector("input");
+      if (r && n.left <= 0 && !r.disabled) {
+        r.disabled = true; box.classList.add("dw-empty");
+        if (r.checked) {
+          r.checked = false;
+          var next = form.querySelector("input[name=node]:not(:disabled)");
+          if (next) next.checked = true;
+        }
+      }
+    });
+    if (s.status === "sold_out") soldOut(s.sold_out_at);
+    else if (s.status === "closed") end("This drop has ended.");
+    else if (s.status === "expired") expired();
+  }
+  var delay = 2000, pollTimer = 0;
+  function poll() {
+    clearTimeout(pollTimer);
+    if (over) return;
+    if (document.hidden) return; // resumed by visibilitychange
+    fetch("/v1/codes/" + encodeURIComponent(data.code), { credentials: "omit" })
+      .then(function (res) {
+        if (res.status === 404) return { status: "closed" };
+        if (!res.ok) throw new Error(String(res.status));
+        return res.json();
+      })
+      .then(function (s) { apply(s); delay = 2000; })
+      .catch(function () { delay = Math.min(delay * 2, 30000); })
+      .then(function () { if (!over) pollTimer = setTimeout(poll, delay + Math.random() * 500); });
+  }
+  pollTimer = setTimeout(poll, delay);
+  document.addEventListener("visibilitychange", function () { if (!document.hidden) poll(); });
+
+  // What the drop asks of the viewer.
   function viewerToken() {
     var m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-    return m ? decodeURIComponent(m[1]) : (sessionStorage.getItem("dw_viewer_token") || "");
+    if (m) {
+      try { sessionStorage.setItem("dw_viewer_token", decodeURIComponent(m[1])); } catch (e) { /* private mode */ }
+      return decodeURIComponent(m[1]);
+    }
+    try { return sessionStorage.getItem("dw_viewer_token") || ""; } catch (e) { return ""; }
   }
+  if (data.identity === "token" && !viewerToken()) submit.disabled = true;
+
   function newKey() {
     var b = new Uint8Array(16); crypto.getRandomValues(b);
     return Array.prototype.map.call(b, function (x) { return ("0" + x.toString(16)).slice(-2); }).join("");
@@ -53,8 +170,13 @@
 
   function showError(msg) { var e = $("dw-error"); e.textContent = msg; e.hidden = false; }
   function openReceipt(id, receipt) {
-    if (receipt) { try { localStorage.setItem("dw_receipt:" + id, receipt); } catch (e) { /* private mode */ } }
-    location.assign("/r/" + encodeURIComponent(id) + (receipt ? "#" + receipt : ""));
+    var kept = receipt && keepReceipt(id, receipt);
+    location.assign("/r/" + encodeURIComponent(id) + (receipt && !kept ? "#" + receipt : ""));
+  }
+  // The next claim page lists the region of the node chosen here first.
+  function rememberRegion(node) {
+    var n = nodes[node];
+    if (n && n.region) document.cookie = "dw_region=" + encodeURIComponent(n.region) + "; path=/; max-age=34560000; samesite=lax";
   }
 
   // Proof of work (claim_pow_bits): started at once, so it is usually done
@@ -121,18 +243,20 @@
 
   var tries = 0;
   function claim() {
+    if (over) return;
     if (data.pow && !pow) {
-      $("dw-submit").disabled = true;
+      submit.disabled = true;
       powWait.push(claim);
       return;
     }
     var body = { code: data.code };
     if (pow) body.pow = pow;
     var checked = form.querySelector("input[name=node]:checked");
-    if (checked) body.node = checked.value;
+    if (checked) { body.node = checked.value; rememberRegion(checked.value); }
     if (data.identity === "email") body.viewer = form.email.value.trim();
     if (data.identity === "token") body.viewer = viewerToken();
-    $("dw-submit").disabled = true;
+    claiming = true;
+    submit.disabled = true;
     $("dw-error").hidden = true;
     fetch("/v1/claims", {
       method: "POST", credentials: "same-origin",
@@ -152,12 +276,17 @@
           var wait = (parseInt(res.headers.get("Retry-After"), 10) || 1) * 1000 + Math.random() * 500;
           return setTimeout(claim, wait);
         }
-        $("dw-submit").disabled = res.status === 410 || res.status === 403;
+        claiming = false;
+        if (j.code === "sold_out") return soldOut(null);
+        if (j.code === "closed") return end("This drop has ended.");
+        if (j.code === "code_expired") return end("This code expired: scan the QR on stream now.");
+        submit.disabled = res.status === 410 || res.status === 403;
         showError(j.detail || "Could not claim (" + res.status + ").");
       });
     }).catch(function () {
       // Offline or the connection dropped: the same key makes a retry safe.
-      $("dw-submit").disabled = false;
+      claiming = false;
+      submit.disabled = false;
       showError("No connection. Tap again to retry: you will not get two claims.");
     });
   }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/dropwire/dropwire/admin"
+	"github.com/dropwire/dropwire/internal/images"
 	"github.com/dropwire/dropwire/verifier"
 	"github.com/dropwire/dropwire/web"
 )
@@ -40,6 +41,8 @@ func (a *App) wireAdmin() error {
 	}
 	a.server.Handle("GET /dashboard", admin.PageHandler(page))
 	a.server.Handle("GET /v1/openapi.json", admin.OpenAPIHandler())
+	// Reward pictures uploaded through the admin API, for claim pages.
+	a.server.Handle("GET "+images.Prefix+"{name}", images.Handler(a.store))
 	adm.Run()
 	a.server.OnShutdown("admin", adm.Shutdown)
 	return nil

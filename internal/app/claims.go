@@ -61,7 +61,7 @@ func (a *App) wireClaims() error {
 	}
 	api, err := verifier.NewClaimsAPI(verifier.ClaimsAPIConfig{
 		Claims: claims, Viewers: viewers, Nodes: nodes,
-		ClaimPage: claimPage, ReceiptPage: receiptPage, MePage: mePage, PublicURL: cfg.PublicURL,
+		ClaimPage: claimPage, ReceiptPage: receiptPage, MePage: mePage, PublicURL: cfg.PublicURL, Asset: web.AssetURL,
 		QRSVG:      overlay.QRSVG,
 		RateIP:     claimLimit(cfg.ClaimRateIP),
 		RateDevice: claimLimit(cfg.ClaimRateDevice),

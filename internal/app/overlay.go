@@ -50,10 +50,11 @@ func (a *App) wireOverlay() error {
 	return nil
 }
 
-// staticHandler serves web.FS under /static/. The files have no modification
-// time, so browsers are asked to revalidate rather than keep a stale
-// overlay script after an upgrade; the ETag of each file's bytes makes
-// that revalidation a 304 without a body.
+// staticHandler serves web.FS under /static/. Each file has an ETag, its
+// content hash (web.Version), so a browser revalidates it with a 304. A
+// URL whose ?v= is that hash (web.AssetURL) names one content for good
+// and is cached for a year; any other URL must be revalidated, so an
+// upgrade reaches an open overlay at its next load.
 func staticHandler() http.Handler {
 	files := http.StripPrefix("/static/", http.FileServerFS(web.FS))
 	tags := map[string]string{}
@@ -72,12 +73,15 @@ func staticHandler() http.Handler {
 			problem.Respond(w, http.StatusNotFound, "not_found", "no such file")
 			return
 		}
-		w.Header().Set("Cache-Control", "no-cache")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		if tag, ok := tags[strings.TrimPrefix(r.URL.Path, "/static/")]; ok {
-			// http.ServeContent answers If-None-Match with 304 from it.
-			w.Header().Set("ETag", tag)
+		h := w.Header()
+		h.Set("Cache-Control", "no-cache")
+		if v := web.Version(strings.TrimPrefix(r.URL.Path, "/static/")); v != "" {
+			h.Set("ETag", `"`+v+`"`)
+			if r.URL.Query().Get("v") == v {
+				h.Set("Cache-Control", "public, max-age=31536000, immutable")
+			}
 		}
+		h.Set("X-Content-Type-Options", "nosniff")
 		files.ServeHTTP(w, r)
 	})
 }

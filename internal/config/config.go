@@ -193,9 +193,15 @@ const (
 
 // Drop is a limited reward a creator triggers on stream.
 type Drop struct {
-	ID           string       `yaml:"id"`
-	Creator      string       `yaml:"creator"`
-	Title        string       `yaml:"title"`
+	ID      string `yaml:"id"`
+	Creator string `yaml:"creator"`
+	Title   string `yaml:"title"`
+	// Description is what the claim page says of the reward: plain text
+	// (no markup is interpreted), at most MaxDescription characters.
+	Description string `yaml:"description"`
+	// Image is the reward's picture on the claim page: an https URL, or
+	// the /i/<hash>.<ext> path of an image uploaded through the admin API.
+	Image        string       `yaml:"image"`
 	Window       Duration     `yaml:"window"`
 	QRRotate     Duration     `yaml:"qr_rotate"`
 	ScanGrace    Duration     `yaml:"scan_grace"`

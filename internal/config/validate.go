@@ -559,6 +559,12 @@ func (k *checker) drop(path string, d *Drop) {
 			}
 		}
 	}
+	if msg := DescriptionProblem(d.Description); msg != "" {
+		k.add(path+".description", "%s", msg)
+	}
+	if msg := ImageProblem(d.Image); msg != "" {
+		k.add(path+".image", "%s", msg)
+	}
 	k.compensation(path+".compensation", &d.Compensation)
 }
 
