@@ -113,7 +113,7 @@ func runBenchClaims(ctx context.Context, env *environ, args []string) error {
 	pages, err := loadgen.Run(ctx, loadgen.Config{
 		Addr: u.Host, Request: func(i int) loadgen.Request { return pageReqs[i] },
 		Rate: *rate, Concurrency: *conc, Max: *n, Progress: env.stderr,
-		OnResponse: func(i int, resp []byte) { cookies[i] = deviceCookie(resp) },
+		OnResponse: func(i int, resp []byte) { cookies[i] = loadgen.SetCookie(resp, verifier.DeviceCookie) },
 	})
 	if err != nil {
 		return err
@@ -236,21 +236,4 @@ func benchOverlayState(ctx context.Context, wsURL, drop string, ok func(overlayS
 			return s, nil
 		}
 	}
-}
-
-// deviceCookie returns the "name=value" of the device cookie a response
-// sets, or "".
-func deviceCookie(resp []byte) string {
-	head, _, _ := bytes.Cut(resp, []byte("\r\n\r\n"))
-	for line := range bytes.SplitSeq(head, []byte("\r\n")) {
-		k, v, ok := bytes.Cut(line, []byte(":"))
-		if !ok || !bytes.EqualFold(k, []byte("Set-Cookie")) {
-			continue
-		}
-		v, _, _ = bytes.Cut(bytes.TrimSpace(v), []byte(";"))
-		if bytes.HasPrefix(v, []byte(verifier.DeviceCookie+"=")) {
-			return string(v)
-		}
-	}
-	return ""
 }

@@ -135,3 +135,20 @@ func parseResponse(b []byte) (status, n int, closeConn bool, err error) {
 	}
 	return 0, 0, false, nil
 }
+
+// SetCookie returns the "name=value" of the cookie called name that a
+// whole response (as Config.OnResponse gets it) sets, or "".
+func SetCookie(resp []byte, name string) string {
+	head, _, _ := bytes.Cut(resp, []byte("\r\n\r\n"))
+	for line := range bytes.SplitSeq(head, []byte("\r\n")) {
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if !ok || !bytes.EqualFold(k, []byte("Set-Cookie")) {
+			continue
+		}
+		v, _, _ = bytes.Cut(bytes.TrimSpace(v), []byte(";"))
+		if n, _, ok := bytes.Cut(v, []byte("=")); ok && string(n) == name {
+			return string(v)
+		}
+	}
+	return ""
+}

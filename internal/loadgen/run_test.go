@@ -156,7 +156,7 @@ func TestRunHandsEachResponseToItsRequest(t *testing.T) {
 		}
 		for i := range n {
 			r := seen[i]
-			if !strings.Contains(r, "Set-Cookie: n="+strconv.Itoa(i)+"\r\n") || !strings.HasSuffix(r, "\r\n\r\nbody-"+strconv.Itoa(i)) {
+			if SetCookie([]byte(r), "n") != "n="+strconv.Itoa(i) || SetCookie([]byte(r), "m") != "" || !strings.HasSuffix(r, "\r\n\r\nbody-"+strconv.Itoa(i)) {
 				t.Fatalf("goroutines %v: response %d: %q", goroutines, i, r)
 			}
 		}
