@@ -200,12 +200,13 @@ func (a *ClaimsAPI) previewPage(w http.ResponseWriter, r *http.Request, v *claim
 	v.Until = p.CodeUntil.UTC().Format(time.RFC3339Nano)
 	v.UntilCloses = p.CodeUntil.Equal(p.State.ClosesAt)
 
-	// The device: issued on the open page of a device or email drop, whose
-	// claim needs it; read (never issued) otherwise, to find a claim the
-	// device made.
+	// The device: issued on the open (or sold-out) page of a device or
+	// email drop, whose claim needs it, so that a claim sent from it is
+	// answered for the drop (sold out), not for the cookie; read (never
+	// issued) otherwise, to find a claim the device made.
 	var device string
 	var hasDevice bool
-	if d.Identity != config.IdentityToken && v.Status == "open" {
+	if d.Identity != config.IdentityToken && (v.Status == "open" || v.Status == "sold_out") {
 		var issued bool
 		var err error
 		device, issued, err = a.cfg.Viewers.Device(ctx, w, r)

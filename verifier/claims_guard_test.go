@@ -160,3 +160,21 @@ func TestPowChallengeExpires(t *testing.T) {
 		t.Fatalf("after PowTTL: %v", err)
 	}
 }
+
+// A viewer who opens the page of a sold-out drop and claims anyway (a
+// script, or a page left open) is told it is sold out, not that it lacks
+// a device: the sold-out page sets the cookie too.
+func TestSoldOutPageClaimSaysSoldOut(t *testing.T) {
+	e := newAPIEnv(t, storetest.Redis(t), ViewersConfig{}, nil, claimDrop("gone", 1))
+	e.open(t, "gone")
+	if r := e.claim(t, viewerClient(t), "open-gone", "k1"); r.status != 201 {
+		t.Fatalf("last unit: %d %v", r.status, r.body)
+	}
+	late := viewerClient(t)
+	if p := e.do(t, late, "GET", "/c/open-gone", "", nil); !strings.Contains(p.body["html"].(string), "Sold out") {
+		t.Fatalf("page after the last unit: %d", p.status)
+	}
+	if r := e.do(t, late, "POST", "/v1/claims", `{"code":"open-gone"}`, map[string]string{"Content-Type": "application/json"}); r.status != 410 || r.body["code"] != "sold_out" {
+		t.Fatalf("claim from the sold-out page: %d %v", r.status, r.body)
+	}
+}
