@@ -1,24 +1,17 @@
 package verifier_test
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"net"
-	"net/http"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/rs/zerolog"
 
-	"github.com/dropwire/dropwire/internal/app"
 	"github.com/dropwire/dropwire/internal/browsertest"
 	"github.com/dropwire/dropwire/internal/config"
-	"github.com/dropwire/dropwire/internal/store/storetest"
-	"github.com/dropwire/dropwire/sdkhooks"
 )
 
 const (
@@ -61,33 +54,8 @@ func TestBrowserClaim(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
-	cfg := browserConfig(t, base)
-	a, err := app.New(app.Options{Config: cfg, Logger: zerolog.Nop(), Store: storetest.Redis(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(sctx, ln) }()
-	t.Cleanup(func() { stop(); <-done })
-
-	// Open the drop with a signed webhook.
-	s, err := sdkhooks.NewSigner(hookSecret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := []byte(`{"type":"drop.trigger","drop":"spring","moment":"m-1"}`)
-	req, _ := http.NewRequest("POST", base+"/v1/hooks/capture", bytes.NewReader(body))
-	req.Header = s.Headers("evt-1", time.Now(), body)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != 202 {
-		t.Fatalf("webhook: %d %s", res.StatusCode, b)
-	}
+	serveApp(t, ln, browserConfig(t, base))
+	hook(t, base, "evt-1", `{"type":"drop.trigger","drop":"spring","moment":"m-1"}`)
 
 	// Bounded, so a page that never shows what is waited for fails
 	// instead of waiting out the suite.
