@@ -185,7 +185,8 @@
         tr.setAttribute("data-claim", d.claim);
         cell(tr, time(d.at), "", d.at);
         cell(tr, d.claim, "mono");
-        cell(tr, d.reason);
+        // A claim.compensated letter was for the creator's webhook.
+        cell(tr, d.type === "claim.compensated" ? d.reason + " · compensation webhook" : d.reason);
         cell(tr, String(d.attempts), "num");
         cell(tr, d.last || "", "last");
         var td = el("td");
