@@ -70,7 +70,9 @@ drops:
 	p := start(t, nil, "serve", "--config", cfg, "--listen", "127.0.0.1:0")
 	base := p.url("")
 
-	dash := browsertest.New(t, browsertest.Options{Width: 1280, Height: 1000})
+	// The whole browser session is bounded, and each step within it.
+	dash, cancel := context.WithTimeout(browsertest.New(t, browsertest.Options{Width: 1280, Height: 1000}), 3*time.Minute)
+	defer cancel()
 	run := func(what string, within time.Duration, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(dash, within)
@@ -83,7 +85,9 @@ drops:
 	shot := func(name string) {
 		t.Helper()
 		run("scroll to the node", 10*time.Second, chromedp.ScrollIntoView(chromedp.CSS(card)))
-		browsertest.Screenshot(t, dash, name)
+		ctx, cancel := context.WithTimeout(dash, 10*time.Second)
+		defer cancel()
+		browsertest.Screenshot(t, ctx, name)
 	}
 	run("sign in", 30*time.Second,
 		chromedp.Navigate(p.url("/dashboard")),
