@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/dropwire/dropwire/internal/config"
 	"github.com/dropwire/dropwire/internal/store/storetest"
 )
@@ -61,6 +63,9 @@ func BenchmarkDeliveries(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "deliveries/s")
+	// The delivery log is written off the delivery path: say whether it
+	// kept up.
+	b.ReportMetric(testutil.ToFloat64(s.metrics.attemptLogDropped), "log-dropped")
 }
 
 // BenchmarkOutboxLagBurst measures outbox lag (claim written → node has

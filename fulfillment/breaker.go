@@ -96,3 +96,22 @@ func (b *breaker) State() int {
 	defer b.mu.Unlock()
 	return b.state
 }
+
+// breakerSnapshot is what a breaker shows other replicas (see the
+// delivery log): its state, the consecutive failures it counted, and
+// while open, when it lets a probe through.
+type breakerSnapshot struct {
+	State     int
+	Failures  int
+	OpenUntil time.Time
+}
+
+func (b *breaker) snapshot() breakerSnapshot {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := breakerSnapshot{State: b.state, Failures: b.fails}
+	if b.state == BreakerOpen {
+		s.OpenUntil = b.openedAt.Add(b.cooldown)
+	}
+	return s
+}

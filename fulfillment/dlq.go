@@ -233,12 +233,21 @@ type ReplayReport struct {
 // says which it replayed and which it left. A store error stops it; the
 // report says what was done until then.
 func (s *Service) ReplayAll(ctx context.Context) (ReplayReport, error) {
+	return s.ReplayNode(ctx, "")
+}
+
+// ReplayNode is ReplayAll for the dead letters of one node ("": every
+// node's).
+func (s *Service) ReplayNode(ctx context.Context, node string) (ReplayReport, error) {
 	rep := ReplayReport{Replayed: []string{}, Settled: []string{}}
 	all, err := s.DeadLetters(ctx)
 	if err != nil {
 		return rep, err
 	}
 	for _, dl := range all {
+		if node != "" && dl.Node != node {
+			continue
+		}
 		err := s.Replay(ctx, dl.ID)
 		switch {
 		case errors.Is(err, ErrNotFound):

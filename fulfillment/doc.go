@@ -12,6 +12,12 @@
 // entry is dead-lettered and its claim becomes forward_failed, then
 // compensated.
 //
+// Each attempt to a node goes to the node's delivery log in the store, with
+// the attempting replica's breaker of the node (breakers are per replica,
+// in memory), so the admin API of any replica shows every replica's
+// attempts (see [Service.Nodes]). A writer of its own writes the log off
+// the delivery path.
+//
 // Claim states move only forward (see [Allowed] and [Transition]); a late
 // or repeated event is answered "unchanged" and an illegal one changes
 // nothing. The one way back is an operator's: replaying a dead letter

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dropwire/dropwire/internal/store"
@@ -43,15 +44,23 @@ func (it *item) event() string { return it.fields["event"] }
 // delivery workers.
 func (s *Service) startForwarder(ctx context.Context) {
 	work := make(chan item, s.cfg.Workers)
+	var workers sync.WaitGroup
 	for range s.cfg.Workers {
 		s.wg.Add(1)
+		workers.Add(1)
 		go func() {
 			defer s.wg.Done()
+			defer workers.Done()
 			for it := range work {
 				s.deliver(ctx, it)
 			}
 		}()
 	}
+	// The delivery log writer outlives the workers: it writes their last
+	// attempts, then ends.
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); s.writeAttempts(s.attempts) }()
+	go func() { defer s.wg.Done(); workers.Wait(); close(s.attempts) }()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -364,21 +373,26 @@ func (s *Service) deliver(ctx context.Context, it item) {
 		s.retry(ctx, it, t, time.Time{}, false, err.Error())
 		return
 	}
+	started := time.Now() // the monotonic clock, whatever s.now is
 	status, hdr, answer, err := s.post(ctx, t, it.event(), body)
 	if ctx.Err() != nil && err != nil {
 		// Shutting down mid-request: leave the entry for the next attempt.
 		t.breaker.record(true, now)
 		return
 	}
+	a := attempted(it, t, now, status, err, time.Since(started))
 	now = s.now()
 	switch {
 	case err == nil && status >= 200 && status < 300:
 		t.breaker.record(true, now)
 		s.metrics.deliveries.WithLabelValues(t.id, "ok").Inc()
+		s.logAttempt(t, a)
 		s.delivered(ctx, it, t, hdr, answer)
 	case err == nil && status == http.StatusGone && t.node != nil:
 		t.breaker.record(true, now)
 		s.metrics.deliveries.WithLabelValues(t.id, "gone").Inc()
+		a.scheduled(time.Time{}, true)
+		s.logAttempt(t, a)
 		if derr := s.setDisabled(ctx, t.id, true); derr != nil {
 			s.log.Error().Err(derr).Str("node", t.id).Msg("could not store the node's disabled mark")
 		}
@@ -400,7 +414,8 @@ func (s *Service) deliver(ctx context.Context, it item) {
 				at = now.Add(d)
 			}
 		}
-		s.retry(ctx, it, t, at, true, last)
+		a.scheduled(s.retry(ctx, it, t, at, true, last))
+		s.logAttempt(t, a)
 	}
 }
 
@@ -550,8 +565,9 @@ func (it *item) first() int64 {
 
 // retry schedules the next attempt: at at if set, else after the node's
 // backoff. counted says whether this was a real attempt. Past the
-// horizon, the entry is dead-lettered instead.
-func (s *Service) retry(ctx context.Context, it item, t *nodeTarget, at time.Time, counted bool, last string) {
+// horizon, the entry is dead-lettered instead. It returns when the next
+// attempt is due, or dead for a dead letter (neither: not stored).
+func (s *Service) retry(ctx context.Context, it item, t *nodeTarget, at time.Time, counted bool, last string) (next time.Time, dead bool) {
 	now := s.now()
 	rec := retryRecord{Fields: it.fields, First: it.first(), Last: last}
 	if rec.First == 0 {
@@ -567,7 +583,7 @@ func (s *Service) retry(ctx context.Context, it item, t *nodeTarget, at time.Tim
 	if at.Sub(time.UnixMilli(rec.First)) > t.backoff.Horizon {
 		s.deadLetter(ctx, item{drop: it.drop, entryID: it.entryID, fields: it.fields, rec: &rec}, t, "horizon",
 			"no success within "+t.backoff.Horizon.String()+"; last: "+last)
-		return
+		return time.Time{}, true
 	}
 	b, _ := json.Marshal(rec)
 	if _, err := s.st.Run(ctx, scheduleScript, []string{dueKey(it.drop), retryKey(it.drop)},
@@ -575,12 +591,13 @@ func (s *Service) retry(ctx context.Context, it item, t *nodeTarget, at time.Tim
 		// The stream entry stays pending (or the lease runs out): another
 		// attempt comes after the takeover time.
 		s.storeErr(ctx, err, "schedule retry")
-		return
+		return time.Time{}, false
 	}
 	if it.entryID != "" {
 		s.ackStream(ctx, it)
 	}
 	s.log.Debug().Str("event", it.event()).Int("attempts", rec.Attempts).Time("next", at).Str("last", last).Msg("delivery retry scheduled")
+	return at, false
 }
 
 // done removes a finished entry from the retry set and the stream.

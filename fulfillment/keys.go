@@ -18,6 +18,8 @@ import "github.com/dropwire/dropwire/internal/store"
 //	{d:<drop>}:comp:loaded          set once the pool file is loaded
 //	{d:<drop>}:cb:<node>:<id>       callback dedupe mark (webhook-id)
 //	fulfillment:node:<id>:disabled  set when a node answered 410 Gone
+//	fulfillment:{n:<id>}:attempts   delivery log: Attempt JSON, oldest first, capped
+//	fulfillment:{n:<id>}:breaker    replica → its breaker report (JSON)
 func claimKey(drop, id string) string   { return store.DropKey(drop, "claim", id) }
 func historyKey(drop, id string) string { return store.DropKey(drop, "claim", id, "history") }
 func outboxKey(drop string) string      { return store.DropKey(drop, "outbox") }
@@ -34,6 +36,8 @@ func callbackKey(drop, node, id string) string {
 	return store.DropKey(drop, "cb", node, id)
 }
 func disabledKey(node string) string { return "fulfillment:node:" + node + ":disabled" }
+func attemptsKey(node string) string { return "fulfillment:{n:" + node + "}:attempts" }
+func breakerKey(node string) string  { return "fulfillment:{n:" + node + "}:breaker" }
 
 // Group is the consumer group every replica's forwarder reads outboxes in.
 const Group = "forwarders"

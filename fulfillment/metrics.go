@@ -14,6 +14,8 @@ type metrics struct {
 	redemptions   *prometheus.CounterVec
 	compensations *prometheus.CounterVec
 	callbacks     *prometheus.CounterVec
+
+	attemptLogDropped prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -64,10 +66,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "dropwire_fulfillment_callbacks_total",
 			Help: "Node callbacks by node and result (applied, unchanged, duplicate, or a problem code).",
 		}, []string{"node", "result"}),
+		attemptLogDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dropwire_fulfillment_attempt_log_dropped_total",
+			Help: "Delivery attempts left out of the nodes' delivery log (its queue full, or the store failing); the deliveries themselves are not affected.",
+		}),
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.deliveries, m.attempts, m.depth, m.oldest, m.breaker,
-			m.disabled, m.deadLetters, m.pickup, m.redemptions, m.compensations, m.callbacks} {
+			m.disabled, m.deadLetters, m.pickup, m.redemptions, m.compensations, m.callbacks, m.attemptLogDropped} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

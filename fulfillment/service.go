@@ -98,6 +98,8 @@ type Service struct {
 	disabledMu sync.Mutex
 	disabled   map[string]disabledMark
 
+	attempts chan attemptEntry // to the delivery log writer (attempts.go)
+
 	wake  chan struct{}
 	hotMu sync.Mutex
 	hot   map[string]time.Time // drop → polled every tick until
@@ -185,7 +187,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, st: cfg.Store, log: cfg.Logger, now: cfg.Now, metrics: m, client: cfg.Client,
 		nodes: make(map[string]*nodeTarget, len(cfg.Nodes)), disabled: make(map[string]disabledMark),
-		wake: make(chan struct{}, 1), stopped: make(chan struct{}),
+		wake: make(chan struct{}, 1), stopped: make(chan struct{}), attempts: make(chan attemptEntry, attemptQueue),
 		hot: make(map[string]time.Time), dirty: make(map[string]struct{}), quiet: make(map[string]struct{})}
 	for i := range cfg.Nodes {
 		n := cfg.Nodes[i]

@@ -66,12 +66,18 @@
     poll();
   }
 
+  // Panels in files of their own (dashboard-nodes.js) register here and
+  // refresh with every poll.
+  var panels = [];
+  window.dropwireDashboard = { api: api, el: el, onPoll: function (fn) { panels.push(fn); } };
+
   function poll() {
     if (timer) clearTimeout(timer);
     api("GET", "/v1/admin/overview").then(function (data) {
       $("app-error").textContent = "";
       $("live").hidden = false;
       render(data);
+      panels.forEach(function (fn) { fn(); });
     }).catch(function (e) {
       if (e.message !== "unauthorized") {
         $("live").hidden = true;
