@@ -12,7 +12,7 @@ import (
 
 	"github.com/dropwire/dropwire/internal/problem"
 	"github.com/dropwire/dropwire/internal/store"
-	"github.com/dropwire/dropwire/sdkhooks"
+	"github.com/dropwire/dropwire/stdwebhooks"
 	"github.com/dropwire/dropwire/verifier"
 )
 
@@ -66,7 +66,7 @@ func (s *Service) CallbackHandler() http.Handler {
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				s.callbackFailed(w, nodeID, http.StatusRequestEntityTooLarge, sdkhooks.CodePayloadTooLarge, "body is over the limit")
+				s.callbackFailed(w, nodeID, http.StatusRequestEntityTooLarge, "payload_too_large", "body is over the limit")
 				return
 			}
 			s.callbackFailed(w, nodeID, http.StatusBadRequest, "malformed_event", "could not read the body")
@@ -74,11 +74,7 @@ func (s *Service) CallbackHandler() http.Handler {
 		}
 		v, err := t.verify.Verify(r.Header, body, s.now())
 		if err != nil {
-			code := sdkhooks.Code(err)
-			status := http.StatusUnauthorized
-			if code == sdkhooks.CodeMalformedEvent {
-				status = http.StatusBadRequest
-			}
+			status, code := signatureProblem(err)
 			s.callbackFailed(w, nodeID, status, code, err.Error())
 			return
 		}
@@ -92,7 +88,7 @@ func (s *Service) CallbackHandler() http.Handler {
 			s.callbackFailed(w, nodeID, http.StatusBadRequest, "malformed_event", "body is not a callback object")
 			return
 		}
-		res, err := s.HandleCallback(r.Context(), nodeID, v.EventID, cb)
+		res, err := s.HandleCallback(r.Context(), nodeID, v.ID, cb)
 		if err != nil {
 			p := callbackProblem(err)
 			s.metrics.callbacks.WithLabelValues(nodeID, p.Code).Inc()
@@ -107,6 +103,21 @@ func (s *Service) CallbackHandler() http.Handler {
 		w.WriteHeader(http.StatusAccepted)
 		_ = json.NewEncoder(w).Encode(res)
 	})
+}
+
+// signatureProblem maps a refused signature to the status and problem code
+// capture webhooks answer with (the same codes as POST /v1/hooks).
+func signatureProblem(err error) (int, string) {
+	switch {
+	case errors.Is(err, stdwebhooks.ErrMissingSignature):
+		return http.StatusUnauthorized, "missing_signature"
+	case errors.Is(err, stdwebhooks.ErrStaleTimestamp):
+		return http.StatusUnauthorized, "stale_timestamp"
+	case errors.Is(err, stdwebhooks.ErrMalformedEvent):
+		return http.StatusBadRequest, "malformed_event"
+	default:
+		return http.StatusUnauthorized, "bad_signature"
+	}
 }
 
 func (s *Service) callbackFailed(w http.ResponseWriter, node string, status int, code, detail string) {
