@@ -52,7 +52,9 @@ func newHookRecorder(t *testing.T) *hookRecorder {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
-		r.got = append(r.got, capturedHook{Header: req.Header.Clone(), Body: body})
+		h := req.Header.Clone()
+		h.Set("X-Test-Secret", r.secret) // what the receiver verifies with, for tests that verify again
+		r.got = append(r.got, capturedHook{Header: h, Body: body})
 	}))
 	t.Cleanup(r.srv.Close)
 	return r

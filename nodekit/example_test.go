@@ -80,10 +80,11 @@ func dropwireWebhook(body string) *http.Request {
 // are fetched once and cached; a receipt signed with a key the cache lacks
 // (Dropwire rotated its key) makes Verify fetch them again.
 func ExampleReceipts() {
-	dropwire, receipt := fakeDropwire() // Dropwire's public URL, and a receipt it signed
-	defer dropwire.Close()
+	srv, receipt := fakeDropwire() // Dropwire, and a receipt it signed
+	defer srv.Close()
+	dropwireURL := srv.URL // Dropwire's public_url
 
-	receipts, err := nodekit.NewReceipts(nodekit.ReceiptsConfig{BaseURL: dropwire.URL, Node: "corner-books"})
+	receipts, err := nodekit.NewReceipts(nodekit.ReceiptsConfig{BaseURL: dropwireURL, Node: "corner-books"})
 	if err != nil {
 		panic(err)
 	}
@@ -132,10 +133,11 @@ func fakeDropwire() (*httptest.Server, string) {
 // retries what may succeed later (Dropwire unreachable, 429, 5xx) with the
 // same webhook-id, so a callback is applied once however often it is sent.
 func ExampleClient() {
-	dropwire := fakeCallbackEndpoint() // stands in for Dropwire's public URL
-	defer dropwire.Close()
+	srv := fakeCallbackEndpoint() // stands in for Dropwire
+	defer srv.Close()
+	dropwireURL := srv.URL // Dropwire's public_url
 
-	client, err := nodekit.NewClient(nodekit.ClientConfig{BaseURL: dropwire.URL, Node: "corner-books", Secret: nodeSecret})
+	client, err := nodekit.NewClient(nodekit.ClientConfig{BaseURL: dropwireURL, Node: "corner-books", Secret: nodeSecret})
 	if err != nil {
 		panic(err)
 	}
