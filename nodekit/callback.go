@@ -203,9 +203,10 @@ func (c *Client) SendRetry(ctx context.Context, cb Callback, p Retry) (Result, e
 	if p.Base <= 0 {
 		p.Base = 500 * time.Millisecond
 	}
-	if p.Max < p.Base {
-		p.Max = max(30*time.Second, p.Base)
+	if p.Max <= 0 {
+		p.Max = 30 * time.Second
 	}
+	p.Max = max(p.Max, p.Base)
 	ceil := p.Base
 	for n := 1; ; n++ {
 		res, err := c.Send(ctx, cb)
