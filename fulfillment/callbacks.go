@@ -12,14 +12,17 @@ import (
 
 	"github.com/dropwire/dropwire/internal/problem"
 	"github.com/dropwire/dropwire/internal/store"
-	"github.com/dropwire/dropwire/sdkhooks"
+	"github.com/dropwire/dropwire/stdwebhooks"
 	"github.com/dropwire/dropwire/verifier"
 )
 
 // Callback is the body of POST /v1/fulfillment/{node}/events.
 type Callback struct {
-	Type  string `json:"type"`  // claim.accepted | claim.rejected | claim.ready | claim.picked_up | claim.failed
-	Claim string `json:"claim"` // the claim id (optional with receipt or pickup_code)
+	Type string `json:"type"` // claim.accepted | claim.rejected | claim.ready | claim.picked_up | claim.failed
+	// Claim is the claim id (optional with receipt or pickup_code). The
+	// JSON may also carry the claim object of the claim.created webhook as
+	// it came: its "id" is taken (see UnmarshalJSON).
+	Claim string `json:"claim"`
 	// Receipt or PickupCode: a claim.picked_up may name the claim by what
 	// the viewer showed at the counter.
 	Receipt    string `json:"receipt,omitempty"`
@@ -27,6 +30,83 @@ type Callback struct {
 	// Locker is shown on the receipt page (claim.ready).
 	Locker *Locker `json:"locker,omitempty"`
 	Reason string  `json:"reason,omitempty"`
+}
+
+// UnmarshalJSON decodes a callback body. "claim" is the claim id, or, so
+// that a node may echo what it received, the claim object of the webhook,
+// whose "id" is taken. A field of the wrong type is a *FieldError naming
+// it.
+func (cb *Callback) UnmarshalJSON(b []byte) error {
+	// Callback's fields, "claim" left raw (not an embedded alias type:
+	// its name would prefix the field paths of type errors).
+	var raw struct {
+		Type       string          `json:"type"`
+		Claim      json.RawMessage `json:"claim"`
+		Receipt    string          `json:"receipt"`
+		PickupCode string          `json:"pickup_code"`
+		Locker     *Locker         `json:"locker"`
+		Reason     string          `json:"reason"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		if fe := typeError(err); fe != nil {
+			return fe
+		}
+		return err
+	}
+	id, err := claimID(raw.Claim)
+	if err != nil {
+		return err
+	}
+	*cb = Callback{Type: raw.Type, Claim: id, Receipt: raw.Receipt, PickupCode: raw.PickupCode,
+		Locker: raw.Locker, Reason: raw.Reason}
+	return nil
+}
+
+// claimID reads the "claim" member of a callback: a string, null, or an
+// object with a string "id".
+func claimID(raw json.RawMessage) (string, error) {
+	var v any
+	if len(raw) == 0 {
+		return "", nil
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return "", err
+	}
+	switch v := v.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return v, nil
+	case map[string]any:
+		switch id := v["id"].(type) {
+		case string:
+			return id, nil
+		case nil:
+			return "", &FieldError{Field: "claim.id", Msg: `is required when "claim" is an object`}
+		default:
+			return "", &FieldError{Field: "claim.id", Msg: "must be a string (the claim id), not " + jsonKind(id)}
+		}
+	default:
+		return "", &FieldError{Field: "claim", Msg: "must be a string (the claim id) or the claim object, not " + jsonKind(v)}
+	}
+}
+
+// jsonKind names the JSON kind of a decoded value, with its article.
+func jsonKind(v any) string {
+	switch v.(type) {
+	case bool:
+		return "a boolean"
+	case float64:
+		return "a number"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	case string:
+		return "a string"
+	default:
+		return "null"
+	}
 }
 
 // Locker is where a ready claim waits.
@@ -66,7 +146,7 @@ func (s *Service) CallbackHandler() http.Handler {
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				s.callbackFailed(w, nodeID, http.StatusRequestEntityTooLarge, sdkhooks.CodePayloadTooLarge, "body is over the limit")
+				s.callbackFailed(w, nodeID, http.StatusRequestEntityTooLarge, "payload_too_large", "body is over the limit")
 				return
 			}
 			s.callbackFailed(w, nodeID, http.StatusBadRequest, "malformed_event", "could not read the body")
@@ -74,17 +154,14 @@ func (s *Service) CallbackHandler() http.Handler {
 		}
 		v, err := t.verify.Verify(r.Header, body, s.now())
 		if err != nil {
-			code := sdkhooks.Code(err)
-			status := http.StatusUnauthorized
-			if code == sdkhooks.CodeMalformedEvent {
-				status = http.StatusBadRequest
-			}
+			status, code := signatureProblem(err)
 			s.callbackFailed(w, nodeID, status, code, err.Error())
 			return
 		}
 		var cb Callback
 		if err := json.Unmarshal(body, &cb); err != nil {
-			if fe := typeError(err); fe != nil {
+			var fe *FieldError
+			if errors.As(err, &fe) {
 				s.metrics.callbacks.WithLabelValues(nodeID, "malformed_event").Inc()
 				problem.Write(w, callbackProblem(fe))
 				return
@@ -92,7 +169,7 @@ func (s *Service) CallbackHandler() http.Handler {
 			s.callbackFailed(w, nodeID, http.StatusBadRequest, "malformed_event", "body is not a callback object")
 			return
 		}
-		res, err := s.HandleCallback(r.Context(), nodeID, v.EventID, cb)
+		res, err := s.HandleCallback(r.Context(), nodeID, v.ID, cb)
 		if err != nil {
 			p := callbackProblem(err)
 			s.metrics.callbacks.WithLabelValues(nodeID, p.Code).Inc()
@@ -107,6 +184,21 @@ func (s *Service) CallbackHandler() http.Handler {
 		w.WriteHeader(http.StatusAccepted)
 		_ = json.NewEncoder(w).Encode(res)
 	})
+}
+
+// signatureProblem maps a refused signature to the status and problem code
+// capture webhooks answer with (the same codes as POST /v1/hooks).
+func signatureProblem(err error) (int, string) {
+	switch {
+	case errors.Is(err, stdwebhooks.ErrMissingSignature):
+		return http.StatusUnauthorized, "missing_signature"
+	case errors.Is(err, stdwebhooks.ErrStaleTimestamp):
+		return http.StatusUnauthorized, "stale_timestamp"
+	case errors.Is(err, stdwebhooks.ErrMalformedEvent):
+		return http.StatusBadRequest, "malformed_event"
+	default:
+		return http.StatusUnauthorized, "bad_signature"
+	}
 }
 
 func (s *Service) callbackFailed(w http.ResponseWriter, node string, status int, code, detail string) {
@@ -125,9 +217,6 @@ func typeError(err error) *FieldError {
 	switch ute.Type.Kind() {
 	case reflect.Struct, reflect.Pointer, reflect.Map:
 		want = "an object"
-	}
-	if ute.Field == "claim" {
-		want += " (the claim id)"
 	}
 	got, _, _ := strings.Cut(ute.Value, " ") // "number 1.5": the kind alone
 	switch got {

@@ -450,7 +450,7 @@ type ClaimPayload struct {
 	Node             string `json:"node"`
 	SKU              string `json:"sku"`
 	Tier             string `json:"tier,omitempty"`
-	PickupCode       string `json:"pickup_code"`
+	PickupCode       string `json:"pickup_code,omitempty"`
 	PickupBy         string `json:"pickup_by,omitempty"`
 	CreatedAt        string `json:"created_at"`
 	State            string `json:"state,omitempty"`

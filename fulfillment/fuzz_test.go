@@ -18,7 +18,9 @@ import (
 func FuzzCallback(f *testing.F) {
 	for _, s := range []string{`{"type":"claim.accepted","claim":"drop-1.aaaaaaaaaaaaaaaa"}`,
 		`{"type":"claim.picked_up","pickup_code":"P0000001"}`, `{"type":"claim.ready","claim":"x","locker":{"slot":"A1"}}`,
-		`{"type":"claim.picked_up","receipt":"a.b.c"}`, `[]`, `{"type":1}`, ``} {
+		`{"type":"claim.picked_up","receipt":"a.b.c"}`, `[]`, `{"type":1}`, ``,
+		`{"type":"claim.accepted","claim":{"id":"drop-1.aaaaaaaaaaaaaaaa","drop":"drop-1","sku":"sku"}}`,
+		`{"type":"claim.accepted","claim":{"id":5}}`, `{"type":"claim.accepted","claim":[1]}`, `{"type":"claim.accepted","claim":null}`} {
 		f.Add([]byte(s))
 	}
 	st := storetest.Memory(f)

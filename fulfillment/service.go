@@ -16,7 +16,7 @@ import (
 
 	"github.com/dropwire/dropwire/internal/config"
 	"github.com/dropwire/dropwire/internal/store"
-	"github.com/dropwire/dropwire/sdkhooks"
+	"github.com/dropwire/dropwire/stdwebhooks"
 	"github.com/dropwire/dropwire/verifier"
 )
 
@@ -125,8 +125,8 @@ type nodeTarget struct {
 	id       string // metric label
 	node     *config.Node
 	url      string
-	signer   *sdkhooks.Signer
-	verify   *sdkhooks.Standard
+	signer   *stdwebhooks.Signer
+	verify   *stdwebhooks.Verifier
 	backoff  Backoff
 	timeout  time.Duration
 	breaker  *breaker
@@ -206,14 +206,14 @@ func New(cfg Config) (*Service, error) {
 }
 
 func (s *Service) newTarget(id, url, secret string, n *config.Node) (*nodeTarget, error) {
-	signer, err := sdkhooks.NewSigner(secret)
+	signer, err := stdwebhooks.NewSigner(secret)
 	if err != nil {
 		return nil, fmt.Errorf("fulfillment: %s: secret: %w", id, err)
 	}
 	t := &nodeTarget{id: id, node: n, url: url, signer: signer, timeout: DefaultTimeout}
 	failures, cooldown := DefaultBreakerFailures, DefaultBreakerCooldown
 	if n != nil {
-		t.verify, err = sdkhooks.NewStandard(config.Source{ID: n.ID, Secrets: []string{n.Secret}})
+		t.verify, err = stdwebhooks.NewVerifier(stdwebhooks.Keys{Secrets: []string{n.Secret}})
 		if err != nil {
 			return nil, fmt.Errorf("fulfillment: node %s: %w", n.ID, err)
 		}

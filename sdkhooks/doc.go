@@ -4,7 +4,9 @@
 // Each configured source names one signature scheme (config.Source.Scheme):
 //
 //   - "standard": Standard Webhooks (webhook-id, webhook-timestamp,
-//     webhook-signature; v1 HMAC-SHA256 and v1a ed25519), see [Standard];
+//     webhook-signature; v1 HMAC-SHA256 and v1a ed25519), see [Standard],
+//     a source's view of package stdwebhooks, which fulfillment and nodekit
+//     use too;
 //   - "jwt": a body-hash JWT in the Authorization header (HS256, ES256 or
 //     EdDSA, algorithms pinned per source), see [JWT];
 //   - "twitch-eventsub": the Twitch EventSub webhook transport, see [Twitch].

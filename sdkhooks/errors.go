@@ -1,6 +1,10 @@
 package sdkhooks
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/dropwire/dropwire/stdwebhooks"
+)
 
 // Sentinel errors. Verify and DecodeEnvelope wrap one of them (with %w) and
 // a detail that names the offending header, claim or field but never a
@@ -10,24 +14,24 @@ var (
 	// ErrMissingSignature means a header the scheme requires (signature,
 	// id, timestamp, Authorization) is absent or empty. Problem code
 	// "missing_signature" (401).
-	ErrMissingSignature = errors.New("missing signature")
+	ErrMissingSignature = stdwebhooks.ErrMissingSignature
 
 	// ErrBadSignature means no signature or token verified: a wrong or
 	// truncated signature, a tampered body, an unknown version only, an
 	// algorithm the source does not allow, an unknown key id, a
 	// non-canonical timestamp header or a token without the claims the
 	// scheme requires. Problem code "bad_signature" (401).
-	ErrBadSignature = errors.New("bad signature")
+	ErrBadSignature = stdwebhooks.ErrBadSignature
 
 	// ErrStaleTimestamp means the signature verified but its timestamp (or
 	// the token's exp, nbf or iat) lies outside the source's tolerance, in
 	// the past or in the future. Problem code "stale_timestamp" (401).
-	ErrStaleTimestamp = errors.New("stale timestamp")
+	ErrStaleTimestamp = stdwebhooks.ErrStaleTimestamp
 
 	// ErrMalformedEvent means the signed body or an id is not what the
 	// capture event envelope (or the Twitch payload) requires; the message
 	// names the field. Problem code "malformed_event" (400).
-	ErrMalformedEvent = errors.New("malformed event")
+	ErrMalformedEvent = stdwebhooks.ErrMalformedEvent
 
 	// ErrPayloadTooLarge means the body is over the limit. This package
 	// does not read bodies; the HTTP handler that enforces the limit
@@ -44,7 +48,7 @@ var (
 	// algorithm list is unusable. It is a configuration error returned by
 	// the constructors; the message names the entry by index, never by
 	// value.
-	ErrInvalidKey = errors.New("invalid signing key configuration")
+	ErrInvalidKey = stdwebhooks.ErrInvalidKey
 )
 
 // Problem codes returned by Code. They are part of the HTTP contract.

@@ -132,3 +132,7 @@ func checkID(field, s string) error {
 	}
 	return nil
 }
+
+func errMissingHeader(name string) error {
+	return fmt.Errorf("%w: header %q is required", ErrMissingSignature, name)
+}

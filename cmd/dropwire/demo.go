@@ -71,8 +71,7 @@ func runDemo(ctx context.Context, env *environ, args []string) error {
 			if n.URL != "" {
 				continue
 			}
-			callback := "http://" + reachableHostPort(addr) + "/v1/fulfillment/" + n.ID + "/events"
-			dn, url, err := startDemoNode(*n, callback, *pickupAfter, log.With().Str("component", "demo-node").Logger())
+			dn, url, err := startDemoNode(*n, "http://"+reachableHostPort(addr), *pickupAfter, log.With().Str("component", "demo-node").Logger())
 			if err != nil {
 				prepErr = err
 				return

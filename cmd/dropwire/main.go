@@ -36,6 +36,7 @@ func commands() []command {
 		{"sign", "print the signed headers (or a curl command) of a capture webhook", runSign},
 		{"send", "sign a capture webhook and post it to a running server", runSend},
 		{"bench", "load-test a running server (scenarios: dropwire bench --help)", runBench},
+		{"node", "run a small fulfillment node for a locker or shop system to sit behind", runNode},
 		{"dlq", "list or replay dead-lettered deliveries to fulfillment nodes", runDLQ},
 		{"healthcheck", "probe a running server's /healthz (for container health checks)", runHealthcheck},
 		{"version", "print the version", runVersion},
