@@ -54,7 +54,9 @@ func runDemo(ctx context.Context, env *environ, args []string) error {
 		return err
 	}
 	// The built-in demo node takes the claims of every node without a URL
-	// on a loopback port of its own, and calls back like a real node.
+	// on a loopback port of its own, and calls back like a real node; a
+	// node with console keys (or no secret to sign with) stays hosted, for
+	// its operator's pickup console.
 	var nodes []*demoNode
 	defer func() {
 		for _, n := range nodes {
@@ -68,7 +70,7 @@ func runDemo(ctx context.Context, env *environ, args []string) error {
 		}
 		for i := range cfg.Nodes {
 			n := &cfg.Nodes[i]
-			if n.URL != "" {
+			if n.URL != "" || len(n.ConsoleKeys) > 0 || n.Secret == "" {
 				continue
 			}
 			callback := "http://" + reachableHostPort(addr) + "/v1/fulfillment/" + n.ID + "/events"
