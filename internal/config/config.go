@@ -164,11 +164,11 @@ type Trigger struct {
 
 // Node is a fulfillment node: a shop, pop-up or locker.
 type Node struct {
-	ID        string   `yaml:"id"`
-	Name      string   `yaml:"name"`
-	Region    string   `yaml:"region"`
-	Address   string   `yaml:"address"`
-	Hours     string   `yaml:"hours"`
+	ID      string `yaml:"id"`
+	Name    string `yaml:"name"`
+	Region  string `yaml:"region"`
+	Address string `yaml:"address"`
+	Hours   string `yaml:"hours"`
 	// URL is where claims are delivered. A node without one is hosted:
 	// Dropwire is its system, and its operator works in the pickup
 	// console (/n/<id>) with one of ConsoleKeys.
