@@ -38,8 +38,9 @@ import (
 // Defaults of ConsoleConfig.
 const (
 	DefaultConsoleSession = 12 * time.Hour
-	// consoleDueSoon: an open claim whose deadline is this close is listed
-	// under "deadlines soon".
+	// consoleDueSoon: an open claim whose deadline is this close (or a
+	// quarter of the node's pickup SLA, if less) is listed under
+	// "deadlines soon".
 	consoleDueSoon = time.Hour
 	// consoleListMax bounds the claims one list answer holds, newest first.
 	consoleListMax = 300
@@ -216,8 +217,9 @@ type ConsoleView struct {
 	ServerTime time.Time      `json:"server_time"`
 	Counts     map[string]int `json:"counts"`
 	Claims     []ConsoleClaim `json:"claims"`
-	// DueSoon lists the open claims whose deadline is within the hour
-	// (or past, until the SLA moves them), soonest first.
+	// DueSoon lists the open claims whose deadline is within the hour (a
+	// quarter of the pickup SLA, if less), or past until the SLA moves
+	// them; soonest first.
 	DueSoon []string       `json:"due_soon"`
 	Stock   []ConsoleStock `json:"stock"`
 	// KeyID names the key this session signed in with.
@@ -312,10 +314,11 @@ func (c *Console) List(ctx context.Context, node string) (ConsoleView, error) {
 		v.Claims = v.Claims[:consoleListMax]
 	}
 	var due []ConsoleClaim
+	soon := min(consoleDueSoon, t.pickupBy/4)
 	for _, cl := range v.Claims {
 		v.Counts[cl.Status]++
 		open := cl.Status == StatusWaiting || cl.Status == StatusReady
-		if open && !cl.pickupByAt.IsZero() && cl.pickupByAt.Sub(now) < consoleDueSoon {
+		if open && !cl.pickupByAt.IsZero() && cl.pickupByAt.Sub(now) < soon {
 			due = append(due, cl)
 		}
 	}
@@ -675,11 +678,11 @@ func (c *Console) Act(ctx context.Context, node, keyID, claim string, a ConsoleA
 		cb.PickupCode, cb.Receipt = a.PickupCode, a.Receipt
 	}
 	res, err := c.svc.HandleCallback(ctx, node, "console."+a.ID, cb)
-	ev := c.log.Info()
+	ev := c.log.Info().Str("result", res.Status).Str("state", res.State)
 	if err != nil {
-		ev = c.log.Warn().Err(err)
+		ev = c.log.Warn().Str("result", "refused").Err(err)
 	}
 	ev.Str("node", node).Str("key_id", keyID).Str("claim", claim).Str("type", a.Type).Str("action", a.ID).
-		Str("result", res.Status).Str("state", res.State).Msg("console action")
+		Msg("console action")
 	return res, err
 }
