@@ -183,10 +183,13 @@
     $("pc-d-sku").textContent = c.sku;
     $("pc-d-tier").textContent = c.tier || "–";
     $("pc-d-code").textContent = c.pickup_code || "…" + c.code_hint;
-    $("pc-d-by").textContent = c.pickup_by ? clock(c.pickup_by) + " (" + until(c.pickup_by) + ")" : "–";
+    var open = c.status === "waiting" || c.status === "ready";
+    var last = (c.history || [])[(c.history || []).length - 1];
+    $("pc-d-by-label").textContent = open ? "Pick up by" : c.status === "picked_up" ? "Picked up at" : "Closed at";
+    if (open) $("pc-d-by").textContent = c.pickup_by ? clock(c.pickup_by) + " (" + until(c.pickup_by) + ")" : "–";
+    else $("pc-d-by").textContent = last ? clock(last.at) : "–";
     show($("pc-d-locker-row"), !!c.locker);
     if (c.locker) $("pc-d-locker").textContent = (c.locker.slot ? "slot " + c.locker.slot : "") + (c.locker.pin ? " · PIN " + c.locker.pin : "");
-    var open = c.status === "waiting" || c.status === "ready";
     show($("pc-actions"), open);
     show($("pc-ready-form"), c.status === "waiting");
     if (!same) { $("pc-d-note").textContent = ""; $("pc-slot").value = ""; $("pc-pin").value = ""; $("pc-reason").value = ""; }
@@ -261,7 +264,13 @@
       return;
     }
     var p = r.data || {};
-    findError(p.detail || "HTTP " + r.status);
+    var msg = p.detail || "HTTP " + r.status;
+    if (p.code === "already_picked_up" && p.claim) {
+      // The server words times in UTC; this phone knows its own zone.
+      var at = (p.claim.history || []).filter(function (h) { return h.state === "picked_up"; })[0];
+      if (at) msg = "Already picked up at " + clock(at.at) + " on " + new Date(at.at).toLocaleDateString() + ": do not hand it out again.";
+    }
+    findError(msg);
     if (p.claim) { proof = {}; showClaim(p.claim); } else { detail = null; show($("pc-detail"), false); }
   }
 
