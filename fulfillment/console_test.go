@@ -3,6 +3,7 @@ package fulfillment
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"image"
 	"image/jpeg"
@@ -77,7 +78,11 @@ type rigOption func(*ConsoleConfig)
 
 func newConsoleRig(t *testing.T, opts ...rigOption) *consoleRig {
 	t.Helper()
-	st := storetest.Redis(t)
+	return newConsoleRigOn(t, storetest.Redis(t), opts...)
+}
+
+func newConsoleRigOn(t *testing.T, st store.Store, opts ...rigOption) *consoleRig {
+	t.Helper()
 	remote := newTestNode(t)
 	r := &consoleRig{t: t, st: st, clock: &testClock{}, logs: &syncBuffer{}, secret: newSecret(t)}
 	shop := config.Node{ID: "shop", Name: "Corner Books", Secret: r.secret, PickupSLA: config.Duration(time.Hour),
@@ -121,10 +126,8 @@ func (r *consoleRig) claim(node string) (id, code string) {
 	r.t.Helper()
 	code = verifier.NewPickupCode()
 	var b [10]byte
-	for i := range b {
-		b[i] = byte(r.f.claims.Add(1)*7 + int64(i))
-	}
-	id = r.f.drop + "." + strings.ToLower(base32NoPad([]byte(strconv.FormatInt(time.Now().UnixNano(), 36)+code)))
+	_, _ = rand.Read(b[:])
+	id = r.f.drop + "." + base32NoPad(b[:])
 	now := r.clock.now()
 	if _, err := r.st.Run(context.Background(), fakeClaimScript,
 		[]string{claimKey(r.f.drop, id), historyKey(r.f.drop, id), pickupKey(r.f.drop), outboxKey(r.f.drop)},
@@ -380,6 +383,30 @@ func TestConsoleLookupRefusesPickedUpAndExpired(t *testing.T) {
 	}
 }
 
+// A claim whose pickup deadline passed (the SLA failed it) or that the
+// operator marked failed is refused, saying so.
+func TestConsoleLookupRefusesFailedClaims(t *testing.T) {
+	r := newConsoleRig(t)
+	late, lateCode := r.claim("shop")
+	damaged, damagedCode := r.claim("shop")
+	b := r.signedIn("shop", shopKey)
+	if a := b.post("/n/shop/claims/"+damaged+"/events", ConsoleAction{Type: "claim.failed", Reason: "box damaged"}); a.status != 202 {
+		t.Fatalf("failed: %d %s", a.status, a.body)
+	}
+	r.clock.advance(time.Hour + time.Minute) // past the pickup SLA
+	eventually(t, 10*time.Second, "the SLA expiry", func() bool { return r.f.claimHash(late)["state"] == "pickup_failed" })
+	b = r.signedIn("shop", shopKey)
+	for code, says := range map[string]string{
+		lateCode:    "This claim can no longer be picked up: it failed (not picked up by the deadline).",
+		damagedCode: "This claim can no longer be picked up: it failed (box damaged).",
+	} {
+		a := b.post("/n/shop/lookup", Lookup{PickupCode: code})
+		if a.status != 409 || problemCode(a) != "claim_closed" || a.json["detail"] != says {
+			t.Errorf("lookup %s: %d %s", code, a.status, a.body)
+		}
+	}
+}
+
 // One node's console cannot act on another node's claim: it is unknown
 // to it, as to that node's signed callbacks, and nothing changes.
 func TestConsoleActionOnAnotherNodesClaimRefused(t *testing.T) {
@@ -405,7 +432,11 @@ func TestConsoleActionOnAnotherNodesClaimRefused(t *testing.T) {
 // with the same timeline, fields and deadlines; every action is logged
 // with the node and the key id.
 func TestConsoleActionsAreCallbacks(t *testing.T) {
-	r := newConsoleRig(t)
+	storetest.Each(t, testConsoleActionsAreCallbacks)
+}
+
+func testConsoleActionsAreCallbacks(t *testing.T, st store.Store) {
+	r := newConsoleRigOn(t, st)
 	viaCallback, cbCode := r.claim("shop")
 	viaConsole, conCode := r.claim("shop")
 	b := r.signedIn("shop", shopKey)
@@ -492,13 +523,18 @@ func TestConsoleActionsAreCallbacks(t *testing.T) {
 // the deadlines that are close; a claim made after the list was read
 // appears in the next one.
 func TestConsoleList(t *testing.T) {
-	r := newConsoleRig(t)
+	storetest.Each(t, testConsoleList)
+}
+
+func testConsoleList(t *testing.T, st store.Store) {
+	r := newConsoleRigOn(t, st)
 	b := r.signedIn("shop", shopKey)
 	empty := b.get("/n/shop/claims")
 	if empty.status != 200 || len(empty.json["claims"].([]any)) != 0 {
 		t.Fatalf("empty list: %d %s", empty.status, empty.body)
 	}
 	first, _ := r.claim("shop")
+	r.clock.advance(10 * time.Millisecond) // newer, whatever the clock's resolution
 	second, _ := r.claim("shop")
 	r.claim("other")
 	if a := b.post("/n/shop/claims/"+first+"/events", ConsoleAction{Type: "claim.ready"}); a.status != 202 {
@@ -653,4 +689,61 @@ func TestParseReceiptQR(t *testing.T) {
 			t.Errorf("ParseReceiptQR(%q) = %q, %q, %v", tc.in, rc, pc, err)
 		}
 	}
+}
+
+// FuzzParseReceiptQR: whatever a camera reads, the parser never panics,
+// and what it accepts has the shape of a receipt or a pickup code.
+func FuzzParseReceiptQR(f *testing.F) {
+	for _, s := range []string{"eyJhbGciOiJFUzI1NiJ9.eyJjaWQiOiJ4In0.c2ln", "https://d.example/r/x.y#a.b.c", "ABCD-EFGH",
+		"https://example.com/", "a.b.c.d", "#", "/r/#"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		receipt, code, err := ParseReceiptQR(s)
+		switch {
+		case err != nil:
+			if receipt != "" || code != "" {
+				t.Fatalf("error with a result: %q %q", receipt, code)
+			}
+		case receipt != "":
+			if !isCompactJWS(receipt) || code != "" {
+				t.Fatalf("receipt %q code %q", receipt, code)
+			}
+		case !ValidPickupCode(code):
+			t.Fatalf("code %q", code)
+		}
+	})
+}
+
+// FuzzConsoleSession: a cookie not made here opens no console and never
+// panics the check.
+func FuzzConsoleSession(f *testing.F) {
+	st := storetest.Memory(f)
+	svc, err := New(Config{Store: st, Drops: verifier.NewCatalog(nil),
+		Nodes: []config.Node{{ID: "shop", ConsoleKeys: []string{shopKey}}}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	c, err := NewConsole(ConsoleConfig{Service: svc, Secret: strings.Repeat("s", 32)})
+	if err != nil {
+		f.Fatal(err)
+	}
+	keyID, _ := c.KeyID(context.Background(), shopKey)
+	good, err := c.sessionCookie(context.Background(), "shop", keyID)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good.Value[:len(good.Value)-1] + "A")
+	f.Add("bm9kZQ.c2ln")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, v string) {
+		if v == good.Value {
+			return
+		}
+		req := httptest.NewRequest("GET", "/n/shop/claims", nil)
+		req.AddCookie(&http.Cookie{Name: ConsoleCookie, Value: v})
+		if _, ok := c.session(req, "shop"); ok {
+			t.Fatalf("cookie %q opens the console", v)
+		}
+	})
 }

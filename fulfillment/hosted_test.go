@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dropwire/dropwire/internal/config"
+	"github.com/dropwire/dropwire/internal/store"
 	"github.com/dropwire/dropwire/internal/store/storetest"
 )
 
@@ -36,7 +37,10 @@ func (rt *recordingTransport) requests() []string {
 // forwarded with its pickup deadline (in the SLA set) and lists it for the
 // node's console, as a delivered claim of a node with a URL is moved.
 func TestHostedClaimIsForwardedWithoutHTTP(t *testing.T) {
-	st := storetest.Redis(t)
+	storetest.Each(t, testHostedClaimIsForwardedWithoutHTTP)
+}
+
+func testHostedClaimIsForwardedWithoutHTTP(t *testing.T, st store.Store) {
 	remote := newTestNode(t)
 	hosted := config.Node{ID: "kiosk", Name: "Kiosk", PickupSLA: config.Duration(2 * time.Hour), ConsoleKeys: []string{shopKey}}
 	f := newFixture(t, st, config.Compensation{Kind: config.CompensationNone}, hosted,

@@ -26,7 +26,8 @@ func hostedConfig(t *testing.T) *config.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Nodes = append(cfg.Nodes, config.Node{ID: "kiosk", Name: "Kiosk", ConsoleKeys: []string{kioskKey}})
+	cfg.Nodes = append(cfg.Nodes, config.Node{ID: "kiosk", Name: "Kiosk", ConsoleKeys: []string{kioskKey}},
+		config.Node{ID: "remote", URL: "http://127.0.0.1:9/hook", Secret: config.NewWebhookSecret()})
 	cfg.Drops[0].Stock = append(cfg.Drops[0].Stock, config.StockLine{Node: "kiosk", SKU: config.DemoSKU, Qty: 5})
 	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -66,7 +67,8 @@ func TestConsoleWrongKeyAnswerThroughServer(t *testing.T) {
 	for _, tc := range []struct{ name, a, b string }{
 		{"wrong key", "/n/kiosk?key=wrong-key-0123456789", "/n/nowhere?key=wrong-key-0123456789"},
 		{"a creator's overlay key", "/n/kiosk?key=" + url.QueryEscape(cfg.Creators[0].OverlayKeys[0]), "/n/nowhere?key=" + url.QueryEscape(cfg.Creators[0].OverlayKeys[0])},
-		{"the demo node (not hosted)", "/n/kiosk?key=x", "/n/" + config.DemoNode + "?key=x"},
+		{"a hosted node without keys", "/n/kiosk?key=x", "/n/" + config.DemoNode + "?key=x"},
+		{"a node with a url", "/n/kiosk?key=x", "/n/remote?key=x"},
 		{"API", "/n/kiosk/claims", "/n/nowhere/claims"},
 	} {
 		ra, ba := get(tc.a)
