@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -120,6 +121,11 @@ func printDemo(env *environ, cfg *config.Config) error {
 	for _, c := range cfg.Creators {
 		if len(c.OverlayKeys) > 0 {
 			fmt.Fprintf(w, "  Overlay (OBS browser source, 1920x1080): %s/overlay/%s?key=%s\n", base, c.ID, c.OverlayKeys[0])
+		}
+	}
+	for _, n := range cfg.Nodes {
+		if n.Hosted() && len(n.ConsoleKeys) > 0 {
+			fmt.Fprintf(w, "  Pickup console of %s: %s/n/%s?key=%s\n", n.ID, base, n.ID, url.QueryEscape(n.ConsoleKeys[0]))
 		}
 	}
 	fmt.Fprintf(w, "  Dashboard:                               %s/dashboard\n", base)
