@@ -298,6 +298,7 @@ func (c *Console) lookupProblem(err error) *problem.Problem {
 	var wrong *WrongNodeError
 	var expired *ReceiptExpiredError
 	var closed *ClaimClosedError
+	var code *UnknownCodeError
 	switch {
 	case errors.As(err, &wrong):
 		return problem.New(http.StatusConflict, "wrong_node",
@@ -321,12 +322,10 @@ func (c *Console) lookupProblem(err error) *problem.Problem {
 		return problem.New(http.StatusUnprocessableEntity, "no_qr", "No QR code could be read in this picture.")
 	case errors.Is(err, ErrBadLookup):
 		return problem.New(http.StatusBadRequest, "bad_lookup", strings.TrimPrefix(err.Error(), ErrBadLookup.Error()+": "))
+	case errors.As(err, &code):
+		return problem.New(http.StatusNotFound, "unknown_claim", "No claim with pickup code "+code.Code+" at this pickup point.")
 	case errors.Is(err, ErrUnknownClaim):
-		msg := "No claim of this pickup point matches."
-		if _, detail, ok := strings.Cut(err.Error(), ErrUnknownClaim.Error()+": no claim"); ok {
-			msg = "No claim" + detail + "."
-		}
-		return problem.New(http.StatusNotFound, "unknown_claim", msg)
+		return problem.New(http.StatusNotFound, "unknown_claim", "No claim of this pickup point matches.")
 	default:
 		return callbackProblem(err)
 	}

@@ -89,7 +89,7 @@ func (c *Console) Find(ctx context.Context, node string, q Lookup) (ConsoleClaim
 			break
 		}
 		if id == "" {
-			return ConsoleClaim{}, fmt.Errorf("%w: no claim with pickup code %s at this node", ErrUnknownClaim, verifier.FormatPickupCode(code))
+			return ConsoleClaim{}, &UnknownCodeError{Code: verifier.FormatPickupCode(code)}
 		}
 		by = "pickup_code"
 	default:

@@ -340,7 +340,7 @@ func TestConsoleLookupByPickupCode(t *testing.T) {
 		says   string
 	}{
 		{"another node's code", Lookup{PickupCode: otherCode}, 404, "unknown_claim", "No claim with pickup code " + verifier.FormatPickupCode(otherCode)},
-		{"unknown code", Lookup{PickupCode: "ZZZZ-ZZZZ"}, 404, "unknown_claim", "ZZZZ-ZZZZ at this node"},
+		{"unknown code", Lookup{PickupCode: "ZZZZ-ZZZZ"}, 404, "unknown_claim", "No claim with pickup code ZZZZ-ZZZZ at this pickup point."},
 		{"malformed code", Lookup{PickupCode: "12"}, 400, "bad_lookup", "8 letters and digits"},
 		{"nothing", Lookup{}, 400, "bad_lookup", "pickup code or a receipt"},
 		{"another node's receipt", Lookup{Receipt: r.receipt(otherID)}, 409, "wrong_node", "for Station pop-up, not for this pickup point"},

@@ -54,6 +54,15 @@ var (
 	ErrClaimClosed = errors.New("fulfillment: claim can no longer be picked up")
 )
 
+// UnknownCodeError is a pickup code no claim of the node has. It matches
+// ErrUnknownClaim.
+type UnknownCodeError struct{ Code string }
+
+func (e *UnknownCodeError) Error() string { return ErrUnknownClaim.Error() + ": pickup code " + e.Code }
+
+// Is makes errors.Is(err, ErrUnknownClaim) hold.
+func (e *UnknownCodeError) Is(target error) bool { return target == ErrUnknownClaim }
+
 // WrongNodeError names the node a receipt is for. It matches ErrWrongNode.
 type WrongNodeError struct{ Node, Name string }
 
