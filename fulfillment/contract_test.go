@@ -162,7 +162,7 @@ func documented(t *testing.T, doc map[string]any, event string, body map[string]
 	}
 }
 
-func decodeJSON(t *testing.T, b []byte) map[string]any {
+func schemaJSON(t *testing.T, b []byte) map[string]any {
 	t.Helper()
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
 	if err != nil {
@@ -190,7 +190,7 @@ func TestOutboundPayloadsMatchOpenAPI(t *testing.T) {
 		{"claim.compensated", TypeClaimCompensated, compensated},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			body := decodeJSON(t, tc.hook.Body)
+			body := schemaJSON(t, tc.hook.Body)
 			if body["type"] != tc.event {
 				t.Fatalf("type %v, want %s: %s", body["type"], tc.event, tc.hook.Body)
 			}
@@ -206,7 +206,7 @@ func TestOutboundPayloadsMatchOpenAPI(t *testing.T) {
 				func(body, _ map[string]any) { body["type"] = "claim.other" },
 				func(_, claim map[string]any) { claim["sandbox"] = false },
 			} {
-				body := decodeJSON(t, tc.hook.Body)
+				body := schemaJSON(t, tc.hook.Body)
 				mutate(body, body["claim"].(map[string]any))
 				if sch.Validate(body) == nil {
 					t.Errorf("broken payload %d validates: %v", i, body)
@@ -231,11 +231,11 @@ func TestREADMENodeExamplesMatchPayloads(t *testing.T) {
 		{"claim.compensated", TypeClaimCompensated, compensated},
 	} {
 		t.Run(tc.snippet, func(t *testing.T) {
-			example := decodeJSON(t, []byte(readmeSnippet(t, "json", tc.snippet)))
+			example := schemaJSON(t, []byte(readmeSnippet(t, "json", tc.snippet)))
 			if err := webhookSchema(t, doc, tc.event).Validate(example); err != nil {
 				t.Fatalf("README example does not validate: %v", err)
 			}
-			if got, want := shape(example), shape(decodeJSON(t, tc.real.Body)); got != want {
+			if got, want := shape(example), shape(schemaJSON(t, tc.real.Body)); got != want {
 				t.Fatalf("README example has members %s, the real payload %s", got, want)
 			}
 		})

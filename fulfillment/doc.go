@@ -30,6 +30,11 @@
 // node's Standard Webhooks secret before the body is parsed, and deduped on
 // webhook-id inside the same atomic step that applies them.
 //
+// Hosted nodes (no url) are sent nothing: the forwarder moves their
+// claims to forwarded with a pickup deadline, as a delivery would, and
+// lists them for the node's pickup console ([Console], /n/{node}), whose
+// actions are that node's callbacks through [Service.HandleCallback].
+//
 // Concurrency: a [Service] is safe for concurrent use by any number of
 // goroutines and replicas sharing one store; its goroutines (poller,
 // workers, wake-up subscription, SLA loop) are started by Run and stopped

@@ -344,10 +344,8 @@ func (s *Service) deliver(ctx context.Context, it item) {
 		s.deadLetter(ctx, it, nil, "no_target", "no node or webhook configured for this entry")
 		return
 	}
-	if t.node != nil && t.url == "" {
-		// A node without a url takes its claims some other way (the
-		// demo's): nothing to send.
-		s.ack(ctx, it)
+	if t.node != nil && t.node.Hosted() {
+		s.deliverHosted(ctx, it, t)
 		return
 	}
 	if t.node != nil && s.isDisabled(ctx, t.id) {

@@ -191,7 +191,14 @@ func New(cfg Config) (*Service, error) {
 		hot: make(map[string]time.Time), dirty: make(map[string]struct{}), quiet: make(map[string]struct{})}
 	for i := range cfg.Nodes {
 		n := cfg.Nodes[i]
-		t, err := s.newTarget(n.ID, n.URL, n.Secret, &n)
+		secret := n.Secret
+		if secret == "" && n.Hosted() {
+			// A hosted node without a secret takes no signed callbacks:
+			// one nobody knows refuses them all.
+			secret = config.NewWebhookSecret()
+			n.Secret = secret
+		}
+		t, err := s.newTarget(n.ID, n.URL, secret, &n)
 		if err != nil {
 			return nil, err
 		}

@@ -51,6 +51,9 @@ var (
 	// ErrBadReceipt is returned for a receipt that does not verify or has
 	// expired.
 	ErrBadReceipt = errors.New("verifier: bad receipt")
+	// ErrReceiptExpired is returned, with ErrBadReceipt, for a receipt
+	// that verifies but has expired.
+	ErrReceiptExpired = errors.New("verifier: receipt expired")
 	// ErrBadViewer is returned for a viewer identity that is malformed or
 	// does not verify.
 	ErrBadViewer = errors.New("verifier: bad viewer identity")

@@ -272,6 +272,9 @@ func TestMeListsReceipts(t *testing.T) {
 			if !strings.HasPrefix(summer, "summer.") || !strings.HasPrefix(spring, "spring.") {
 				t.Fatalf("claims %s and %s", spring, summer)
 			}
+			// The nodes are hosted: the forwarder hands the claim to the
+			// node's console at once.
+			p.wait("summer forwarded", `document.getElementById("dw-receipt").getAttribute("data-state") === "forwarded"`)
 			e.nodeEvent("corner", "ready-"+spring, `{"type":"claim.ready","claim":"`+spring+`"}`)
 
 			p.do("open /me", chromedp.Navigate(e.base+"/me"))
@@ -280,7 +283,7 @@ func TestMeListsReceipts(t *testing.T) {
 			got := p.str(`[].map.call(document.querySelectorAll(".dw-item"), function (a) {
 				return [a.getAttribute("href"), a.querySelector(".dw-item-title").textContent, a.querySelector(".dw-state").textContent].join(" ");
 			}).join("\n")`)
-			want := "/r/" + summer + " Summer badge Claimed\n/r/" + spring + " Spring sticker pack Ready for pickup"
+			want := "/r/" + summer + " Summer badge Sent to the pickup point\n/r/" + spring + " Spring sticker pack Ready for pickup"
 			if got != want {
 				t.Fatalf("/me lists:\n%s\nwant:\n%s", got, want)
 			}

@@ -236,7 +236,8 @@ func (r *Receipts) Sign(ctx context.Context, c *Claim) (string, error) {
 }
 
 // Verify checks a receipt against the published keys and its expiry.
-// Errors wrap ErrBadReceipt.
+// Errors wrap ErrBadReceipt; an expired receipt's also wraps
+// ErrReceiptExpired and comes with its claims, which did verify.
 func (r *Receipts) Verify(ctx context.Context, token string) (ReceiptClaims, error) {
 	if len(token) > 4096 {
 		return ReceiptClaims{}, fmt.Errorf("%w: too long", ErrBadReceipt)
@@ -264,7 +265,7 @@ func (r *Receipts) Verify(ctx context.Context, token string) (ReceiptClaims, err
 		return ReceiptClaims{}, fmt.Errorf("%w: claims are malformed", ErrBadReceipt)
 	}
 	if !r.now().Before(time.Unix(c.Expires, 0)) {
-		return ReceiptClaims{}, fmt.Errorf("%w: expired", ErrBadReceipt)
+		return c, fmt.Errorf("%w: %w", ErrBadReceipt, ErrReceiptExpired)
 	}
 	return c, nil
 }

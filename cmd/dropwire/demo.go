@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -54,7 +55,9 @@ func runDemo(ctx context.Context, env *environ, args []string) error {
 		return err
 	}
 	// The built-in demo node takes the claims of every node without a URL
-	// on a loopback port of its own, and calls back like a real node.
+	// on a loopback port of its own, and calls back like a real node; a
+	// node with console keys (or no secret to sign with) stays hosted, for
+	// its operator's pickup console.
 	var nodes []*demoNode
 	defer func() {
 		for _, n := range nodes {
@@ -68,7 +71,7 @@ func runDemo(ctx context.Context, env *environ, args []string) error {
 		}
 		for i := range cfg.Nodes {
 			n := &cfg.Nodes[i]
-			if n.URL != "" {
+			if n.URL != "" || len(n.ConsoleKeys) > 0 || n.Secret == "" {
 				continue
 			}
 			dn, url, err := startDemoNode(*n, "http://"+reachableHostPort(addr), *pickupAfter, log.With().Str("component", "demo-node").Logger())
@@ -117,6 +120,11 @@ func printDemo(env *environ, cfg *config.Config) error {
 	for _, c := range cfg.Creators {
 		if len(c.OverlayKeys) > 0 {
 			fmt.Fprintf(w, "  Overlay (OBS browser source, 1920x1080): %s/overlay/%s?key=%s\n", base, c.ID, c.OverlayKeys[0])
+		}
+	}
+	for _, n := range cfg.Nodes {
+		if n.Hosted() && len(n.ConsoleKeys) > 0 {
+			fmt.Fprintf(w, "  Pickup console of %s: %s/n/%s?key=%s\n", n.ID, base, n.ID, url.QueryEscape(n.ConsoleKeys[0]))
 		}
 	}
 	fmt.Fprintf(w, "  Dashboard:                               %s/dashboard\n", base)

@@ -2,10 +2,13 @@ package app
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/dropwire/dropwire/fulfillment"
 	"github.com/dropwire/dropwire/verifier"
+	"github.com/dropwire/dropwire/web"
 )
 
 // wireFulfillment builds forwarding to fulfillment nodes, their callback
@@ -47,9 +50,36 @@ func (a *App) wireFulfillment() error {
 	for pattern, h := range svc.AdminHandlers() {
 		a.server.Handle(pattern, h)
 	}
+	if err := a.wireConsole(svc); err != nil {
+		return err
+	}
 	if err := svc.Run(); err != nil {
 		return err
 	}
 	a.server.OnShutdown("fulfillment", svc.Shutdown)
+	return nil
+}
+
+// wireConsole builds the pickup console of hosted nodes (/n/{node}) and
+// the admin API of their console keys.
+func (a *App) wireConsole(svc *fulfillment.Service) error {
+	page, err := fs.ReadFile(web.FS, "console.html")
+	if err != nil {
+		return err
+	}
+	console, err := fulfillment.NewConsole(fulfillment.ConsoleConfig{
+		Service:      svc,
+		PublicURL:    a.cfg.PublicURL,
+		Page:         page,
+		Asset:        web.AssetURL,
+		SecureCookie: strings.HasPrefix(a.cfg.PublicURL, "https://"),
+		Logger:       a.log.With().Str("component", "console").Logger(),
+	})
+	if err != nil {
+		return err
+	}
+	for pattern, h := range console.Routes() {
+		a.server.Handle(pattern, h)
+	}
 	return nil
 }

@@ -6,6 +6,7 @@ package browsertest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image"
 	"image/color"
 	"image/draw"
@@ -34,6 +35,11 @@ type Options struct {
 	DeviceScale float64
 	// WebRTC lets pages open peer connections over loopback.
 	WebRTC bool
+	// FakeCamera, when set, is a .y4m or .mjpeg file the browser's camera
+	// shows (Chromium's fake capture device), granted without a prompt.
+	// The file is read when a page opens the camera: it may be written
+	// after the browser starts (see WriteY4M).
+	FakeCamera string
 }
 
 // New starts a headless Chromium with a fresh profile, closed when t ends.
@@ -60,6 +66,12 @@ func New(t testing.TB, o Options) context.Context {
 		opts = append(opts,
 			chromedp.Flag("allow-loopback-in-peer-connection", true),
 			chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"))
+	}
+	if o.FakeCamera != "" {
+		opts = append(opts,
+			chromedp.Flag("use-fake-device-for-media-stream", true),
+			chromedp.Flag("use-fake-ui-for-media-stream", true),
+			chromedp.Flag("use-file-for-fake-video-capture", o.FakeCamera))
 	}
 	if o.Width == 0 || o.Height == 0 {
 		o.Width, o.Height = 1920, 1080
@@ -167,4 +179,39 @@ func quarterTurn(img *image.RGBA) *image.RGBA {
 		}
 	}
 	return out
+}
+
+// WriteY4M writes img, centred on white in a width×height frame, as a
+// one-frame YUV4MPEG2 (4:2:0) video: what Chromium's fake camera
+// (Options.FakeCamera) shows, over and over.
+func WriteY4M(t testing.TB, path string, img image.Image, width, height int) {
+	t.Helper()
+	frame := image.NewRGBA(image.Rect(0, 0, width, height))
+	draw.Draw(frame, frame.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
+	b := img.Bounds()
+	at := image.Pt((width-b.Dx())/2, (height-b.Dy())/2)
+	draw.Draw(frame, image.Rectangle{Min: at, Max: at.Add(b.Size())}, img, b.Min, draw.Over)
+	var out bytes.Buffer
+	fmt.Fprintf(&out, "YUV4MPEG2 W%d H%d F10:1 Ip A1:1 C420jpeg\nFRAME\n", width, height)
+	y := make([]byte, width*height)
+	u := make([]byte, (width/2)*(height/2))
+	v := make([]byte, (width/2)*(height/2))
+	for py := range height {
+		for px := range width {
+			c := frame.RGBAAt(px, py)
+			r, g, bl := float64(c.R), float64(c.G), float64(c.B)
+			y[py*width+px] = uint8(0.299*r + 0.587*g + 0.114*bl)
+			if px%2 == 0 && py%2 == 0 {
+				i := (py/2)*(width/2) + px/2
+				u[i] = uint8(128 - 0.168736*r - 0.331264*g + 0.5*bl)
+				v[i] = uint8(128 + 0.5*r - 0.418688*g - 0.081312*bl)
+			}
+		}
+	}
+	out.Write(y)
+	out.Write(u)
+	out.Write(v)
+	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

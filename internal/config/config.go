@@ -164,14 +164,21 @@ type Trigger struct {
 
 // Node is a fulfillment node: a shop, pop-up or locker.
 type Node struct {
-	ID        string   `yaml:"id"`
-	Name      string   `yaml:"name"`
-	Region    string   `yaml:"region"`
-	Address   string   `yaml:"address"`
-	Hours     string   `yaml:"hours"`
-	URL       string   `yaml:"url"`
-	Secret    string   `yaml:"secret"` // whsec_…: signs outbound, verifies callbacks
+	ID      string `yaml:"id"`
+	Name    string `yaml:"name"`
+	Region  string `yaml:"region"`
+	Address string `yaml:"address"`
+	Hours   string `yaml:"hours"`
+	// URL is where claims are delivered. A node without one is hosted:
+	// Dropwire is its system, and its operator works in the pickup
+	// console (/n/<id>) with one of ConsoleKeys.
+	URL string `yaml:"url"`
+	// Secret (whsec_…) signs outbound webhooks and verifies callbacks;
+	// optional for a hosted node, which takes neither.
+	Secret    string   `yaml:"secret"`
 	PickupSLA Duration `yaml:"pickup_sla"`
+	// ConsoleKeys open a hosted node's pickup console; several: rotation.
+	ConsoleKeys []string `yaml:"console_keys"`
 	// Outbound delivery: the request timeout; retries back off
 	// exponentially from RetryBase up to RetryMax (full jitter) until
 	// RetryHorizon after the claim, then dead-letter. The circuit breaker
@@ -183,6 +190,13 @@ type Node struct {
 	BreakerFailures int      `yaml:"breaker_failures"`
 	BreakerCooldown Duration `yaml:"breaker_cooldown"`
 }
+
+// MinConsoleKey is the shortest console key accepted, as for overlay keys.
+const MinConsoleKey = 16
+
+// Hosted reports whether the node is hosted: it has no URL, so nothing
+// is sent to it over HTTP and its operator uses the pickup console.
+func (n *Node) Hosted() bool { return n.URL == "" }
 
 // Identity names how a drop identifies viewers.
 const (

@@ -476,6 +476,8 @@ func (k *checker) trigger(path string, t *Trigger, s *Source) {
 
 func (k *checker) node(path string, n *Node) {
 	switch {
+	case n.Secret == "" && n.Hosted():
+		// A hosted node is sent nothing and calls nothing back.
 	case n.Secret == "":
 		k.add(path+".secret", "is required: a whsec_ secret that signs claim webhooks and verifies callbacks")
 	default:
@@ -483,6 +485,18 @@ func (k *checker) node(path string, n *Node) {
 	}
 	if n.URL != "" {
 		k.httpURL(path+".url", n.URL)
+		if len(n.ConsoleKeys) > 0 {
+			k.add(path+".console_keys", "is for hosted nodes (no url): a node with a url takes its claims over HTTP, not in the pickup console")
+		}
+	}
+	for i, key := range n.ConsoleKeys {
+		p := fmt.Sprintf("%s.console_keys[%d]", path, i)
+		switch {
+		case key == "":
+			k.add(p, "is empty")
+		case len(key) < MinConsoleKey:
+			k.add(p, "is too short: use at least %d characters", MinConsoleKey)
+		}
 	}
 	k.positive(path+".pickup_sla", n.PickupSLA)
 	k.positive(path+".timeout", n.Timeout)

@@ -71,7 +71,10 @@ func TestParseProblems(t *testing.T) {
 		{"whpk prefix", secretLine, secretLine + `
     public_keys: ["ebVWLo/mVPlAeLES6KmLp5AfhTrmlb7X4OORC60ElmQ="]`, []want{{9, "sources[0].public_keys[0]", "public key must start with whpk_"}}},
 		{"node secret bad", nodeSecret, `    secret: "whsec_c2hvcnQ="`, []want{{11, "nodes[0].secret", "secret decodes to 5 bytes"}}},
-		{"node secret missing", nodeSecret, `    name: Shop`, []want{{10, "nodes[0].secret", "is required"}}},
+		{"node secret missing", nodeSecret, `    url: "https://shop.example/hook"`, []want{{10, "nodes[0].secret", "is required"}}},
+		{"console key short", nodeSecret, nodeSecret + "\n    console_keys: [\"short\"]", []want{{12, "nodes[0].console_keys[0]", "is too short: use at least 16 characters"}}},
+		{"console key empty", nodeSecret, nodeSecret + "\n    console_keys: [\"\"]", []want{{12, "nodes[0].console_keys[0]", "is empty"}}},
+		{"console keys on a node with a url", nodeSecret, nodeSecret + "\n    url: \"https://shop.example/hook\"\n    console_keys: [\"shop-console-key-0001\"]", []want{{13, "nodes[0].console_keys", "is for hosted nodes (no url)"}}},
 
 		// Schemes.
 		{"unknown scheme", schemeLine, "    scheme: svix", []want{{7, "sources[0].scheme", `unknown scheme "svix": use standard, jwt or twitch-eventsub`}}},
@@ -172,6 +175,7 @@ func TestValidVariants(t *testing.T) {
 		{"jwks on loopback http", "    scheme: standard\n    secrets: [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]", "    scheme: jwt\n    jwks: http://127.0.0.1:9999/jwks.json"},
 		{"webhook compensation", "qty: 10}]", "qty: 10}]\n    compensation: {kind: webhook, url: \"https://shop.example/c\", secret: \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"}"},
 		{"unix redis", "creators:", "redis_url: unix:///run/redis.sock\ncreators:"},
+		{"hosted node without a secret", `    secret: "whsec_ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoM="`, `    console_keys: ["shop-console-key-0001", "shop-console-key-0002"]`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
