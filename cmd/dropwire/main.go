@@ -33,6 +33,7 @@ func commands() []command {
 		{"demo", "serve a built-in demo on the in-memory store, no setup needed", runDemo},
 		{"check-config", "validate a configuration file and explain each error", runCheckConfig},
 		{"token", "mint a data-channel bearer token for a source (--config F --source ID --ttl 1h)", runToken},
+		{"keygen", "make a webhook secret, an ed25519 key pair, an overlay or console key, or the admin token", runKeygen},
 		{"sign", "print the signed headers (or a curl command) of a capture webhook", runSign},
 		{"send", "sign a capture webhook and post it to a running server", runSend},
 		{"bench", "load-test a running server (scenarios: dropwire bench --help)", runBench},
