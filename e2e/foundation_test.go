@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dropwire/dropwire/stdwebhooks"
 )
 
 // The demo needs no setup: it answers /healthz, prints the overlay and
@@ -48,6 +50,44 @@ func TestDemo(t *testing.T) {
 	res, _ = exec.Command("bash", "-c", curl).CombinedOutput()
 	if !strings.Contains(string(res), `"status":"duplicate"`) {
 		t.Fatalf("the same curl again answered %s", res)
+	}
+
+	// The open drop's claim link is printed as one line; the terminal QR
+	// only with --qr-terminal.
+	p.waitOutput("Claim: http://" + p.addr + "/c/")
+	if strings.ContainsAny(p.Stdout(), "█▀▄") {
+		t.Fatalf("the demo drew a terminal QR without --qr-terminal:\n%s", p.Stdout())
+	}
+
+	// The printed send command signs a fresh event with the printed secret.
+	i = strings.Index(out, "dropwire send ")
+	j = strings.Index(out[i:], "\n")
+	send := binary + strings.TrimPrefix(out[i:i+j], "dropwire")
+	res, err = exec.Command("bash", "-c", send).CombinedOutput()
+	if err != nil || !strings.Contains(string(res), `"status":"accepted"`) {
+		t.Fatalf("printed send command: %v\n%s\n%s", err, send, res)
+	}
+
+	// The demo's source keeps the usual five-minute tolerance, so a vendor
+	// testing against it sees a stale signature refused.
+	secret := strings.TrimSpace(out[strings.Index(out, "Its secret:")+len("Its secret:"):])
+	secret = secret[:strings.IndexByte(secret, '\n')]
+	signer, err := stdwebhooks.NewSigner(secret)
+	if err != nil {
+		t.Fatalf("printed secret %q: %v", secret, err)
+	}
+	body := `{"type":"drop.trigger","drop":"demo-drop","moment":"demo-stale"}`
+	req, _ := http.NewRequest(http.MethodPost, p.url("/v1/hooks/demo-capture"), strings.NewReader(body))
+	req.Header = signer.Headers("evt_demo_stale", time.Now().Add(-10*time.Minute), []byte(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(stale), "timestamp") {
+		t.Fatalf("a 10-minute-old signature: %d %s; want 401 naming the timestamp", resp.StatusCode, stale)
 	}
 	if code := p.signal(syscall.SIGINT, 10*time.Second); code != 0 {
 		t.Fatalf("exit code after SIGINT = %d", code)

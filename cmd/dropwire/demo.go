@@ -18,15 +18,12 @@ import (
 	"github.com/dropwire/dropwire/sdkhooks"
 )
 
-// demoTolerance keeps the printed curl command valid for the length of a
-// demo session instead of the default five minutes.
-const demoTolerance = 24 * time.Hour
-
 func runDemo(ctx context.Context, env *environ, args []string) error {
 	var pf processFlags
-	fs := newFlagSet(env, "demo", "demo [--listen ADDR] [--config FILE] [--pickup-after 8s]")
+	fs := newFlagSet(env, "demo", "demo [--listen ADDR] [--config FILE] [--pickup-after 8s] [--qr-terminal]")
 	pf.register(env, fs, false)
 	pickupAfter := fs.Duration("pickup-after", 8*time.Second, "how long after a claim the built-in demo node confirms its pickup")
+	qrTerminal := fs.Bool("qr-terminal", false, "draw the claim QR in the terminal when a drop opens and when its code rotates (default: print the claim URL)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -47,9 +44,6 @@ func runDemo(ctx context.Context, env *environ, args []string) error {
 	// The demo is the in-memory store by definition.
 	cfg.RedisURL = ""
 	publicSet := pf.publicURL != "" || env.envDefault("DROPWIRE_PUBLIC_URL", "") != ""
-	for i := range cfg.Sources {
-		cfg.Sources[i].Tolerance = config.Duration(demoTolerance)
-	}
 	log, err := logging.New(env.stderr, cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
 		return err
@@ -94,7 +88,7 @@ func runDemo(ctx context.Context, env *environ, args []string) error {
 			return err
 		}
 		qrDone.Add(1)
-		go func() { defer qrDone.Done(); watchClaimQR(qctx, env.stdout, a) }()
+		go func() { defer qrDone.Done(); watchClaimQR(qctx, env.stdout, a, *qrTerminal) }()
 		return nil
 	})
 }
@@ -131,25 +125,33 @@ func printDemo(env *environ, cfg *config.Config) error {
 	if cfg.AdminToken != "" {
 		fmt.Fprintf(w, "  Admin token:                             %s\n", cfg.AdminToken)
 	}
-	if curl, ok, err := demoTriggerCurl(cfg, base); err != nil {
+	if curl, src, drop, ok, err := demoTriggerCurl(cfg, base); err != nil {
 		return err
 	} else if ok {
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "Trigger the drop with a signed webhook, as a capture SDK would:")
+		fmt.Fprintf(w, "  Capture source:                          %s (scheme standard)\n", src.ID)
+		fmt.Fprintf(w, "  Its secret:                              %s\n", src.Secrets[0])
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "Trigger the drop with a signed webhook, as a capture SDK would (the signature is good for %s, as on a real server):\n", shortDuration(src.Tolerance.D()))
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, curl)
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Sign a fresh one at any time:")
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "dropwire send --url %s --source %s --secret %s --drop %s\n", shellQuote(base), src.ID, shellQuote(src.Secrets[0]), drop)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Or sign in to the dashboard with the admin token and press \"Test drop\".")
-	fmt.Fprintln(w, "When the drop opens, its claim QR is drawn here; a built-in demo node confirms each pickup.")
+	fmt.Fprintln(w, "When the drop opens, its claim link is printed here; a built-in demo node confirms each pickup.")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Stop with Ctrl-C.")
 	return nil
 }
 
 // demoTriggerCurl builds a complete curl command, signed with the first
-// standard source's secret, that triggers the first drop of its creator.
-func demoTriggerCurl(cfg *config.Config, base string) (string, bool, error) {
+// standard source's secret, that triggers the first drop of its creator,
+// and returns the source and drop it used.
+func demoTriggerCurl(cfg *config.Config, base string) (string, config.Source, string, bool, error) {
 	for _, src := range cfg.Sources {
 		if src.Scheme != config.SchemeStandard || len(src.Secrets) == 0 {
 			continue
@@ -160,16 +162,16 @@ func demoTriggerCurl(cfg *config.Config, base string) (string, bool, error) {
 			}
 			signer, err := sdkhooks.NewSigner(src.Secrets[0])
 			if err != nil {
-				return "", false, fmt.Errorf("demo source %s: %w", src.ID, err)
+				return "", config.Source{}, "", false, fmt.Errorf("demo source %s: %w", src.ID, err)
 			}
 			now := time.Now()
 			id := "evt_demo_" + strconv.FormatInt(now.UnixNano(), 36)
 			body := fmt.Sprintf(`{"type":"drop.trigger","drop":%q,"moment":"demo-moment-1"}`, d.ID)
 			h := signer.Headers(id, now, []byte(body))
-			return curlCommand(base+"/v1/hooks/"+src.ID, h, body), true, nil
+			return curlCommand(base+"/v1/hooks/"+src.ID, h, body), src, d.ID, true, nil
 		}
 	}
-	return "", false, nil
+	return "", config.Source{}, "", false, nil
 }
 
 // curlCommand renders a POST as a copyable shell command.
@@ -192,3 +194,15 @@ func curlCommand(url string, h http.Header, body string) string {
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// shortDuration writes d without its zero tails: "5m", not "5m0s".
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

@@ -58,10 +58,10 @@ func isTerminal(w io.Writer) bool {
 	return ok && isatty.IsTerminal(f.Fd())
 }
 
-// watchClaimQR prints the claim URL and its QR whenever the code shown on
-// the overlays changes: a drop opens, or its code rotates. It reads the
-// state once a second until ctx is done.
-func watchClaimQR(ctx context.Context, w io.Writer, a *app.App) {
+// watchClaimQR prints the claim URL, and with drawQR its QR, whenever the
+// code shown on the overlays changes: a drop opens, or its code rotates. It
+// reads the state once a second until ctx is done.
+func watchClaimQR(ctx context.Context, w io.Writer, a *app.App, drawQR bool) {
 	codes, err := overlay.NewCodes(overlay.CodesConfig{Store: a.Store(), Drops: a.Drops(), States: a.Verifier()})
 	if err != nil {
 		return
@@ -108,6 +108,11 @@ func watchClaimQR(ctx context.Context, w io.Writer, a *app.App) {
 			continue
 		}
 		last = url
+		if !drawQR {
+			fmt.Fprintf(w, "Drop %q is open until %s. Claim: %s (rotates at %s)\n",
+				title, open.ClosesAt.Local().Format("15:04:05"), url, rotates.Local().Format("15:04:05"))
+			continue
+		}
 		qr, err := terminalQR(url, color)
 		if err != nil {
 			continue

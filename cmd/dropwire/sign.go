@@ -19,36 +19,49 @@ import (
 
 // signFlags are shared by sign and send.
 type signFlags struct {
-	config, source, file, id, drop, moment string
+	config, source, secret, file, id, drop, moment string
 }
 
 func (f *signFlags) register(env *environ, fs *flag.FlagSet) {
 	fs.StringVar(&f.config, "config", env.envDefault("DROPWIRE_CONFIG", ""), "configuration file with the source's secret (env DROPWIRE_CONFIG)")
 	fs.StringVar(&f.source, "source", "", "source id to sign as (required)")
+	fs.StringVar(&f.secret, "secret", env.envDefault("DROPWIRE_SOURCE_SECRET", ""), "whsec_ secret to sign with, as the vendor holds it: a standard source, no --config needed (env DROPWIRE_SOURCE_SECRET)")
 	fs.StringVar(&f.file, "file", "", "body to sign (\"-\": stdin; default: a drop.trigger of the source's first drop)")
 	fs.StringVar(&f.id, "id", "", "event id (default: a fresh evt_… id)")
 	fs.StringVar(&f.drop, "drop", "", "drop of the default body (default: the creator's first drop)")
 	fs.StringVar(&f.moment, "moment", "", "moment of the default body (default: the event id)")
 }
 
-// prepare loads the source and builds the signed request parts.
+// prepare loads the source and builds the signed request parts. With
+// --secret and no --config, the source is a standard one holding only that
+// secret, as a vendor knows it; the body then needs --drop or --file.
 func (f *signFlags) prepare(env *environ) (*config.Config, config.Source, []byte, http.Header, error) {
-	if f.config == "" || f.source == "" {
-		return nil, config.Source{}, nil, nil, fmt.Errorf("--config and --source are required")
+	if f.source == "" || (f.config == "" && f.secret == "") {
+		return nil, config.Source{}, nil, nil, fmt.Errorf("--source is required, with --config or --secret")
 	}
-	cfg, err := loadConfig(env, f.config)
-	if err != nil {
-		return nil, config.Source{}, nil, nil, err
+	cfg := &config.Config{}
+	src := &config.Source{ID: f.source, Scheme: config.SchemeStandard}
+	if f.config != "" {
+		var err error
+		if cfg, err = loadConfig(env, f.config); err != nil {
+			return nil, config.Source{}, nil, nil, err
+		}
+		var ok bool
+		if src, ok = cfg.Source(f.source); !ok {
+			return nil, config.Source{}, nil, nil, fmt.Errorf("no source %q in %s", f.source, f.config)
+		}
 	}
-	src, ok := cfg.Source(f.source)
-	if !ok {
-		return nil, config.Source{}, nil, nil, fmt.Errorf("no source %q in %s", f.source, f.config)
+	if f.secret != "" {
+		s := *src
+		s.Secrets = []string{f.secret}
+		src = &s
 	}
 	id := f.id
 	if id == "" {
 		id = "evt_" + strings.ToLower(rand.Text())
 	}
 	var body []byte
+	var err error
 	switch f.file {
 	case "":
 		drop := f.drop
@@ -60,7 +73,10 @@ func (f *signFlags) prepare(env *environ) (*config.Config, config.Source, []byte
 				}
 			}
 		}
-		if drop == "" {
+		switch {
+		case drop == "" && f.config == "":
+			return nil, config.Source{}, nil, nil, fmt.Errorf("--drop or --file is required without --config")
+		case drop == "":
 			return nil, config.Source{}, nil, nil, fmt.Errorf("creator %q has no drop; pass --file or --drop", src.Creator)
 		}
 		moment := f.moment
@@ -96,7 +112,7 @@ func hookURL(base, source string) string {
 
 func runSign(_ context.Context, env *environ, args []string) error {
 	var sf signFlags
-	fs := newFlagSet(env, "sign", "sign --config FILE --source ID [--file body.json] [--curl URL]")
+	fs := newFlagSet(env, "sign", "sign (--config FILE | --secret whsec_…) --source ID [--drop ID | --file body.json] [--curl URL]")
 	sf.register(env, fs)
 	curl := fs.String("curl", "", "print a complete curl command posting to this Dropwire base URL")
 	if err := parseFlags(fs, args); err != nil {
@@ -126,7 +142,7 @@ func runSign(_ context.Context, env *environ, args []string) error {
 
 func runSend(ctx context.Context, env *environ, args []string) error {
 	var sf signFlags
-	fs := newFlagSet(env, "send", "send --config FILE --source ID [--file body.json] [--url URL]")
+	fs := newFlagSet(env, "send", "send (--config FILE | --secret whsec_…) --source ID [--drop ID | --file body.json] [--url URL]")
 	sf.register(env, fs)
 	base := fs.String("url", "", "Dropwire base URL (default: the configuration's public_url)")
 	if err := parseFlags(fs, args); err != nil {
@@ -135,6 +151,9 @@ func runSend(ctx context.Context, env *environ, args []string) error {
 	cfg, src, body, h, err := sf.prepare(env)
 	if err != nil {
 		return err
+	}
+	if *base == "" && cfg.PublicURL == "" {
+		return fmt.Errorf("--url is required without a configuration's public_url")
 	}
 	if *base == "" {
 		*base = cfg.PublicURL

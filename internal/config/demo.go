@@ -2,8 +2,9 @@ package config
 
 import (
 	"crypto/rand"
-	"encoding/base64"
 	"time"
+
+	"github.com/dropwire/dropwire/stdwebhooks"
 )
 
 // Demo ids, for the command and tests that drive the demo.
@@ -62,10 +63,6 @@ func Demo() (*Config, error) {
 
 // NewWebhookSecret returns a fresh Standard Webhooks secret: "whsec_" and
 // the base64 of 32 random bytes.
-func NewWebhookSecret() string { return newWhsec() }
+func NewWebhookSecret() string { return stdwebhooks.NewSecret() }
 
-func newWhsec() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b) // never fails: crypto/rand crashes the program instead
-	return "whsec_" + base64.StdEncoding.EncodeToString(b)
-}
+func newWhsec() string { return stdwebhooks.NewSecret() }
