@@ -28,7 +28,7 @@ func runCheckConfig(_ context.Context, env *environ, args []string) error {
 		var cerr *config.Error
 		if errors.As(err, &cerr) {
 			fmt.Fprintln(env.stderr, cerr.Error())
-			return &exitError{code: 1, err: fmt.Errorf("%s: %d problems", fs.Arg(0), len(cerr.Problems))}
+			return &exitError{code: 1, err: fmt.Errorf("%s: %s", fs.Arg(0), countProblems(len(cerr.Problems)))}
 		}
 		return &exitError{code: 1, err: err}
 	}
@@ -52,9 +52,17 @@ func loadConfig(env *environ, path string) (*config.Config, error) {
 		var cerr *config.Error
 		if errors.As(err, &cerr) {
 			fmt.Fprintln(env.stderr, cerr.Error())
-			return nil, &exitError{code: 1, err: fmt.Errorf("%s: %d problems", path, len(cerr.Problems))}
+			return nil, &exitError{code: 1, err: fmt.Errorf("%s: %s", path, countProblems(len(cerr.Problems)))}
 		}
 		return nil, &exitError{code: 1, err: err}
 	}
 	return cfg, nil
+}
+
+// countProblems says "1 problem" or "n problems".
+func countProblems(n int) string {
+	if n == 1 {
+		return "1 problem"
+	}
+	return fmt.Sprintf("%d problems", n)
 }

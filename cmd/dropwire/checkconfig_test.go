@@ -68,3 +68,25 @@ drops:
 		t.Fatalf("with the codes files: %d %q %q", code, out, errOut)
 	}
 }
+
+// One problem is "1 problem"; a command without flags prints no empty
+// Flags: section in its help.
+func TestCheckConfigCountsAndBareHelp(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "dropwire.yaml")
+	if err := os.WriteFile(file, []byte("creators:\n  - id: ava\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	env := &environ{stdout: &out, stderr: &errb, lookupEnv: func(string) (string, bool) { return "", false }}
+	if code := run(context.Background(), env, []string{"check-config", file}); code != 1 || !strings.HasSuffix(errb.String(), ": 1 problem\n") {
+		t.Errorf("exit %d, stderr %q: want 1 and ending in \": 1 problem\"", code, errb.String())
+	}
+	errb.Reset()
+	if code := run(context.Background(), env, []string{"version", "--help"}); code != 0 || strings.Contains(errb.String(), "Flags:") {
+		t.Errorf("version --help: exit %d, %q: want usage without a Flags: section", code, errb.String())
+	}
+	errb.Reset()
+	if code := run(context.Background(), env, []string{"healthcheck", "--help"}); code != 0 || !strings.Contains(errb.String(), "Flags:\n  -timeout") {
+		t.Errorf("healthcheck --help: exit %d, %q: want its flags", code, errb.String())
+	}
+}
