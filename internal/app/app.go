@@ -114,8 +114,14 @@ func (a *App) wireIngest() error {
 		return err
 	}
 	a.verifier = v
+	// A jwks file is read relative to the configuration file, as
+	// check-config reads it.
+	sources := append([]config.Source(nil), cfg.Sources...)
+	for i := range sources {
+		sources[i].JWKS = cfg.ResolvePath(sources[i].JWKS)
+	}
 	hooks, err := sdkhooks.NewHooks(sdkhooks.HooksConfig{
-		Sources:    cfg.Sources,
+		Sources:    sources,
 		Ingester:   v,
 		MaxBody:    cfg.MaxBody,
 		Logger:     a.log.With().Str("component", "hooks").Logger(),

@@ -41,7 +41,7 @@ func (a *App) wireClaims() error {
 	a.server.OnShutdown("claims", claims.Shutdown)
 	viewers, err := verifier.NewViewers(verifier.ViewersConfig{
 		Store: a.store, Secret: cfg.ViewerSecret,
-		JWKS: cfg.ViewerJWKS, Issuer: cfg.ViewerIssuer, Audience: cfg.ViewerAudience,
+		JWKS: cfg.ResolvePath(cfg.ViewerJWKS), Issuer: cfg.ViewerIssuer, Audience: cfg.ViewerAudience,
 		SecureCookie: strings.HasPrefix(cfg.PublicURL, "https://"),
 	})
 	if err != nil {

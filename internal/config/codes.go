@@ -105,27 +105,3 @@ func CodesProblem(name string, err error) string {
 		return fmt.Sprintf("cannot read %q: %v", name, err)
 	}
 }
-
-// CheckFiles checks what the files the configuration names hold, which
-// Validate does not read: every drop with compensation kind code needs a
-// codes_file that can be read and holds at least one valid code.
-// `dropwire check-config` runs it; serve does not, since a pool loaded
-// once no longer needs its file (the loader warns and retries instead).
-// It returns an *Error located like Validate's, or nil.
-func (c *Config) CheckFiles() error {
-	k := &checker{c: c}
-	for i := range c.Drops {
-		comp := &c.Drops[i].Compensation
-		if comp.Kind != CompensationCode || comp.CodesFile == "" {
-			continue
-		}
-		if _, err := ReadCodes(c.ResolvePath(comp.CodesFile)); err != nil {
-			k.add(fmt.Sprintf("drops[%d].compensation.codes_file", i), "%s", CodesProblem(comp.CodesFile, err))
-		}
-	}
-	if len(k.problems) > 0 {
-		sortProblems(k.problems)
-		return &Error{Problems: k.problems}
-	}
-	return nil
-}
