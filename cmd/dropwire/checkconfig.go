@@ -32,8 +32,8 @@ func runCheckConfig(_ context.Context, env *environ, args []string) error {
 		}
 		return &exitError{code: 1, err: err}
 	}
-	fmt.Fprintf(env.stdout, "%s: ok: %d creators, %d sources, %d nodes, %d drops\n",
-		fs.Arg(0), len(cfg.Creators), len(cfg.Sources), len(cfg.Nodes), len(cfg.Drops))
+	fmt.Fprintf(env.stdout, "%s: ok: %s, %s, %s, %s\n", fs.Arg(0), count(len(cfg.Creators), "creator"),
+		count(len(cfg.Sources), "source"), count(len(cfg.Nodes), "node"), count(len(cfg.Drops), "drop"))
 	return nil
 }
 
@@ -60,9 +60,12 @@ func loadConfig(env *environ, path string) (*config.Config, error) {
 }
 
 // countProblems says "1 problem" or "n problems".
-func countProblems(n int) string {
+func countProblems(n int) string { return count(n, "problem") }
+
+// count says "1 thing" or "n things".
+func count(n int, thing string) string {
 	if n == 1 {
-		return "1 problem"
+		return "1 " + thing
 	}
-	return fmt.Sprintf("%d problems", n)
+	return fmt.Sprintf("%d %ss", n, thing)
 }
