@@ -12,11 +12,15 @@ RUN CGO_ENABLED=0 GOOS=linux go build -trimpath \
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/dropwire /usr/local/bin/dropwire
 USER nonroot:nonroot
-ENV DROPWIRE_LISTEN=:8080 \
-    DROPWIRE_LOG_FORMAT=json
+# Only the file's path: listen, log format and the rest come from the
+# file (logs are JSON without a terminal), so nothing here silently
+# overrides it. DROPWIRE_* variables set at run time still do, as
+# documented.
+ENV DROPWIRE_CONFIG=/etc/dropwire/dropwire.yaml
 EXPOSE 8080
-# The image has no shell or curl: the binary probes itself.
+# The image has no shell or curl: the binary probes itself, on the port
+# the configuration listens on.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
-  CMD ["/usr/local/bin/dropwire", "healthcheck", "--url", "http://127.0.0.1:8080/healthz"]
+  CMD ["/usr/local/bin/dropwire", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/dropwire"]
-CMD ["serve", "--config", "/etc/dropwire/dropwire.yaml"]
+CMD ["serve"]
