@@ -4,33 +4,27 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"runtime/debug"
 	"time"
 
 	"github.com/rs/zerolog"
 )
 
-// serveDebug serves Go's profiling endpoints on their own listener, away
-// from the public mux, for operators sizing or tuning a deployment.
-func serveDebug(addr string, log zerolog.Logger) (stop func(), err error) {
+// serveOps serves h on its own listener at addr, away from the public mux:
+// Go's profiles for --debug-listen, metrics and profiles for
+// metrics_listen. what names it in the log.
+func serveOps(addr, what string, h http.Handler, log zerolog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		_ = srv.Serve(ln)
 	}()
-	log.Info().Str("addr", ln.Addr().String()).Msg("profiling endpoints listening")
+	log.Info().Str("addr", ln.Addr().String()).Msg(what + " listening")
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()

@@ -11,6 +11,7 @@ import (
 	"github.com/dropwire/dropwire/internal/app"
 	"github.com/dropwire/dropwire/internal/config"
 	"github.com/dropwire/dropwire/internal/logging"
+	"github.com/dropwire/dropwire/internal/server"
 )
 
 // processFlags are the flags of serve and demo that override the file.
@@ -73,7 +74,7 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 		return err
 	}
 	if pf.debugListen != "" {
-		stop, err := serveDebug(pf.debugListen, log)
+		stop, err := serveOps(pf.debugListen, "profiling endpoints", server.ProfileHandler(), log)
 		if err != nil {
 			return err
 		}
@@ -97,6 +98,15 @@ func serveApp(ctx context.Context, cfg *config.Config, log zerolog.Logger,
 	if err != nil {
 		_ = ln.Close()
 		return err
+	}
+	if cfg.MetricsListen != "" {
+		stop, err := serveOps(cfg.MetricsListen, "metrics and profiling endpoints", a.Server().OpsHandler(), log)
+		if err != nil {
+			_ = ln.Close()
+			_ = a.Shutdown(context.Background())
+			return err
+		}
+		defer stop()
 	}
 	if ready != nil {
 		if err := ready(a, ln.Addr()); err != nil {

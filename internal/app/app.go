@@ -64,6 +64,7 @@ func New(opts Options) (*App, error) {
 		Ready:          st.Ping,
 		TrustedProxies: opts.Config.TrustedProxyPrefixes(),
 		ReadTimeout:    opts.Config.ReadTimeout.D(),
+		PrivateMetrics: opts.Config.MetricsListen != "",
 	})
 	if err != nil {
 		if ownStore {

@@ -13,6 +13,10 @@ type Config struct {
 	AdminToken string `yaml:"admin_token"`
 	LogLevel   string `yaml:"log_level"`
 	LogFormat  string `yaml:"log_format"` // json | console
+	// MetricsListen, when set, serves /metrics and Go's pprof profiles on
+	// their own listener, for operators only; /metrics then leaves the
+	// public one.
+	MetricsListen string `yaml:"metrics_listen"`
 
 	// MaxBody limits webhook and API request bodies, in bytes.
 	MaxBody int64 `yaml:"max_body"`

@@ -16,6 +16,7 @@ var envOverrides = []envOverride{
 	{"DROPWIRE_ADMIN_TOKEN", "admin_token", func(c *Config) *string { return &c.AdminToken }},
 	{"DROPWIRE_LOG_LEVEL", "log_level", func(c *Config) *string { return &c.LogLevel }},
 	{"DROPWIRE_LOG_FORMAT", "log_format", func(c *Config) *string { return &c.LogFormat }},
+	{"DROPWIRE_METRICS_LISTEN", "metrics_listen", func(c *Config) *string { return &c.MetricsListen }},
 }
 
 // EnvVars lists the DROPWIRE_* variables ApplyEnv reads, for help texts.

@@ -109,6 +109,13 @@ func (k *checker) process() {
 	} else if strings.ContainsAny(host, "/ ") {
 		k.add("listen", "must be host:port, e.g. \":8080\" or \"127.0.0.1:8080\"")
 	}
+	if c.MetricsListen != "" {
+		if host, port, err := net.SplitHostPort(c.MetricsListen); err != nil || !validPort(port) || strings.ContainsAny(host, "/ ") {
+			k.add("metrics_listen", "must be host:port, e.g. \"127.0.0.1:9090\"")
+		} else if c.MetricsListen == c.Listen {
+			k.add("metrics_listen", "must differ from listen: it keeps /metrics off the public listener")
+		}
+	}
 	k.httpURL("public_url", c.PublicURL)
 	if u, err := url.Parse(c.PublicURL); err == nil && (u.RawQuery != "" || u.Fragment != "") {
 		k.add("public_url", "must not have a query or fragment: it is the base of QR and receipt URLs")

@@ -140,6 +140,8 @@ func TestParseProblems(t *testing.T) {
 		{"public_url query", "", "public_url: https://x.example/?a=b", []want{{16, "public_url", "must not have a query"}}},
 		{"short admin token", "", "admin_token: abc", []want{{16, "admin_token", "is too short: use at least 16 characters"}}},
 		{"bad listen", "", "listen: 8080", []want{{16, "listen", "must be host:port"}}},
+		{"bad metrics_listen", "", "metrics_listen: metrics", []want{{16, "metrics_listen", "must be host:port"}}},
+		{"metrics_listen on listen", "", "listen: \":8080\"\nmetrics_listen: \":8080\"", []want{{17, "metrics_listen", "must differ from listen"}}},
 		{"bad redis url", "", "redis_url: http://x", []want{{16, "redis_url", "must be a redis://, rediss:// or unix:// URL"}}},
 		{"key prefix braces", "", "key_prefix: \"{dw}:\"", []want{{16, "key_prefix", "must not contain { or }"}}},
 		{"bad log level", "", "log_level: loud", []want{{16, "log_level", `unknown level "loud"`}}},

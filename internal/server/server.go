@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"github.com/dropwire/dropwire/internal/problem"
@@ -44,6 +43,9 @@ type Config struct {
 	// Forwarded header names the client (see ClientIP). None: the client
 	// is always the TCP peer and those headers are ignored.
 	TrustedProxies []netip.Prefix
+	// PrivateMetrics leaves /metrics off the public mux: it is served by
+	// OpsHandler on the operators' own listener.
+	PrivateMetrics bool
 }
 
 // Server is the HTTP server and the owner of the process's lifecycle.
@@ -117,7 +119,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.HandleFunc("GET /healthz", s.healthz)
 	s.HandleFunc("GET /readyz", s.readyz)
-	s.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{Registry: cfg.Registry}))
+	if !cfg.PrivateMetrics {
+		s.Handle("GET /metrics", s.metricsHandler())
+	}
 	// A catch-all, so that a miss is answered as problem+json; it works
 	// out the 405 the mux would have given itself (see unmatched).
 	s.mux.HandleFunc("/", s.unmatched)
