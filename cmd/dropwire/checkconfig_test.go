@@ -86,7 +86,7 @@ func TestCheckConfigCountsAndBareHelp(t *testing.T) {
 		t.Errorf("version --help: exit %d, %q: want usage without a Flags: section", code, errb.String())
 	}
 	errb.Reset()
-	if code := run(context.Background(), env, []string{"healthcheck", "--help"}); code != 0 || !strings.Contains(errb.String(), "Flags:\n  -timeout") {
+	if code := run(context.Background(), env, []string{"healthcheck", "--help"}); code != 0 || !strings.Contains(errb.String(), "Flags:\n  -config") {
 		t.Errorf("healthcheck --help: exit %d, %q: want its flags", code, errb.String())
 	}
 }
