@@ -12,6 +12,7 @@ import (
 	"github.com/dropwire/dropwire/internal/config"
 	"github.com/dropwire/dropwire/internal/logging"
 	"github.com/dropwire/dropwire/internal/server"
+	"github.com/dropwire/dropwire/internal/store"
 )
 
 // processFlags are the flags of serve and demo that override the file.
@@ -87,6 +88,7 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 // App, calls ready, and serves until ctx is done.
 func serveApp(ctx context.Context, cfg *config.Config, log zerolog.Logger,
 	prepare func(cfg *config.Config, addr net.Addr), ready func(a *app.App, addr net.Addr) error) error {
+	store.SetRedisLogger(log)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
