@@ -14,6 +14,7 @@ type metrics struct {
 	redemptions   *prometheus.CounterVec
 	compensations *prometheus.CounterVec
 	callbacks     *prometheus.CounterVec
+	slaMissed     *prometheus.CounterVec
 
 	attemptLogDropped prometheus.Counter
 }
@@ -66,6 +67,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "dropwire_fulfillment_callbacks_total",
 			Help: "Node callbacks by node and result (applied, unchanged, duplicate, or a problem code).",
 		}, []string{"node", "result"}),
+		slaMissed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dropwire_fulfillment_pickup_sla_missed_total",
+			Help: "Claims whose pickup deadline passed without a pickup (moved to pickup_failed by the SLA loop), by drop; counted once across replicas.",
+		}, []string{"drop"}),
 		attemptLogDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "dropwire_fulfillment_attempt_log_dropped_total",
 			Help: "Delivery attempts left out of the nodes' delivery log (its queue full, or the store failing); the deliveries themselves are not affected.",
@@ -73,7 +78,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.deliveries, m.attempts, m.depth, m.oldest, m.breaker,
-			m.disabled, m.deadLetters, m.pickup, m.redemptions, m.compensations, m.callbacks, m.attemptLogDropped} {
+			m.disabled, m.deadLetters, m.pickup, m.redemptions, m.compensations, m.callbacks, m.slaMissed, m.attemptLogDropped} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

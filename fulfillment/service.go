@@ -208,6 +208,9 @@ func New(cfg Config) (*Service, error) {
 		if err := cfg.Registerer.Register(poolCollector{s}); err != nil {
 			return nil, err
 		}
+		if err := cfg.Registerer.Register(dlqCollector{s}); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }

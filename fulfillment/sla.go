@@ -50,6 +50,9 @@ const poolSweep = 10 * time.Second
 func (s *Service) ExpirePickups(ctx context.Context) (int, error) {
 	n := 0
 	for _, d := range s.cfg.Drops.All("") {
+		// The series exists from the first pass, at 0, so that an alert
+		// on its increase sees the first miss too.
+		missed := s.metrics.slaMissed.WithLabelValues(d.ID)
 		for ctx.Err() == nil {
 			raw, err := s.st.Run(ctx, slaDueScript, []string{slaKey(d.ID)}, s.now().UnixMilli(), DefaultBatch)
 			if err != nil {
@@ -71,6 +74,7 @@ func (s *Service) ExpirePickups(ctx context.Context) (int, error) {
 				case o.Result == ResultApplied:
 					n++
 					changed++
+					missed.Inc()
 				}
 			}
 			// Another replica may be expiring the same ids: stop when a
