@@ -82,6 +82,10 @@ func New(opts Options) (*App, error) {
 		_ = srv.Shutdown(context.Background())
 		return nil, err
 	}
+	if err := registerStoreHealth(srv.Registry(), st); err != nil {
+		_ = srv.Shutdown(context.Background())
+		return nil, err
+	}
 	if err := a.wire(); err != nil {
 		_ = srv.Shutdown(context.Background())
 		return nil, err
