@@ -276,3 +276,17 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// caddyEnv is the environment for a caddy command: its data and
+// configuration under the test's temporary directory, not the user's home.
+func caddyEnv(t *testing.T) []string {
+	t.Helper()
+	home := t.TempDir()
+	var env []string
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); k != "HOME" && k != "XDG_DATA_HOME" && k != "XDG_CONFIG_HOME" && k != "SITE_ADDRESS" {
+			env = append(env, kv)
+		}
+	}
+	return append(env, "HOME="+home, "XDG_DATA_HOME="+home+"/data", "XDG_CONFIG_HOME="+home+"/config")
+}
