@@ -157,7 +157,7 @@ func startReplicas(t *testing.T, n int, edit func(*config.Config)) []*replica {
 	return out
 }
 
-// post sends a signed capture webhook of the example's source through
+// postEvent sends a signed capture webhook of the example's source through
 // base; sign false sends it with a wrong signature.
 func postEvent(t *testing.T, c *http.Client, base string, cfg *config.Config, id string, event map[string]any, sign bool) int {
 	t.Helper()
