@@ -159,8 +159,8 @@ func (c *compose) mounts(svc string) map[string]string {
 // built from the repository's Dockerfile, reading dropwire.yaml and the
 // codes file it names, on a Redis that logs every write; the proxy
 // network is the one dropwire.yaml trusts, and only Caddy and the
-// replicas are on it; Prometheus scrapes exactly the replicas, which are
-// exactly Caddy's upstreams.
+// replicas are on it; Caddy's upstreams are exactly the replicas' listen
+// addresses, and Prometheus scrapes exactly their metrics_listen ones.
 func TestComposeWiring(t *testing.T) {
 	c := readCompose(t)
 	cfg, err := loadConfig(t, envExample(t))
@@ -171,7 +171,12 @@ func TestComposeWiring(t *testing.T) {
 	if len(replicas) != 3 {
 		t.Fatalf("replicas %v, want three", replicas)
 	}
-	var targets []string
+	_, port, _ := strings.Cut(cfg.Listen, ":")
+	_, metricsPort, _ := strings.Cut(cfg.MetricsListen, ":")
+	if metricsPort == "" {
+		t.Fatalf("metrics_listen %q: the example keeps /metrics off the public listener", cfg.MetricsListen)
+	}
+	var upstreams, targets []string
 	for _, name := range replicas {
 		s := c.Services[name]
 		if s.Build.Context != ".." || s.Build.Dockerfile != "Dockerfile" {
@@ -197,10 +202,8 @@ func TestComposeWiring(t *testing.T) {
 				}
 			}
 		}
-		targets = append(targets, name+":8080")
-	}
-	if !strings.HasSuffix(cfg.Listen, ":8080") {
-		t.Errorf("listen %q, but Caddy and Prometheus reach the replicas on :8080", cfg.Listen)
+		upstreams = append(upstreams, name+":"+port)
+		targets = append(targets, name+":"+metricsPort)
 	}
 	if !strings.HasPrefix(cfg.RedisURL, "redis://redis:6379/") {
 		t.Errorf("redis_url %q is not the redis service", cfg.RedisURL)
@@ -234,11 +237,11 @@ func TestComposeWiring(t *testing.T) {
 		t.Errorf("caddy networks %v: on another network its requests would come from an untrusted address", nets)
 	}
 
-	if got := caddyUpstreams(t); !slices.Equal(got, targets) {
-		t.Errorf("Caddyfile upstreams %v, want %v", got, targets)
+	if got := caddyUpstreams(t); !slices.Equal(got, upstreams) {
+		t.Errorf("Caddyfile upstreams %v, want the replicas' listen addresses %v", got, upstreams)
 	}
 	if got := prometheusTargets(t); !slices.Equal(got, targets) {
-		t.Errorf("prometheus targets %v, want %v", got, targets)
+		t.Errorf("prometheus targets %v, want the replicas' metrics_listen addresses %v", got, targets)
 	}
 
 	// Every file a service mounts is here, and every named volume is declared.

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
@@ -107,10 +108,11 @@ func (s *syncBuffer) lines() []map[string]any {
 
 // replica is one Dropwire process of the example, in this test process.
 type replica struct {
-	app  *app.App
-	url  string // http://127.0.0.1:port
-	addr string // 127.0.0.1:port
-	log  *syncBuffer
+	app     *app.App
+	url     string // http://127.0.0.1:port
+	addr    string // 127.0.0.1:port
+	metrics string // base URL of its metrics_listen
+	log     *syncBuffer
 }
 
 // startReplicas runs n replicas of deploy/dropwire.yaml (with the values
@@ -143,6 +145,13 @@ func startReplicas(t *testing.T, n int, edit func(*config.Config)) []*replica {
 			t.Fatal(err)
 		}
 		r.app = a
+		r.metrics = r.url
+		if cfg.MetricsListen != "" {
+			// As serve does: /metrics on a listener of its own.
+			ops := httptest.NewServer(a.Server().OpsHandler())
+			t.Cleanup(ops.Close)
+			r.metrics = ops.URL
+		}
 		ctx, cancel := context.WithCancel(context.Background())
 		served := make(chan error, 1)
 		go func() { served <- a.Serve(ctx, ln) }()

@@ -244,7 +244,7 @@ func TestAlertsAndDashboardUseExportedMetrics(t *testing.T) {
 	var problems []string
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		s := scrapeMetrics(t, r.url)
+		s := scrapeMetrics(t, r.metrics)
 		problems = problems[:0]
 		for _, q := range queries {
 			problems = append(problems, checkQuery(s, q)...)

@@ -118,7 +118,7 @@ func TestCaddyInFrontOfReplicas(t *testing.T) {
 		overlays = append(overlays, dialOverlay(t, obs, base, cfg))
 	}
 	for i, r := range rs {
-		s := scrapeMetrics(t, r.url)
+		s := scrapeMetrics(t, r.metrics)
 		if _, ok := s["dropwire_overlay_connections"]; !ok {
 			t.Errorf("replica %d got no overlay: Caddy does not spread them", i+1)
 		}
