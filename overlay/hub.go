@@ -64,10 +64,6 @@ type HubConfig struct {
 	Now func() time.Time
 }
 
-// maxQRCache bounds the rendered QR codes kept (about 2 KB each); when it
-// is reached the cache starts afresh, as old codes are never shown again.
-const maxQRCache = 4096
-
 // Hub fans drop state out to overlay connections. See the package doc.
 type Hub struct {
 	cfg     HubConfig
@@ -81,9 +77,9 @@ type Hub struct {
 	creators map[string]*creatorHub
 	wg       sync.WaitGroup // every goroutine the hub started or admitted
 
-	qrMu    sync.Mutex
-	qr      map[string]string // claim URL → SVG, for the codes shown or coming
-	warming atomic.Bool       // a warm goroutine is rendering
+	live      *liveIndex
+	qrs       *qrCache
+	qrEncodes atomic.Int64 // QR codes encoded by this process
 
 	shutdownOnce sync.Once
 	shutdownDone chan struct{}
@@ -150,9 +146,13 @@ func NewHub(cfg HubConfig) (*Hub, error) {
 		cancel:       cancel,
 		pubURL:       strings.TrimRight(cfg.PublicURL, "/"),
 		creators:     make(map[string]*creatorHub),
-		qr:           make(map[string]string),
+		live:         newLiveIndex(),
 		shutdownDone: make(chan struct{}),
 	}
+	h.qrs = newQRCache(func() {
+		h.qrEncodes.Add(1)
+		m.qrEncoded.Inc()
+	})
 	h.wg.Add(1)
 	go h.run(ctx)
 	return h, nil
@@ -242,7 +242,8 @@ func (h *Hub) run(ctx context.Context) {
 		h.log.Warn().Err(err).Dur("retry_in", retryIn).Msg("overlay: cannot subscribe to drop state; retrying")
 	}, func(sub store.Subscription) {
 		// Whatever changed while we were not subscribed is read now.
-		h.resyncAll()
+		h.surveyAll()
+		h.reloadAll()
 		h.consume(ctx, sub, resync.C)
 	})
 }
@@ -320,10 +321,21 @@ func (h *Hub) changed(payloads ...string) {
 		}
 		d, err := h.cfg.Drops.Drop(ctx, a.Drop)
 		if err != nil {
-			// A drop this replica does not know yet, or one just deleted:
-			// an overlay that shows it lets it go.
+			// A drop this replica does not know yet (the resync surveys
+			// it once the catalog has it), or one just deleted: an
+			// overlay that shows it lets it go.
 			h.forget(ctx, a.Drop)
 			continue
+		}
+		// Whoever watches this creator later reads this drop, and only
+		// the drops noted so.
+		switch {
+		case a.Kind == verifier.AnnouncedOpen && !a.ClosesAt.IsZero():
+			h.live.mark(d.Creator, d.ID, a.ClosesAt.Add(h.cfg.Linger))
+		case a.Kind == verifier.AnnouncedClaim:
+			h.live.touch(d.Creator, d.ID)
+		default:
+			h.live.mark(d.Creator, d.ID, time.Time{})
 		}
 		h.mu.Lock()
 		c := h.creators[d.Creator]
@@ -346,6 +358,7 @@ func (h *Hub) changed(payloads ...string) {
 // forget removes drop from every creator's view, and sends the creators
 // that had it their state without it.
 func (h *Hub) forget(ctx context.Context, drop string) {
+	h.live.forget(drop)
 	h.mu.Lock()
 	cs := make([]*creatorHub, 0, len(h.creators))
 	for _, c := range h.creators {
@@ -426,7 +439,17 @@ func (v *dropView) setDrop(d *config.Drop) {
 	}
 }
 
+// resyncAll is the periodic resync: the live index is brought up to date
+// (see live.go), then every creator with overlays reads its live drops
+// again, repairing what pub/sub lost.
 func (h *Hub) resyncAll() {
+	h.surveyChanges()
+	h.settleUnknown(h.live.prune(h.cfg.Now()))
+	h.reloadAll()
+}
+
+// reloadAll reads the live drops of every creator with overlays again.
+func (h *Hub) reloadAll() {
 	h.mu.Lock()
 	cs := make([]*creatorHub, 0, len(h.creators))
 	for _, c := range h.creators {
@@ -457,19 +480,19 @@ func (h *Hub) tick(c *creatorHub) {
 	h.rebuildLocked(ctx, c, "")
 }
 
-// rebuildLocked brings c's view up to date (reading every drop when not
-// loaded, else only reload), builds the state and, when it shows something
-// new, sends it to every connection. c.mu is held.
+// rebuildLocked brings c's view up to date (reading its live drops when
+// not loaded, else only reload), builds the state and, when it shows
+// something new, sends it to every connection. c.mu is held.
 func (h *Hub) rebuildLocked(ctx context.Context, c *creatorHub, reload string) {
 	if h.refreshLocked(ctx, c, reload) {
 		h.publishLocked(ctx, c, h.cfg.Now())
 	}
 }
 
-// refreshLocked brings c's view up to date, reading every drop when not
-// loaded, else only reload. It reports false when there is nothing to
-// send: nobody watches, reload is unknown, or a read failed (a rebuild is
-// then scheduled). c.mu is held.
+// refreshLocked brings c's view up to date, reading its live drops (see
+// live.go) when not loaded, else only reload. It reports false when there
+// is nothing to send: nobody watches, reload is unknown, or a read failed
+// (a rebuild is then scheduled). c.mu is held.
 func (h *Hub) refreshLocked(ctx context.Context, c *creatorHub, reload string) bool {
 	if len(c.conns) == 0 {
 		// Nobody watches: forget, and read afresh when someone connects.
@@ -481,21 +504,32 @@ func (h *Hub) refreshLocked(ctx context.Context, c *creatorHub, reload string) b
 	}
 	now := h.cfg.Now()
 	if !c.loaded {
-		drops := make(map[string]*dropView)
-		for _, d := range h.cfg.Drops.All(c.id) {
+		live := h.live.of(c.id, now)
+		drops := make(map[string]*dropView, len(live))
+		for _, id := range live {
+			d, err := h.cfg.Drops.Drop(ctx, id)
+			if err != nil || d.Creator != c.id {
+				h.live.remove(c.id, id) // deleted since
+				continue
+			}
 			v := &dropView{drop: d}
 			if old := c.drops[d.ID]; old != nil {
-				v.soldOutAt = old.soldOutAt
+				v.soldOutAt, v.framed = old.soldOutAt, old.framed
 			}
 			if err := h.load(ctx, v, now); err != nil {
 				h.log.Warn().Err(err).Str("creator", c.id).Msg("overlay: cannot read drop state; keeping what is shown")
 				h.schedule(c, now.Add(time.Second))
 				return false
 			}
+			until := showsUntil(v.st, h.cfg.Linger)
+			if until.IsZero() || !now.Before(until) {
+				h.live.remove(c.id, id)
+				continue
+			}
+			h.live.mark(c.id, id, until)
 			drops[d.ID] = v
 		}
 		c.drops, c.loaded = drops, true
-		h.warm(c, now)
 	} else if reload != "" {
 		// The definition too may have changed (stock added).
 		d, err := h.cfg.Drops.Drop(ctx, reload)
@@ -608,11 +642,17 @@ func readStock(ctx context.Context, st store.Store, drop string) (int64, bool, e
 // build chooses what c shows at now: the open drop (not sold out) that
 // goes first (see onTopOf); else the drop that most recently closed or sold
 // out, for Linger; else nothing. It returns the state (Seq unset) and when
-// it must be rebuilt at the latest.
+// it must be rebuilt at the latest. Drops that can show nothing any more
+// leave c's view and the live index.
 func (h *Hub) build(ctx context.Context, c *creatorHub, now time.Time) (*State, time.Time) {
 	var open, ending *dropView
 	var endingAt time.Time
-	for _, v := range c.drops {
+	for id, v := range c.drops {
+		if until := showsUntil(v.st, h.cfg.Linger); until.IsZero() || !now.Before(until) {
+			delete(c.drops, id)
+			h.live.remove(c.id, id)
+			continue
+		}
 		end, isOpen := v.ends(now)
 		if isOpen {
 			if open == nil || v.onTopOf(open) {
@@ -624,7 +664,7 @@ func (h *Hub) build(ctx context.Context, c *creatorHub, now time.Time) (*State, 
 			ending, endingAt = v, end
 		}
 	}
-	st := &State{V: 1, Type: "state", ServerTime: Time{now}, Status: StatusIdle}
+	st := &State{V: ProtocolVersion, Type: "state", ServerTime: Time{now}, Status: StatusIdle}
 	switch {
 	case open != nil:
 		d := open.drop
@@ -644,11 +684,13 @@ func (h *Hub) build(ctx context.Context, c *creatorHub, now time.Time) (*State, 
 			h.log.Warn().Err(err).Str("drop", d.ID).Msg("overlay: claim code not recorded")
 			next = now.Add(time.Second)
 		}
-		qr, err := h.qrFor(h.pubURL + "/c/" + code)
+		url := h.pubURL + "/c/" + code
+		qr, err := h.qrs.get(url)
 		if err != nil {
 			h.log.Error().Err(err).Str("drop", d.ID).Msg("overlay: QR does not encode")
 		} else {
-			st.QR = &QR{URL: h.pubURL + "/c/" + code, SVG: qr, RotatesAt: Time{rotates}}
+			st.QR = &QR{Size: qr.size, Modules: qr.modules, RotatesAt: Time{rotates}, url: url}
+			h.prepareNext(ctx, d, rotates)
 		}
 		if rotates.Before(next) {
 			next = rotates
@@ -723,65 +765,22 @@ func (h *Hub) schedule(c *creatorHub, at time.Time) {
 	c.timer.Reset(d)
 }
 
-// warm renders, in the background, the QR codes c may show before the
-// next resync: the current and coming codes of every drop that may open or
-// is open. A drop that opens then costs its overlays no rendering, which
-// takes longer than everything else between the announcement and the
-// frame. c.mu is held.
-func (h *Hub) warm(c *creatorHub, now time.Time) {
-	var drops []*config.Drop
-	for _, v := range c.drops {
-		if _, open := v.ends(now); open || v.st.Status == verifier.StatusIdle {
-			drops = append(drops, v.drop)
-		}
-	}
-	if len(drops) == 0 || !h.warming.CompareAndSwap(false, true) {
+// prepareNext encodes, in the background, the QR of the code d shows from
+// at, the next rotation of a drop on screen: the rotation then sends its
+// frame without encoding. Once per process per code.
+func (h *Hub) prepareNext(ctx context.Context, d *config.Drop, at time.Time) {
+	code, _, err := h.cfg.Codes.Current(ctx, d, at)
+	if err != nil {
 		return
 	}
-	if !h.goroutine() {
-		h.warming.Store(false)
+	url := h.pubURL + "/c/" + code
+	if h.qrs.has(url) || !h.goroutine() {
 		return
 	}
-	until := now.Add(h.cfg.Resync + time.Second)
 	go func() {
 		defer h.wg.Done()
-		defer h.warming.Store(false)
-		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
-		defer cancel()
-		for _, d := range drops {
-			for t := now; !t.After(until); {
-				code, rotates, err := h.cfg.Codes.Current(ctx, d, t)
-				if err != nil {
-					return
-				}
-				if _, err := h.qrFor(h.pubURL + "/c/" + code); err != nil || !rotates.After(t) {
-					break
-				}
-				t = rotates
-			}
-		}
+		_, _ = h.qrs.get(url)
 	}()
-}
-
-// qrFor returns the SVG of url, rendering it once per process per code.
-func (h *Hub) qrFor(url string) (string, error) {
-	h.qrMu.Lock()
-	svg, ok := h.qr[url]
-	h.qrMu.Unlock()
-	if ok {
-		return svg, nil
-	}
-	svg, _, err := QRSVG(url)
-	if err != nil {
-		return "", err
-	}
-	h.qrMu.Lock()
-	if len(h.qr) >= maxQRCache {
-		clear(h.qr) // old codes are never shown again
-	}
-	h.qr[url] = svg
-	h.qrMu.Unlock()
-	return svg, nil
 }
 
 // attach registers cn and sends it the current state, reading it first
