@@ -107,7 +107,7 @@ func openState(now time.Time, size int, modules string) State {
 	return State{V: ProtocolVersion, Type: "state", Seq: now.UnixMilli(), ServerTime: Time{now}, Status: StatusOpen,
 		Drop:     &DropInfo{ID: "sticker-spring", Title: "Spring sticker pack", OpenedAt: Time{now}},
 		ClosesAt: &closes, Stock: &Stock{Left: 500, Total: 500},
-		QR:       &QR{Size: size, Modules: modules, RotatesAt: rotates}}
+		QR: &QR{Size: size, Modules: modules, RotatesAt: rotates}}
 }
 
 // realisticDrop is the drop of the frame-size checks: a real title, the
