@@ -98,10 +98,10 @@ func watchOverlays(base, creator, key string, n int, onOpen func(string, time.Ti
 }
 
 // decodeFrame decodes what the benchmarks read of a state message. The
-// QR's SVG is most of a message and of no interest here: when the message
-// still decodes with the "qr" member cut off, that is enough (a thousand
-// overlays otherwise spend the client's cores scanning SVG); else the
-// whole message is decoded.
+// QR's modules are a third of a message and of no interest here: when the
+// message still decodes with the "qr" member cut off, that is enough (a
+// thousand overlays otherwise spend the client's cores scanning them);
+// else the whole message is decoded.
 func decodeFrame(msg []byte, f *overlayFrame) error {
 	if i := bytes.Index(msg, []byte(`,"qr":`)); i > 0 {
 		head := append(msg[:i:i], '}')

@@ -11,11 +11,11 @@ func TestDecodeFrame(t *testing.T) {
 		typ, status, dropID string
 		err                 bool
 	}{
-		{name: "qr last", msg: `{"v":1,"type":"state","seq":3,"status":"open","drop":{"id":"d7","title":"T"},"qr":{"url":"u","svg":"<svg/>"}}`,
+		{name: "qr last", msg: `{"v":2,"type":"state","seq":3,"status":"open","drop":{"id":"d7","title":"T"},"qr":{"size":21,"modules":"AAAA","rotates_at":1}}`,
 			typ: "state", status: "open", dropID: "d7"},
-		{name: "qr first", msg: `{"qr":{"svg":"<svg/>"},"type":"state","status":"open","drop":{"id":"d8"}}`,
+		{name: "qr first", msg: `{"qr":{"size":21,"modules":"AAAA"},"type":"state","status":"open","drop":{"id":"d8"}}`,
 			typ: "state", status: "open", dropID: "d8"},
-		{name: "status after qr", msg: `{"type":"state","drop":{"id":"d9"},"qr":{"svg":"x"},"status":"closed"}`,
+		{name: "status after qr", msg: `{"type":"state","drop":{"id":"d9"},"qr":{"modules":"x"},"status":"closed"}`,
 			typ: "state", status: "closed", dropID: "d9"},
 		{name: "qr inside a string", msg: `{"type":"state","status":"idle","note":"a,\"qr\":b"}`,
 			typ: "state", status: "idle"},
