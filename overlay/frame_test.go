@@ -227,8 +227,8 @@ func TestHubWorksOnLiveDropsOnly(t *testing.T) {
 		}
 		return n.QR != nil && *n.QR == *s.QR
 	})
-	time.Sleep(100 * time.Millisecond) // the next code, encoded in the background
-	if got := e.hub.qrEncodes.Load(); got != int64(len(shown)+1) {
+	// Each code shown was encoded once, and the next one may be already.
+	if got := e.hub.qrEncodes.Load(); got < int64(len(shown)) || got > int64(len(shown)+1) {
 		t.Fatalf("%d QR codes encoded for %d shown and the next (%d drops configured)", got, len(shown), len(drops))
 	}
 	// About 15 resyncs and 4 rotations read 6 live drops each at most;

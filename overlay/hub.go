@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -97,6 +98,9 @@ type creatorHub struct {
 	state  *State // last state sent; nil before the first
 	seq    int64
 	timer  *time.Timer
+	// prepare encodes the next code of the drop on screen ahead of its
+	// rotation; replaced whenever the state is built.
+	prepare *time.Timer
 }
 
 // dropView is what the hub knows of one drop of a creator.
@@ -173,9 +177,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		var conns []*conn
 		for _, c := range creators {
 			c.mu.Lock()
-			if c.timer != nil {
-				c.timer.Stop()
-			}
+			c.stopTimers()
 			for cn := range c.conns {
 				conns = append(conns, cn)
 			}
@@ -497,9 +499,7 @@ func (h *Hub) refreshLocked(ctx context.Context, c *creatorHub, reload string) b
 	if len(c.conns) == 0 {
 		// Nobody watches: forget, and read afresh when someone connects.
 		c.loaded, c.drops, c.state = false, nil, nil
-		if c.timer != nil {
-			c.timer.Stop()
-		}
+		c.stopTimers()
 		return false
 	}
 	now := h.cfg.Now()
@@ -690,7 +690,7 @@ func (h *Hub) build(ctx context.Context, c *creatorHub, now time.Time) (*State, 
 			h.log.Error().Err(err).Str("drop", d.ID).Msg("overlay: QR does not encode")
 		} else {
 			st.QR = &QR{Size: qr.size, Modules: qr.modules, RotatesAt: Time{rotates}, url: url}
-			h.prepareNext(ctx, d, rotates)
+			h.prepareNext(ctx, c, d, now, rotates)
 		}
 		if rotates.Before(next) {
 			next = rotates
@@ -765,22 +765,46 @@ func (h *Hub) schedule(c *creatorHub, at time.Time) {
 	c.timer.Reset(d)
 }
 
-// prepareNext encodes, in the background, the QR of the code d shows from
-// at, the next rotation of a drop on screen: the rotation then sends its
-// frame without encoding. Once per process per code.
-func (h *Hub) prepareNext(ctx context.Context, d *config.Drop, at time.Time) {
+// prepareNext arranges for the QR of d's next code, the one it shows
+// from at, to be encoded before at, so that the rotation sends its frame
+// without encoding. It is encoded at a random moment in the first three
+// quarters of the time left, so that the drops of many creators, which
+// rotate at the same instants, do not all encode at once; and only if d
+// is still on screen then (a drop replaced sooner costs nothing). Once per
+// process per code. c.mu is held.
+func (h *Hub) prepareNext(ctx context.Context, c *creatorHub, d *config.Drop, now, at time.Time) {
 	code, _, err := h.cfg.Codes.Current(ctx, d, at)
 	if err != nil {
 		return
 	}
 	url := h.pubURL + "/c/" + code
-	if h.qrs.has(url) || !h.goroutine() {
+	if c.prepare != nil {
+		c.prepare.Stop()
+	}
+	if h.qrs.has(url) {
 		return
 	}
-	go func() {
+	wait := time.Duration(0)
+	if left := at.Sub(now) * 3 / 4; left > 0 {
+		wait = rand.N(left)
+	}
+	c.prepare = time.AfterFunc(wait, func() {
+		if !h.goroutine() {
+			return
+		}
 		defer h.wg.Done()
 		_, _ = h.qrs.get(url)
-	}()
+	})
+}
+
+// stopTimers stops c's timers. c.mu is held.
+func (c *creatorHub) stopTimers() {
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	if c.prepare != nil {
+		c.prepare.Stop()
+	}
 }
 
 // attach registers cn and sends it the current state, reading it first
@@ -822,9 +846,7 @@ func (h *Hub) detach(c *creatorHub, cn *conn) {
 		h.metrics.connected.WithLabelValues(c.id).Dec()
 	}
 	if len(c.conns) == 0 {
-		if c.timer != nil {
-			c.timer.Stop()
-		}
+		c.stopTimers()
 		c.loaded, c.drops, c.state = false, nil, nil
 	}
 	c.mu.Unlock()
