@@ -24,10 +24,10 @@ type Sockets struct {
 	conns   []*wsConn
 	polled  bool // read by the poller
 	closed  atomic.Bool
-	mu      sync.Mutex // guards reading and the closing of descriptors
-	reading bool       // the poller runs and owns the descriptors
+	mu      sync.Mutex   // guards reading and the closing of descriptors
+	reading bool         // the poller runs and owns the descriptors
 	tid     atomic.Int64 // the poller's thread, for ReaderCPU
-	cb      sync.Mutex // serialises onMessage on the portable reader
+	cb      sync.Mutex   // serialises onMessage on the portable reader
 }
 
 // wsConn is one client connection.
