@@ -237,3 +237,26 @@ func TestHubWorksOnLiveDropsOnly(t *testing.T) {
 		t.Fatalf("%d drop states read while %d drops are live of %d configured", got, 6, len(drops))
 	}
 }
+
+// A drop whose opening is announced before this replica's catalog has it
+// (created a moment ago on another replica) is shown once the catalog
+// has it, at the next resync: the live index looks it up again.
+func TestHubShowsDropAnnouncedBeforeCatalogHadIt(t *testing.T) {
+	leakCheck(t)
+	hubCat := verifier.NewCatalog([]config.Drop{testDrop("other")})
+	e := newEnv(t, storetest.Memory(t), func(c *HubConfig) {
+		c.Resync = 100 * time.Millisecond
+		c.Drops = hubCat
+	}, testDrop("other"), testDrop("fresh"))
+	c := e.dial(t)
+	if s := c.next(); s.Status != StatusIdle {
+		t.Fatalf("first state %+v", s)
+	}
+	e.trigger(t, "fresh", "e1")
+	time.Sleep(300 * time.Millisecond) // announced, and resynced, while unknown here
+	d, _ := e.cat.Drop(context.Background(), "fresh")
+	hubCat.Put(*d)
+	if s := c.until(func(s State) bool { return s.Status != StatusIdle }); s.Status != StatusOpen || s.Drop.ID != "fresh" || s.QR == nil {
+		t.Fatalf("after the catalog learnt the drop: %+v", s)
+	}
+}

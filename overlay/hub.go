@@ -323,10 +323,11 @@ func (h *Hub) changed(payloads ...string) {
 		}
 		d, err := h.cfg.Drops.Drop(ctx, a.Drop)
 		if err != nil {
-			// A drop this replica does not know yet (the resync surveys
+			// A drop this replica does not know yet (the resync reads
 			// it once the catalog has it), or one just deleted: an
 			// overlay that shows it lets it go.
 			h.forget(ctx, a.Drop)
+			h.live.announcedUnknown(a.Drop, h.cfg.Now())
 			continue
 		}
 		// Whoever watches this creator later reads this drop, and only

@@ -17,10 +17,13 @@ import (
 // change), whether its creator has overlays here or not, and when a
 // survey reads it showing. A survey reads the state of every drop of the
 // catalog: when the hub subscribes (at start, and after the subscription
-// broke, when announcements were lost), when the store reports pub/sub
-// messages dropped, and, for the drops the catalog gained since, at each
-// resync. A drop leaves when it can show nothing any more: idle, or ended
-// longer than Linger ago.
+// broke, when announcements were lost), and when the store reports pub/sub
+// messages dropped. Between surveys, a resync reads the drops whose
+// announcement came before this replica's catalog had them (a drop just
+// created on another replica), and surveys the drops the catalog gained
+// when its size no longer matches what was surveyed (drops loaded after
+// the hub started). A drop leaves when it can show nothing any more:
+// idle, or ended longer than Linger ago.
 
 // farFuture stands for "no end": an open drop without closes_at.
 var farFuture = time.Unix(1<<40, 0)
@@ -39,10 +42,22 @@ type liveIndex struct {
 	dropped uint64
 	// failed: the last survey did not finish; the next resync redoes it.
 	failed bool
+	// unknown: drops announced while the catalog did not have them, and
+	// when; a resync looks them up again for a minute.
+	unknown map[string]time.Time
 }
 
+// unknownFor is how long a resync looks up a drop announced before the
+// catalog had it: the catalog sync between replicas takes far less, and a
+// deleted drop is never found.
+const unknownFor = time.Minute
+
+// sized is a catalog that tells its size cheaply (*verifier.Catalog).
+type sized interface{ Len() int }
+
 func newLiveIndex() *liveIndex {
-	return &liveIndex{drops: make(map[string]map[string]time.Time), surveyed: make(map[string]struct{})}
+	return &liveIndex{drops: make(map[string]map[string]time.Time), surveyed: make(map[string]struct{}),
+		unknown: make(map[string]time.Time)}
 }
 
 // mark notes that drop of creator may show until until (zero: not known).
@@ -203,28 +218,68 @@ func (h *Hub) surveyAll() {
 	h.live.mu.Unlock()
 }
 
+// announcedUnknown notes that drop was announced while the catalog did
+// not have it.
+func (l *liveIndex) announcedUnknown(drop string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.unknown[drop]; !ok && len(l.unknown) < maxUnknown {
+		l.unknown[drop] = now
+	}
+}
+
+// maxUnknown bounds the drops announced unknown that a resync looks up.
+const maxUnknown = 1024
+
 // surveyChanges is the resync's survey: every drop again when the last
-// survey failed or the store dropped messages since, else only the drops
-// the catalog gained (one pass over the catalog in memory, no store read
-// for the drops already surveyed).
+// survey failed or the store dropped messages since; else the drops
+// announced before the catalog had them, and, when the catalog's size no
+// longer matches the drops surveyed, the drops it gained (one pass over
+// the catalog in memory, store reads for those only).
 func (h *Hub) surveyChanges() {
 	dropped, _ := h.storeDropped()
 	h.live.mu.Lock()
 	again := h.live.failed || dropped != h.live.dropped
+	unknown := h.live.unknown
+	h.live.unknown = make(map[string]time.Time)
+	surveyed := len(h.live.surveyed)
 	h.live.mu.Unlock()
 	if again {
 		h.surveyAll()
 		return
 	}
+	now := h.cfg.Now()
 	var fresh []*config.Drop
-	all := h.cfg.Drops.All("")
-	h.live.mu.Lock()
-	for _, d := range all {
-		if _, ok := h.live.surveyed[d.ID]; !ok {
+	for id, at := range unknown {
+		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
+		d, err := h.cfg.Drops.Drop(ctx, id)
+		cancel()
+		switch {
+		case err == nil:
 			fresh = append(fresh, d)
+		case now.Sub(at) < unknownFor:
+			h.live.mu.Lock()
+			h.live.unknown[id] = at // not yet: again at the next resync
+			h.live.mu.Unlock()
 		}
 	}
-	h.live.mu.Unlock()
+	if s, ok := h.cfg.Drops.(sized); !ok || s.Len() != surveyed {
+		all := h.cfg.Drops.All("")
+		in := make(map[string]struct{}, len(all))
+		h.live.mu.Lock()
+		for _, d := range all {
+			in[d.ID] = struct{}{}
+			if _, ok := h.live.surveyed[d.ID]; !ok {
+				fresh = append(fresh, d)
+			}
+		}
+		for id := range h.live.surveyed {
+			if _, ok := in[id]; !ok {
+				delete(h.live.surveyed, id) // deleted, unannounced
+			}
+		}
+		h.live.mu.Unlock()
+	}
 	if len(fresh) > 0 && !h.survey(fresh) {
 		h.live.mu.Lock()
 		h.live.failed = true
