@@ -236,31 +236,44 @@ func (h *Hub) creator(id string) *creatorHub {
 }
 
 // run owns the pub/sub subscription and the resync ticker.
+// The resync has a goroutine of its own: reading the live drops of
+// thousands of creators takes a while, and announcements must not wait
+// behind it.
 func (h *Hub) run(ctx context.Context) {
 	defer h.wg.Done()
-	resync := time.NewTicker(h.cfg.Resync)
-	defer resync.Stop()
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		resync := time.NewTicker(h.cfg.Resync)
+		defer resync.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-resync.C:
+				h.resyncAll()
+			}
+		}
+	}()
 	store.Follow(ctx, h.cfg.Store, verifier.StateChannel, func(err error, retryIn time.Duration) {
 		h.log.Warn().Err(err).Dur("retry_in", retryIn).Msg("overlay: cannot subscribe to drop state; retrying")
 	}, func(sub store.Subscription) {
 		// Whatever changed while we were not subscribed is read now.
 		h.surveyAll()
 		h.reloadAll()
-		h.consume(ctx, sub, resync.C)
+		h.consume(ctx, sub)
 	})
 }
 
 // maxAnnouncements bounds the announcements taken together.
 const maxAnnouncements = 256
 
-func (h *Hub) consume(ctx context.Context, sub store.Subscription, resync <-chan time.Time) {
+func (h *Hub) consume(ctx context.Context, sub store.Subscription) {
 	batch := make([]string, 0, maxAnnouncements)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-resync:
-			h.resyncAll()
 		case m, ok := <-sub.C():
 			if !ok {
 				return

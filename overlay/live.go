@@ -72,6 +72,23 @@ func (l *liveIndex) mark(creator, drop string, until time.Time) {
 	m[drop] = until
 }
 
+// extend notes that drop of creator may show until until, as a survey
+// read it: an end already noted that is unknown (a change announced since
+// the read) or later stays.
+func (l *liveIndex) extend(creator, drop string, until time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := l.drops[creator]
+	if m == nil {
+		m = make(map[string]time.Time)
+		l.drops[creator] = m
+	}
+	if old, ok := m[drop]; ok && (old.IsZero() || !old.Before(until)) {
+		return
+	}
+	m[drop] = until
+}
+
 // touch notes that drop of creator may show, keeping a known end.
 func (l *liveIndex) touch(creator, drop string) {
 	l.mu.Lock()
@@ -173,8 +190,10 @@ func showsUntil(st verifier.DropState, linger time.Duration) time.Time {
 }
 
 // survey reads the state of drops and notes those that may show. It
-// stops at the first read that fails and reports false; the next resync
-// surveys again.
+// takes nothing out: an announcement may have come since a read, and the
+// drops that can show nothing are taken out when read for an overlay, or
+// when their end passes. It stops at the first read that fails and
+// reports false; the next resync surveys again.
 func (h *Hub) survey(drops []*config.Drop) bool {
 	now := h.cfg.Now()
 	for _, d := range drops {
@@ -186,9 +205,7 @@ func (h *Hub) survey(drops []*config.Drop) bool {
 			return false
 		}
 		if until := showsUntil(st, h.cfg.Linger); !until.IsZero() && now.Before(until) {
-			h.live.mark(d.Creator, d.ID, until)
-		} else {
-			h.live.remove(d.Creator, d.ID)
+			h.live.extend(d.Creator, d.ID, until)
 		}
 		h.live.mu.Lock()
 		h.live.surveyed[d.ID] = struct{}{}
@@ -291,26 +308,23 @@ func (h *Hub) surveyChanges() {
 // change was announced) of creators without overlays here: those with
 // overlays read theirs in their own rebuild.
 func (h *Hub) settleUnknown(unknown map[string][]string) {
-	var drops []*config.Drop
+	now := h.cfg.Now()
 	for creator, ids := range unknown {
-		h.mu.Lock()
-		c := h.creators[creator]
-		h.mu.Unlock()
-		if c != nil && h.Connected(creator) > 0 {
+		if h.Connected(creator) > 0 {
 			continue
 		}
 		for _, id := range ids {
 			ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
-			d, err := h.cfg.Drops.Drop(ctx, id)
+			st, err := h.cfg.States.State(ctx, id)
 			cancel()
 			if err != nil {
-				h.live.remove(creator, id)
-				continue
+				return // the next resync tries again
 			}
-			drops = append(drops, d)
+			if until := showsUntil(st, h.cfg.Linger); !until.IsZero() && now.Before(until) {
+				h.live.mark(creator, id, until)
+			} else {
+				h.live.remove(creator, id)
+			}
 		}
-	}
-	if len(drops) > 0 {
-		h.survey(drops)
 	}
 }
