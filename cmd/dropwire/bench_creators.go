@@ -70,7 +70,11 @@ type creatorsResult struct {
 
 // runBenchCreators runs `bench moment --creators n` against base with the
 // configuration at cfgPath (written by --write-config).
-func runBenchCreators(ctx context.Context, env *environ, cfgPath, base string, n, rate, events int, asJSON bool) error {
+//
+// The server's processor time and resident memory come from
+// /proc/<serverPID> when serverPID is set (a server on this machine),
+// else from its /metrics, whose scrape then counts in the processor time.
+func runBenchCreators(ctx context.Context, env *environ, cfgPath, base string, n, rate, events, serverPID int, asJSON bool) error {
 	cfg, err := loadConfig(env, cfgPath)
 	if err != nil {
 		return err
@@ -98,9 +102,21 @@ func runBenchCreators(ctx context.Context, env *environ, cfgPath, base string, n
 		events = n // each drop opens once
 	}
 
-	rss0, heap0, err := serverMemory(ctx, base)
+	usage := func() (cpu, rss, heap float64, err error) {
+		rss, heap, err = serverMemory(ctx, base)
+		if err != nil {
+			return 0, 0, 0, fmt.Errorf("reading the server's /metrics: %w", err)
+		}
+		if serverPID > 0 {
+			cpu, rss, err = procUsage(serverPID)
+			return cpu, rss, heap, err
+		}
+		cpu, err = serverCPU(ctx, base)
+		return cpu, rss, heap, err
+	}
+	_, rss0, heap0, err := usage()
 	if err != nil {
-		return fmt.Errorf("reading the server's /metrics: %w", err)
+		return err
 	}
 	urls := make([]string, n)
 	for i, t := range targets {
@@ -148,11 +164,7 @@ func runBenchCreators(ctx context.Context, env *environ, cfgPath, base string, n
 		return fmt.Errorf("overlay sockets showed no state within 60 s")
 	}
 	time.Sleep(2 * time.Second) // past the connect work
-	rss1, heap1, err := serverMemory(ctx, base)
-	if err != nil {
-		return err
-	}
-	cpu0, err := serverCPU(ctx, base)
+	cpu0, rss1, heap1, err := usage()
 	if err != nil {
 		return err
 	}
@@ -187,7 +199,7 @@ func runBenchCreators(ctx context.Context, env *environ, cfgPath, base string, n
 	tick.Stop()
 	wg.Wait()
 	time.Sleep(2 * time.Second) // the last frames
-	cpu1, err := serverCPU(ctx, base)
+	cpu1, _, _, err := usage()
 	if err != nil {
 		return err
 	}
@@ -260,4 +272,23 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
+}
+
+// procUsage reads a local process's processor seconds and resident bytes
+// from /proc (Linux).
+func procUsage(pid int) (cpu, rss float64, err error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	// The command may hold spaces: the fields follow its closing ")".
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	if len(f) < 22 {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	utime, _ := strconv.ParseFloat(f[11], 64) // fields 14 and 15 of stat(5)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	pages, _ := strconv.ParseFloat(f[21], 64) // field 24: rss
+	const ticks = 100                         // USER_HZ on Linux
+	return (utime + stime) / ticks, pages * float64(os.Getpagesize()), nil
 }

@@ -249,6 +249,7 @@ func runBenchMoment(ctx context.Context, env *environ, args []string) error {
 	creators := fs.Int("creators", 0, "N creators with one overlay and one drop each (a configuration --write-config wrote); triggers spread over them, each drop opened once")
 	writeConfig := fs.String("write-config", "", "write the configuration of --creators N creators to this file, and exit")
 	publicURL := fs.String("public-url", "https://drops.example.com", "public_url of the configuration --write-config writes")
+	serverPID := fs.Int("server-pid", 0, "with --creators: the server's process id, to read its processor time and memory from /proc rather than /metrics")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -268,7 +269,7 @@ func runBenchMoment(ctx context.Context, env *environ, args []string) error {
 		if !flagSet(fs, "events") {
 			e = 0 // one per creator
 		}
-		return runBenchCreators(ctx, env, *cfgPath, *base, *creators, *rate, e, *asJSON)
+		return runBenchCreators(ctx, env, *cfgPath, *base, *creators, *rate, e, *serverPID, *asJSON)
 	}
 	if *cfgPath == "" || *sourceID == "" || *token == "" || *rate <= 0 || *events <= 0 {
 		fs.Usage()
