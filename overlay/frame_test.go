@@ -1,14 +1,18 @@
 package overlay
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/dropwire/dropwire/internal/config"
 	"github.com/dropwire/dropwire/internal/store/storetest"
@@ -258,5 +262,36 @@ func TestHubShowsDropAnnouncedBeforeCatalogHadIt(t *testing.T) {
 	hubCat.Put(*d)
 	if s := c.until(func(s State) bool { return s.Status != StatusIdle }); s.Status != StatusOpen || s.Drop.ID != "fresh" || s.QR == nil {
 		t.Fatalf("after the catalog learnt the drop: %+v", s)
+	}
+}
+
+// The frames the hub sends, idle, open and sold out, are what the OpenAPI
+// document says (components/schemas/OverlayState).
+func TestFramesMatchOpenAPI(t *testing.T) {
+	b, err := os.ReadFile("../admin/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	if err := c.AddResource("https://dropwire.invalid/openapi.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile("https://dropwire.invalid/openapi.json#/components/schemas/OverlayState")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for status, s := range frameStates(t) {
+		v, err := jsonschema.UnmarshalJSON(bytes.NewReader(s.encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sch.Validate(v); err != nil {
+			t.Errorf("%s frame %s: %v", status, s.encode(), err)
+		}
 	}
 }

@@ -71,7 +71,7 @@ func v1Frame(tb testing.TB, s State) []byte {
 // frameStates drives a hub through idle, open and sold out for a drop
 // with a real title on https://drops.example.com, and returns the states
 // its overlay received.
-func frameStates(b *testing.B) map[string]State {
+func frameStates(b testing.TB) map[string]State {
 	st := storetest.Memory(b)
 	e := newEnv(b, st, nil, realisticDrop())
 	c := e.dial(b)
