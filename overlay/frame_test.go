@@ -295,3 +295,25 @@ func TestFramesMatchOpenAPI(t *testing.T) {
 		}
 	}
 }
+
+// An opening reaches the overlays without a read of the store: the
+// announcement carries the drop's whole state, though the drop, idle until
+// then, was not in the creator's view.
+func TestHubOpensWithoutReading(t *testing.T) {
+	leakCheck(t)
+	var reads atomic.Int64
+	e := newEnv(t, storetest.Memory(t), func(c *HubConfig) {
+		c.Resync = time.Hour
+		c.States = countingStates{StateReader: c.States, reads: &reads}
+	}, testDrop("spring"), testDrop("summer"))
+	c := e.dial(t)
+	c.next()
+	before := reads.Load()
+	e.trigger(t, "spring", "e1")
+	if s := c.until(func(s State) bool { return s.Status == StatusOpen }); s.Drop.ID != "spring" || s.Stock.Left != 42 {
+		t.Fatalf("open state %+v", s)
+	}
+	if got := reads.Load() - before; got != 0 {
+		t.Fatalf("%d drop states read between the opening and its frame", got)
+	}
+}

@@ -398,7 +398,15 @@ func (h *Hub) applyAll(ctx context.Context, c *creatorHub, as []announced) {
 	defer c.mu.Unlock()
 	changed := false
 	for _, x := range as {
-		if v := c.drops[x.a.Drop]; c.loaded && v != nil && len(c.conns) > 0 && h.apply(v, x.d, x.a) {
+		v := c.drops[x.a.Drop]
+		if v == nil && x.a.Kind == verifier.AnnouncedOpen && c.loaded {
+			// A drop opening, not in the view (only live drops are): its
+			// announcement carries its whole state, nothing to read.
+			v = &dropView{drop: x.d}
+			v.setDrop(x.d)
+			c.drops[x.a.Drop] = v
+		}
+		if c.loaded && v != nil && len(c.conns) > 0 && h.apply(v, x.d, x.a) {
 			changed = true
 			continue
 		}
