@@ -103,16 +103,22 @@ func runBenchCreators(ctx context.Context, env *environ, cfgPath, base string, n
 	}
 
 	usage := func() (cpu, rss, heap float64, err error) {
-		rss, heap, err = serverMemory(ctx, base)
+		if serverPID > 0 {
+			// Read before the scrape of /metrics, which is work of the
+			// tool's, not of the server's for the overlays.
+			if cpu, rss, err = procUsage(serverPID); err != nil {
+				return 0, 0, 0, err
+			}
+		}
+		r, heap, err := serverMemory(ctx, base)
 		if err != nil {
 			return 0, 0, 0, fmt.Errorf("reading the server's /metrics: %w", err)
 		}
 		if serverPID > 0 {
-			cpu, rss, err = procUsage(serverPID)
-			return cpu, rss, heap, err
+			return cpu, rss, heap, nil
 		}
 		cpu, err = serverCPU(ctx, base)
-		return cpu, rss, heap, err
+		return cpu, r, heap, err
 	}
 	_, rss0, heap0, err := usage()
 	if err != nil {
