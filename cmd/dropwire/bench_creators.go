@@ -102,25 +102,27 @@ func runBenchCreators(ctx context.Context, env *environ, cfgPath, base string, n
 		events = n // each drop opens once
 	}
 
-	usage := func() (cpu, rss, heap float64, err error) {
-		if serverPID > 0 {
-			// Read before the scrape of /metrics, which is work of the
-			// tool's, not of the server's for the overlays.
-			if cpu, rss, err = procUsage(serverPID); err != nil {
-				return 0, 0, 0, err
-			}
-		}
-		r, heap, err := serverMemory(ctx, base)
+	// memory reads the server's resident and heap bytes.
+	memory := func() (rss, heap float64, err error) {
+		rss, heap, err = serverMemory(ctx, base)
 		if err != nil {
-			return 0, 0, 0, fmt.Errorf("reading the server's /metrics: %w", err)
+			return 0, 0, fmt.Errorf("reading the server's /metrics: %w", err)
 		}
 		if serverPID > 0 {
-			return cpu, rss, heap, nil
+			_, rss, err = procUsage(serverPID)
 		}
-		cpu, err = serverCPU(ctx, base)
-		return cpu, r, heap, err
+		return rss, heap, err
 	}
-	_, rss0, heap0, err := usage()
+	// cpu reads the server's processor seconds: from /proc, without
+	// making the server work, or else by a scrape of /metrics.
+	cpu := func() (float64, error) {
+		if serverPID > 0 {
+			c, _, err := procUsage(serverPID)
+			return c, err
+		}
+		return serverCPU(ctx, base)
+	}
+	rss0, heap0, err := memory()
 	if err != nil {
 		return err
 	}
@@ -170,7 +172,11 @@ func runBenchCreators(ctx context.Context, env *environ, cfgPath, base string, n
 		return fmt.Errorf("overlay sockets showed no state within 60 s")
 	}
 	time.Sleep(2 * time.Second) // past the connect work
-	cpu0, rss1, heap1, err := usage()
+	rss1, heap1, err := memory()
+	if err != nil {
+		return err
+	}
+	cpu0, err := cpu()
 	if err != nil {
 		return err
 	}
@@ -205,7 +211,7 @@ func runBenchCreators(ctx context.Context, env *environ, cfgPath, base string, n
 	tick.Stop()
 	wg.Wait()
 	time.Sleep(2 * time.Second) // the last frames
-	cpu1, _, _, err := usage()
+	cpu1, err := cpu()
 	if err != nil {
 		return err
 	}
