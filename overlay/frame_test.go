@@ -191,15 +191,7 @@ func TestHubWorksOnLiveDropsOnly(t *testing.T) {
 	}
 	e.trigger(t, "open", "e1")
 	// The hub surveyed every drop once, when it subscribed.
-	for {
-		e.hub.live.mu.Lock()
-		n := len(e.hub.live.surveyed)
-		e.hub.live.mu.Unlock()
-		if n == len(drops) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitSurveyed(t, e.hub, len(drops))
 	if n := e.hub.qrEncodes.Load(); n != 0 {
 		t.Fatalf("%d QR codes encoded with no overlay connected", n)
 	}
@@ -306,6 +298,7 @@ func TestHubOpensWithoutReading(t *testing.T) {
 		c.Resync = time.Hour
 		c.States = countingStates{StateReader: c.States, reads: &reads}
 	}, testDrop("spring"), testDrop("summer"))
+	waitSurveyed(t, e.hub, 2)
 	c := e.dial(t)
 	c.next()
 	before := reads.Load()
@@ -315,5 +308,23 @@ func TestHubOpensWithoutReading(t *testing.T) {
 	}
 	if got := reads.Load() - before; got != 0 {
 		t.Fatalf("%d drop states read between the opening and its frame", got)
+	}
+}
+
+// waitSurveyed waits until h has surveyed n drops (it does when it
+// subscribes, in the background).
+func waitSurveyed(t testing.TB, h *Hub, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		h.live.mu.Lock()
+		k := len(h.live.surveyed)
+		h.live.mu.Unlock()
+		if k == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("surveyed %d of %d drops", k, n)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -149,18 +149,7 @@ func benchConfiguredDrops(b *testing.B, n int) {
 	e.trigger(b, "d0", "open")
 	// The hub surveyed every drop when it subscribed (at start): wait for
 	// it, as a creator connects long after a replica started.
-	for deadline := time.Now().Add(time.Minute); ; {
-		e.hub.live.mu.Lock()
-		k := len(e.hub.live.surveyed)
-		e.hub.live.mu.Unlock()
-		if k == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("survey: %d of %d drops", k, n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitSurveyed(b, e.hub, n)
 	cpu := func() time.Duration {
 		d, _ := loadgen.ProcessCPU()
 		return d

@@ -15,8 +15,18 @@ import (
 const QRQuietZone = 4
 
 // qrBitmap encodes content as a QR code at error correction M: its
-// modules, dark true, without the quiet zone.
+// modules, dark true, without the quiet zone, and its version. Versions 1
+// to 10 in byte mode (claim URLs) come from encodeQR, anything else from
+// go-qrcode.
 func qrBitmap(content string) ([][]bool, int, error) {
+	if bm, version, ok := encodeQR([]byte(content)); ok {
+		return bm, version, nil
+	}
+	return goQRBitmap(content)
+}
+
+// goQRBitmap is qrBitmap by go-qrcode.
+func goQRBitmap(content string) ([][]bool, int, error) {
 	q, err := qrcode.New(content, qrcode.Medium)
 	if err != nil {
 		return nil, 0, err
