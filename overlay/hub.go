@@ -235,10 +235,9 @@ func (h *Hub) creator(id string) *creatorHub {
 	return c
 }
 
-// run owns the pub/sub subscription and the resync ticker.
-// The resync has a goroutine of its own: reading the live drops of
-// thousands of creators takes a while, and announcements must not wait
-// behind it.
+// run owns the pub/sub subscription. The periodic resync has a goroutine
+// of its own: reading the live drops of thousands of creators takes a
+// while, and announcements must not wait behind it.
 func (h *Hub) run(ctx context.Context) {
 	defer h.wg.Done()
 	h.wg.Add(1)
