@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/dropwire/dropwire/internal/config"
+	"github.com/dropwire/dropwire/overlay"
 	"github.com/dropwire/dropwire/sdkhooks"
 )
 
@@ -253,14 +254,16 @@ func overlayCode(t *testing.T, base, creator, key, drop string) string {
 			Drop *struct {
 				ID string `json:"id"`
 			} `json:"drop"`
-			QR *struct {
-				URL string `json:"url"`
-			} `json:"qr"`
+			QR *overlay.QR `json:"qr"`
 		}
-		if json.Unmarshal(msg, &s) != nil || s.Type != "state" || s.Drop == nil || s.Drop.ID != drop || s.QR == nil || s.QR.URL == "" {
+		if json.Unmarshal(msg, &s) != nil || s.Type != "state" || s.Drop == nil || s.Drop.ID != drop || s.QR == nil {
 			continue
 		}
-		return s.QR.URL[strings.LastIndex(s.QR.URL, "/")+1:]
+		u, err := s.QR.Text()
+		if err != nil {
+			t.Fatalf("the overlay's QR does not decode: %v", err)
+		}
+		return u[strings.LastIndex(u, "/")+1:]
 	}
 }
 

@@ -72,7 +72,7 @@ func TestBenchClients(t *testing.T) {
 					continue
 				}
 				var seq int64
-				if _, err := fmt.Sscanf(string(head[:k]), `{"v":1,"type":"state","seq":%d`, &seq); err == nil {
+				if _, err := fmt.Sscanf(string(head[:k]), `{"v":2,"type":"state","seq":%d`, &seq); err == nil {
 					report(seq)
 				}
 			}
@@ -105,21 +105,21 @@ func startClients(b *testing.B, e *env, n int) *bufio.Scanner {
 	return nil
 }
 
-// BenchmarkBroadcast: one state frame (a real open state, 3-4 KB with its
-// SVG) to every connection, until the last one has read it.
+// BenchmarkBroadcast: one state frame (a real open state, ~390 bytes with
+// its QR modules) to every connection, until the last one has read it.
 func BenchmarkBroadcast(b *testing.B) {
 	for _, n := range []int{1, 100, 10000} {
 		b.Run(fmt.Sprintf("conns=%d", n), func(b *testing.B) {
 			e := newEnv(b, storetest.Memory(b), func(c *HubConfig) { c.WriteTimeout = 30 * time.Second }, testDrop("a"))
-			svg, _, _ := QRSVG("https://drops.example.com/c/ABCDEFGHIJ")
+			size, modules, _ := QRModules("https://drops.example.com/c/ABCDEFGHIJ")
 			sc := startClients(b, e, n)
 			for e.hub.Connected("ava") != n {
 				time.Sleep(10 * time.Millisecond)
 			}
 			b.ResetTimer()
 			for i := 1; i <= b.N; i++ {
-				st := State{V: 1, Type: "state", Seq: int64(i), ServerTime: Time{time.Now()}, Status: StatusOpen,
-					QR: &QR{URL: "https://drops.example.com/c/ABCDEFGHIJ", SVG: svg}}
+				st := openState(time.Now(), size, modules)
+				st.Seq = int64(i)
 				e.hub.broadcast("ava", st.encode())
 				if !sc.Scan() {
 					b.Fatal("clients gone")

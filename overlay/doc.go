@@ -33,21 +33,49 @@
 //
 // # Messages
 //
-// The state message is, as the public contract fixes it:
+// The state message, protocol v2, is:
 //
-//	{"v":1,"type":"state","seq":N,"server_time":T,"status":"idle"|"open"|"sold_out"|"closed",
-//	 "drop":{"id","title","opened_at"},"closes_at":T,
-//	 "stock":{"left":n,"total":n},"qr":{"url","svg","rotates_at":T}}
+//	{"v":2,"type":"state","seq":N,"server_time":T,"status":"idle"|"open"|"sold_out"|"closed",
+//	 "drop":{"id","title","opened_at":T},"closes_at":T,
+//	 "stock":{"left":n,"total":n},"qr":{"size":n,"modules":"…","rotates_at":T}}
 //
-// Times (T) are RFC 3339 strings in UTC with exactly three fractional
-// digits, e.g. "2025-05-01T18:04:05.123Z". drop, closes_at, stock and qr are
-// null when status is idle; qr is null unless status is open.
+// Times (T) are Unix milliseconds, JSON numbers. drop, closes_at, stock
+// and qr are null when status is idle; qr is null unless status is open.
+//
+// qr is the claim QR, encoded here (error correction M) so that every
+// replica and every overlay shows the same symbol, and drawn by the page
+// from its modules: size is the symbol's side in modules (17 + 4 ×
+// version, no quiet zone), and modules packs every module but the fixed
+// patterns, row by row from the top, left to right, one bit each (1 dark),
+// most significant bit first, the last byte padded with zeros, in base64
+// (standard alphabet, padded). The fixed patterns, left out because every
+// symbol of that size has them, are the three finder patterns with their
+// separators (the 8×8 corners top left, top right and bottom left) and the
+// two timing patterns (row 6 and column 6 between the corners, dark at even
+// positions); see PackModules. The page adds the 4-module quiet zone. The
+// claim URL is in the symbol only: QR.Text reads it back, as a phone does.
+// With a version 3 symbol (a claim URL of up to 42 bytes) an open frame
+// is 364 bytes plus the drop's id and title: 397 bytes on the wire for
+// "sticker-spring", "Spring sticker pack" (protocol v1: 3,569).
+//
+// A frame is encoded once per change and the same bytes go to every
+// overlay of the creator; it is never compressed.
 //
 // seq increases with every message a connection receives: it is
 // max(previous seq of that creator + 1, server time in Unix milliseconds),
 // so it is monotonic on one connection, and in practice across reconnects
 // and replicas too (it follows the clock). Clients compare seq only within
 // one connection.
+//
+// # Cost
+//
+// What the hub does for a creator follows the drops of that creator that
+// can show: open, or ended less than Linger ago (the live index, see
+// live.go), not the drops configured. Connecting the first overlay of a
+// creator, the periodic resync, a publish and a code rotation read and
+// scan those only. A QR code is encoded when it goes on screen, or shortly
+// before its rotation for the drop on screen, once per process per code;
+// never for a drop that is not open.
 //
 // # Origins
 //

@@ -162,3 +162,17 @@ func (e *env) close(t testing.TB, drop, id string) {
 		t.Fatal(err)
 	}
 }
+
+// qrText reads the claim URL a state's QR encodes, from its modules, as
+// a scanner would.
+func qrText(t testing.TB, q *QR) string {
+	t.Helper()
+	if q == nil {
+		t.Fatal("no QR")
+	}
+	s, err := q.Text()
+	if err != nil {
+		t.Fatalf("the QR does not decode: %v (%+v)", err, q)
+	}
+	return s
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,10 +65,6 @@ type HubConfig struct {
 	Now func() time.Time
 }
 
-// maxQRCache bounds the rendered QR codes kept (about 2 KB each); when it
-// is reached the cache starts afresh, as old codes are never shown again.
-const maxQRCache = 4096
-
 // Hub fans drop state out to overlay connections. See the package doc.
 type Hub struct {
 	cfg     HubConfig
@@ -81,9 +78,9 @@ type Hub struct {
 	creators map[string]*creatorHub
 	wg       sync.WaitGroup // every goroutine the hub started or admitted
 
-	qrMu    sync.Mutex
-	qr      map[string]string // claim URL → SVG, for the codes shown or coming
-	warming atomic.Bool       // a warm goroutine is rendering
+	live      *liveIndex
+	qrs       *qrCache
+	qrEncodes atomic.Int64 // QR codes encoded by this process
 
 	shutdownOnce sync.Once
 	shutdownDone chan struct{}
@@ -101,6 +98,9 @@ type creatorHub struct {
 	state  *State // last state sent; nil before the first
 	seq    int64
 	timer  *time.Timer
+	// prepare encodes the next code of the drop on screen ahead of its
+	// rotation; replaced whenever the state is built.
+	prepare *time.Timer
 }
 
 // dropView is what the hub knows of one drop of a creator.
@@ -150,9 +150,13 @@ func NewHub(cfg HubConfig) (*Hub, error) {
 		cancel:       cancel,
 		pubURL:       strings.TrimRight(cfg.PublicURL, "/"),
 		creators:     make(map[string]*creatorHub),
-		qr:           make(map[string]string),
+		live:         newLiveIndex(),
 		shutdownDone: make(chan struct{}),
 	}
+	h.qrs = newQRCache(func() {
+		h.qrEncodes.Add(1)
+		m.qrEncoded.Inc()
+	})
 	h.wg.Add(1)
 	go h.run(ctx)
 	return h, nil
@@ -173,9 +177,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		var conns []*conn
 		for _, c := range creators {
 			c.mu.Lock()
-			if c.timer != nil {
-				c.timer.Stop()
-			}
+			c.stopTimers()
 			for cn := range c.conns {
 				conns = append(conns, cn)
 			}
@@ -233,31 +235,44 @@ func (h *Hub) creator(id string) *creatorHub {
 	return c
 }
 
-// run owns the pub/sub subscription and the resync ticker.
+// run owns the pub/sub subscription. The periodic resync has a goroutine
+// of its own: reading the live drops of thousands of creators takes a
+// while, and announcements must not wait behind it.
 func (h *Hub) run(ctx context.Context) {
 	defer h.wg.Done()
-	resync := time.NewTicker(h.cfg.Resync)
-	defer resync.Stop()
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		resync := time.NewTicker(h.cfg.Resync)
+		defer resync.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-resync.C:
+				h.resyncAll()
+			}
+		}
+	}()
 	store.Follow(ctx, h.cfg.Store, verifier.StateChannel, func(err error, retryIn time.Duration) {
 		h.log.Warn().Err(err).Dur("retry_in", retryIn).Msg("overlay: cannot subscribe to drop state; retrying")
 	}, func(sub store.Subscription) {
 		// Whatever changed while we were not subscribed is read now.
-		h.resyncAll()
-		h.consume(ctx, sub, resync.C)
+		h.surveyAll()
+		h.reloadAll()
+		h.consume(ctx, sub)
 	})
 }
 
 // maxAnnouncements bounds the announcements taken together.
 const maxAnnouncements = 256
 
-func (h *Hub) consume(ctx context.Context, sub store.Subscription, resync <-chan time.Time) {
+func (h *Hub) consume(ctx context.Context, sub store.Subscription) {
 	batch := make([]string, 0, maxAnnouncements)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-resync:
-			h.resyncAll()
 		case m, ok := <-sub.C():
 			if !ok {
 				return
@@ -320,10 +335,22 @@ func (h *Hub) changed(payloads ...string) {
 		}
 		d, err := h.cfg.Drops.Drop(ctx, a.Drop)
 		if err != nil {
-			// A drop this replica does not know yet, or one just deleted:
-			// an overlay that shows it lets it go.
+			// A drop this replica does not know yet (the resync reads
+			// it once the catalog has it), or one just deleted: an
+			// overlay that shows it lets it go.
 			h.forget(ctx, a.Drop)
+			h.live.announcedUnknown(a.Drop, h.cfg.Now())
 			continue
+		}
+		// Whoever watches this creator later reads this drop, and only
+		// the drops noted so.
+		switch {
+		case a.Kind == verifier.AnnouncedOpen && !a.ClosesAt.IsZero():
+			h.live.mark(d.Creator, d.ID, a.ClosesAt.Add(h.cfg.Linger))
+		case a.Kind == verifier.AnnouncedClaim:
+			h.live.touch(d.Creator, d.ID)
+		default:
+			h.live.mark(d.Creator, d.ID, time.Time{})
 		}
 		h.mu.Lock()
 		c := h.creators[d.Creator]
@@ -346,6 +373,7 @@ func (h *Hub) changed(payloads ...string) {
 // forget removes drop from every creator's view, and sends the creators
 // that had it their state without it.
 func (h *Hub) forget(ctx context.Context, drop string) {
+	h.live.forget(drop)
 	h.mu.Lock()
 	cs := make([]*creatorHub, 0, len(h.creators))
 	for _, c := range h.creators {
@@ -369,7 +397,15 @@ func (h *Hub) applyAll(ctx context.Context, c *creatorHub, as []announced) {
 	defer c.mu.Unlock()
 	changed := false
 	for _, x := range as {
-		if v := c.drops[x.a.Drop]; c.loaded && v != nil && len(c.conns) > 0 && h.apply(v, x.d, x.a) {
+		v := c.drops[x.a.Drop]
+		if v == nil && x.a.Kind == verifier.AnnouncedOpen && c.loaded {
+			// A drop opening, not in the view (only live drops are): its
+			// announcement carries its whole state, nothing to read.
+			v = &dropView{drop: x.d}
+			v.setDrop(x.d)
+			c.drops[x.a.Drop] = v
+		}
+		if c.loaded && v != nil && len(c.conns) > 0 && h.apply(v, x.d, x.a) {
 			changed = true
 			continue
 		}
@@ -426,7 +462,17 @@ func (v *dropView) setDrop(d *config.Drop) {
 	}
 }
 
+// resyncAll is the periodic resync: the live index is brought up to date
+// (see live.go), then every creator with overlays reads its live drops
+// again, repairing what pub/sub lost.
 func (h *Hub) resyncAll() {
+	h.surveyChanges()
+	h.settleUnknown(h.live.prune(h.cfg.Now()))
+	h.reloadAll()
+}
+
+// reloadAll reads the live drops of every creator with overlays again.
+func (h *Hub) reloadAll() {
 	h.mu.Lock()
 	cs := make([]*creatorHub, 0, len(h.creators))
 	for _, c := range h.creators {
@@ -457,45 +503,54 @@ func (h *Hub) tick(c *creatorHub) {
 	h.rebuildLocked(ctx, c, "")
 }
 
-// rebuildLocked brings c's view up to date (reading every drop when not
-// loaded, else only reload), builds the state and, when it shows something
-// new, sends it to every connection. c.mu is held.
+// rebuildLocked brings c's view up to date (reading its live drops when
+// not loaded, else only reload), builds the state and, when it shows
+// something new, sends it to every connection. c.mu is held.
 func (h *Hub) rebuildLocked(ctx context.Context, c *creatorHub, reload string) {
 	if h.refreshLocked(ctx, c, reload) {
 		h.publishLocked(ctx, c, h.cfg.Now())
 	}
 }
 
-// refreshLocked brings c's view up to date, reading every drop when not
-// loaded, else only reload. It reports false when there is nothing to
-// send: nobody watches, reload is unknown, or a read failed (a rebuild is
-// then scheduled). c.mu is held.
+// refreshLocked brings c's view up to date, reading its live drops (see
+// live.go) when not loaded, else only reload. It reports false when there
+// is nothing to send: nobody watches, reload is unknown, or a read failed
+// (a rebuild is then scheduled). c.mu is held.
 func (h *Hub) refreshLocked(ctx context.Context, c *creatorHub, reload string) bool {
 	if len(c.conns) == 0 {
 		// Nobody watches: forget, and read afresh when someone connects.
 		c.loaded, c.drops, c.state = false, nil, nil
-		if c.timer != nil {
-			c.timer.Stop()
-		}
+		c.stopTimers()
 		return false
 	}
 	now := h.cfg.Now()
 	if !c.loaded {
-		drops := make(map[string]*dropView)
-		for _, d := range h.cfg.Drops.All(c.id) {
+		live := h.live.of(c.id, now)
+		drops := make(map[string]*dropView, len(live))
+		for _, id := range live {
+			d, err := h.cfg.Drops.Drop(ctx, id)
+			if err != nil || d.Creator != c.id {
+				h.live.remove(c.id, id) // deleted since
+				continue
+			}
 			v := &dropView{drop: d}
 			if old := c.drops[d.ID]; old != nil {
-				v.soldOutAt = old.soldOutAt
+				v.soldOutAt, v.framed = old.soldOutAt, old.framed
 			}
 			if err := h.load(ctx, v, now); err != nil {
 				h.log.Warn().Err(err).Str("creator", c.id).Msg("overlay: cannot read drop state; keeping what is shown")
 				h.schedule(c, now.Add(time.Second))
 				return false
 			}
+			until := showsUntil(v.st, h.cfg.Linger)
+			if until.IsZero() || !now.Before(until) {
+				h.live.remove(c.id, id)
+				continue
+			}
+			h.live.mark(c.id, id, until)
 			drops[d.ID] = v
 		}
 		c.drops, c.loaded = drops, true
-		h.warm(c, now)
 	} else if reload != "" {
 		// The definition too may have changed (stock added).
 		d, err := h.cfg.Drops.Drop(ctx, reload)
@@ -608,11 +663,17 @@ func readStock(ctx context.Context, st store.Store, drop string) (int64, bool, e
 // build chooses what c shows at now: the open drop (not sold out) that
 // goes first (see onTopOf); else the drop that most recently closed or sold
 // out, for Linger; else nothing. It returns the state (Seq unset) and when
-// it must be rebuilt at the latest.
+// it must be rebuilt at the latest. Drops that can show nothing any more
+// leave c's view and the live index.
 func (h *Hub) build(ctx context.Context, c *creatorHub, now time.Time) (*State, time.Time) {
 	var open, ending *dropView
 	var endingAt time.Time
-	for _, v := range c.drops {
+	for id, v := range c.drops {
+		if until := showsUntil(v.st, h.cfg.Linger); until.IsZero() || !now.Before(until) {
+			delete(c.drops, id)
+			h.live.remove(c.id, id)
+			continue
+		}
 		end, isOpen := v.ends(now)
 		if isOpen {
 			if open == nil || v.onTopOf(open) {
@@ -624,7 +685,7 @@ func (h *Hub) build(ctx context.Context, c *creatorHub, now time.Time) (*State, 
 			ending, endingAt = v, end
 		}
 	}
-	st := &State{V: 1, Type: "state", ServerTime: Time{now}, Status: StatusIdle}
+	st := &State{V: ProtocolVersion, Type: "state", ServerTime: Time{now}, Status: StatusIdle}
 	switch {
 	case open != nil:
 		d := open.drop
@@ -644,11 +705,13 @@ func (h *Hub) build(ctx context.Context, c *creatorHub, now time.Time) (*State, 
 			h.log.Warn().Err(err).Str("drop", d.ID).Msg("overlay: claim code not recorded")
 			next = now.Add(time.Second)
 		}
-		qr, err := h.qrFor(h.pubURL + "/c/" + code)
+		url := h.pubURL + "/c/" + code
+		qr, err := h.qrs.get(url)
 		if err != nil {
 			h.log.Error().Err(err).Str("drop", d.ID).Msg("overlay: QR does not encode")
 		} else {
-			st.QR = &QR{URL: h.pubURL + "/c/" + code, SVG: qr, RotatesAt: Time{rotates}}
+			st.QR = &QR{Size: qr.size, Modules: qr.modules, RotatesAt: Time{rotates}, url: url}
+			h.prepareNext(ctx, c, d, now, rotates)
 		}
 		if rotates.Before(next) {
 			next = rotates
@@ -723,65 +786,46 @@ func (h *Hub) schedule(c *creatorHub, at time.Time) {
 	c.timer.Reset(d)
 }
 
-// warm renders, in the background, the QR codes c may show before the
-// next resync: the current and coming codes of every drop that may open or
-// is open. A drop that opens then costs its overlays no rendering, which
-// takes longer than everything else between the announcement and the
-// frame. c.mu is held.
-func (h *Hub) warm(c *creatorHub, now time.Time) {
-	var drops []*config.Drop
-	for _, v := range c.drops {
-		if _, open := v.ends(now); open || v.st.Status == verifier.StatusIdle {
-			drops = append(drops, v.drop)
+// prepareNext arranges for the QR of d's next code, the one it shows
+// from at, to be encoded before at, so that the rotation sends its frame
+// without encoding. It is encoded at a random moment in the first three
+// quarters of the time left, so that the drops of many creators, which
+// rotate at the same instants, do not all encode at once; and only if d
+// is still on screen then (a drop replaced sooner costs nothing). Once per
+// process per code. c.mu is held.
+func (h *Hub) prepareNext(ctx context.Context, c *creatorHub, d *config.Drop, now, at time.Time) {
+	code, _, err := h.cfg.Codes.Current(ctx, d, at)
+	if err != nil {
+		return
+	}
+	url := h.pubURL + "/c/" + code
+	if c.prepare != nil {
+		c.prepare.Stop()
+	}
+	if h.qrs.has(url) {
+		return
+	}
+	wait := time.Duration(0)
+	if left := at.Sub(now) * 3 / 4; left > 0 {
+		wait = rand.N(left)
+	}
+	c.prepare = time.AfterFunc(wait, func() {
+		if !h.goroutine() {
+			return
 		}
-	}
-	if len(drops) == 0 || !h.warming.CompareAndSwap(false, true) {
-		return
-	}
-	if !h.goroutine() {
-		h.warming.Store(false)
-		return
-	}
-	until := now.Add(h.cfg.Resync + time.Second)
-	go func() {
 		defer h.wg.Done()
-		defer h.warming.Store(false)
-		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
-		defer cancel()
-		for _, d := range drops {
-			for t := now; !t.After(until); {
-				code, rotates, err := h.cfg.Codes.Current(ctx, d, t)
-				if err != nil {
-					return
-				}
-				if _, err := h.qrFor(h.pubURL + "/c/" + code); err != nil || !rotates.After(t) {
-					break
-				}
-				t = rotates
-			}
-		}
-	}()
+		_, _ = h.qrs.get(url)
+	})
 }
 
-// qrFor returns the SVG of url, rendering it once per process per code.
-func (h *Hub) qrFor(url string) (string, error) {
-	h.qrMu.Lock()
-	svg, ok := h.qr[url]
-	h.qrMu.Unlock()
-	if ok {
-		return svg, nil
+// stopTimers stops c's timers. c.mu is held.
+func (c *creatorHub) stopTimers() {
+	if c.timer != nil {
+		c.timer.Stop()
 	}
-	svg, _, err := QRSVG(url)
-	if err != nil {
-		return "", err
+	if c.prepare != nil {
+		c.prepare.Stop()
 	}
-	h.qrMu.Lock()
-	if len(h.qr) >= maxQRCache {
-		clear(h.qr) // old codes are never shown again
-	}
-	h.qr[url] = svg
-	h.qrMu.Unlock()
-	return svg, nil
 }
 
 // attach registers cn and sends it the current state, reading it first
@@ -823,9 +867,7 @@ func (h *Hub) detach(c *creatorHub, cn *conn) {
 		h.metrics.connected.WithLabelValues(c.id).Dec()
 	}
 	if len(c.conns) == 0 {
-		if c.timer != nil {
-			c.timer.Stop()
-		}
+		c.stopTimers()
 		c.loaded, c.drops, c.state = false, nil, nil
 	}
 	c.mu.Unlock()

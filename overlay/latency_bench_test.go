@@ -7,8 +7,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -37,30 +39,89 @@ const latencySeconds = 3
 func BenchmarkMomentLatency(b *testing.B) {
 	for _, tc := range latencyLoads {
 		b.Run(fmt.Sprintf("overlays=%d/rate=%d", tc.overlays, tc.rate), func(b *testing.B) {
-			// The collector as `dropwire serve` sets it (server and
-			// overlays share this process).
-			defer debug.SetGCPercent(debug.SetGCPercent(200))
-			events := tc.rate * latencySeconds
-			stA := storetest.Redis(b)
-			stB := storetest.RedisWithPrefix(b, stA.Prefix())
-			a := startReplica(b, testConfig(b, "https://drops.example.com", events), stA, "127.0.0.1:0")
-			r := startReplica(b, testConfig(b, "https://drops.example.com", events), stB, "127.0.0.1:0")
-			signer, _ := sdkhooks.NewSigner(hookSecret)
-			runLatency(b, "ws://"+r.addr+"/v1/overlay/ava/ws?key="+overlayKey, tc.overlays, tc.rate, r.shutdown, func(i int) {
-				id := fmt.Sprintf("evt-%d-%d", i, time.Now().UnixNano())
-				body := []byte(fmt.Sprintf(`{"type":"drop.trigger","drop":"d%d","moment":"%s"}`, i, id))
-				req, _ := http.NewRequest("POST", a.url("/v1/hooks/capture"), bytes.NewReader(body))
-				req.Header = signer.Headers(id, time.Now(), body)
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					b.Fatal(err)
+			momentRound(b, tc.overlays, tc.rate).report(b)
+		})
+	}
+}
+
+// momentRound is one run of BenchmarkMomentLatency's measure.
+func momentRound(b *testing.B, overlays, rate int) latencyResult {
+	// The collector as `dropwire serve` sets it (server and overlays
+	// share this process).
+	defer debug.SetGCPercent(debug.SetGCPercent(200))
+	events := rate * latencySeconds
+	stA := storetest.Redis(b)
+	stB := storetest.RedisWithPrefix(b, stA.Prefix())
+	a := startReplica(b, testConfig(b, "https://drops.example.com", events), stA, "127.0.0.1:0")
+	r := startReplica(b, testConfig(b, "https://drops.example.com", events), stB, "127.0.0.1:0")
+	defer a.shutdown()
+	signer, _ := sdkhooks.NewSigner(hookSecret)
+	return runLatency(b, "ws://"+r.addr+"/v1/overlay/ava/ws?key="+overlayKey, overlays, rate, r.shutdown, func(i int) {
+		id := fmt.Sprintf("evt-%d-%d", i, time.Now().UnixNano())
+		body := []byte(fmt.Sprintf(`{"type":"drop.trigger","drop":"d%d","moment":"%s"}`, i, id))
+		req, _ := http.NewRequest("POST", a.url("/v1/hooks/capture"), bytes.NewReader(body))
+		req.Header = signer.Headers(id, time.Now(), body)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 202 {
+			b.Fatalf("webhook %d", resp.StatusCode)
+		}
+	})
+}
+
+// BenchmarkMomentVsRelay measures Dropwire (BenchmarkMomentLatency) and
+// the bare direct-write relay (BenchmarkBareDirectPublishLatency) in
+// alternate rounds of the same run, so both sides of each ratio share the
+// machine's moment: OVERLAY_BENCH_ROUNDS rounds (default 3) of each, the
+// first side alternating. Reported: each side's median over the rounds of
+// its p50, p99 and CPU per trigger, and the ratios of the medians; every
+// round is logged.
+func BenchmarkMomentVsRelay(b *testing.B) {
+	rounds := 3
+	if n, err := strconv.Atoi(os.Getenv("OVERLAY_BENCH_ROUNDS")); err == nil && n > 0 {
+		rounds = n
+	}
+	for _, tc := range latencyLoads {
+		b.Run(fmt.Sprintf("overlays=%d/rate=%d", tc.overlays, tc.rate), func(b *testing.B) {
+			var hub, relay []latencyResult
+			for i := range rounds {
+				sides := []func(){
+					func() { hub = append(hub, momentRound(b, tc.overlays, tc.rate)) },
+					func() { relay = append(relay, relayRound(b, tc.overlays, tc.rate, true)) },
 				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 202 {
-					b.Fatalf("webhook %d", resp.StatusCode)
+				if i%2 == 1 {
+					sides[0], sides[1] = sides[1], sides[0]
 				}
-			})
+				for _, side := range sides {
+					side()
+				}
+				h, r := hub[len(hub)-1], relay[len(relay)-1]
+				b.Logf("round %d: dropwire p50 %.2f p99 %.2f ms cpu %.0f µs/trigger (%.1f%% up to date); relay p50 %.2f p99 %.2f ms cpu %.0f µs/trigger; p99 ratio %.2f, cpu ratio %.2f",
+					i+1, h.p50, h.p99, h.cpu, h.upToDate, r.p50, r.p99, r.cpu, h.p99/r.p99, h.cpu/r.cpu)
+			}
+			med := func(rs []latencyResult, f func(latencyResult) float64) float64 {
+				v := make([]float64, len(rs))
+				for i, r := range rs {
+					v[i] = f(r)
+				}
+				slices.Sort(v)
+				return v[len(v)/2]
+			}
+			p50 := func(r latencyResult) float64 { return r.p50 }
+			p99 := func(r latencyResult) float64 { return r.p99 }
+			cpu := func(r latencyResult) float64 { return r.cpu }
+			b.ReportMetric(med(hub, p50), "dropwire-p50-ms")
+			b.ReportMetric(med(hub, p99), "dropwire-p99-ms")
+			b.ReportMetric(med(hub, cpu), "dropwire-cpu-µs/trigger")
+			b.ReportMetric(med(relay, p50), "relay-p50-ms")
+			b.ReportMetric(med(relay, p99), "relay-p99-ms")
+			b.ReportMetric(med(relay, cpu), "relay-cpu-µs/trigger")
+			b.ReportMetric(med(hub, p99)/med(relay, p99), "p99-ratio")
+			b.ReportMetric(med(hub, cpu)/med(relay, cpu), "cpu-ratio")
 		})
 	}
 }
@@ -80,106 +141,121 @@ func BenchmarkBarePublishLatency(b *testing.B) { benchBarePublish(b, false) }
 func BenchmarkBareDirectPublishLatency(b *testing.B) { benchBarePublish(b, true) }
 
 func benchBarePublish(b *testing.B, direct bool) {
-	svg, _, _ := overlay.QRSVG("https://drops.example.com/c/ABCDEFGHIJ")
 	for _, tc := range latencyLoads {
 		b.Run(fmt.Sprintf("overlays=%d/rate=%d", tc.overlays, tc.rate), func(b *testing.B) {
-			defer debug.SetGCPercent(debug.SetGCPercent(200))
-			pub := storetest.Redis(b)
-			sub := storetest.RedisWithPrefix(b, pub.Prefix())
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			s, err := sub.Subscribe(ctx, "bare")
-			if err != nil {
-				b.Fatal(err)
-			}
-			// Each connection has a queue for its writer goroutine, or
-			// (direct) is written by the fan-out itself.
-			type bareConn struct {
-				q  chan *websocket.PreparedMessage
-				nc net.Conn
-			}
-			var mu sync.Mutex
-			conns := map[*bareConn]struct{}{}
-			go func() {
-				for m := range s.C() {
-					if direct {
-						f := wsTextFrame(m.Payload)
-						mu.Lock()
-						for c := range conns {
-							_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
-							_, _ = c.nc.Write(f)
-						}
-						mu.Unlock()
-						continue
-					}
-					pm, _ := websocket.NewPreparedMessage(websocket.TextMessage, m.Payload)
-					mu.Lock()
-					for c := range conns {
-						select {
-						case c.q <- pm:
-						default: // a slow client misses it
-						}
-					}
-					mu.Unlock()
-				}
-			}()
-			up := websocket.Upgrader{}
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				ws, err := up.Upgrade(w, r, nil)
-				if err != nil {
-					return
-				}
-				_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"state","status":"idle"}`))
-				c := &bareConn{q: make(chan *websocket.PreparedMessage, 16), nc: ws.NetConn()}
-				mu.Lock()
-				conns[c] = struct{}{}
-				mu.Unlock()
-				go func() {
-					defer ws.Close()
-					for pm := range c.q {
-						if ws.WritePreparedMessage(pm) != nil {
-							return
-						}
-					}
-				}()
-				go func() {
-					for {
-						if _, _, err := ws.NextReader(); err != nil {
-							mu.Lock()
-							if _, ok := conns[c]; ok {
-								delete(conns, c)
-								close(c.q)
-							}
-							mu.Unlock()
-							return
-						}
-					}
-				}()
-			})}
-			go func() { _ = srv.Serve(ln) }()
-			stop := func() {
-				_ = srv.Close()
-				mu.Lock()
-				for c := range conns {
-					delete(conns, c)
-					close(c.q)
-				}
-				mu.Unlock()
-			}
-			runLatency(b, "ws://"+ln.Addr().String()+"/", tc.overlays, tc.rate, stop, func(i int) {
-				frame := fmt.Sprintf(`{"v":1,"type":"state","seq":%d,"status":"open","drop":{"id":"d%d","title":"Drop"},"qr":{"svg":%q}}`, i, i, svg)
-				if err := pub.Publish(context.Background(), "bare", []byte(frame)); err != nil {
-					b.Fatal(err)
-				}
-			})
-			// The readers closed their sockets; the server's goroutines end
-			// with them.
+			relayRound(b, tc.overlays, tc.rate, direct).report(b)
 		})
 	}
+}
+
+// relayFrame is the bare relays' frame for event i: the shape and size of
+// the open frame Dropwire sends for drop d<i> (protocol v2, the QR of a
+// claim URL on https://drops.example.com as modules).
+func relayFrame(i int, size int, modules string) []byte {
+	now := time.Now().UnixMilli()
+	return fmt.Appendf(nil, `{"v":2,"type":"state","seq":%d,"server_time":%d,"status":"open",`+
+		`"drop":{"id":"d%d","title":"Bench drop","opened_at":%d},"closes_at":%d,"stock":{"left":500,"total":500},`+
+		`"qr":{"size":%d,"modules":%q,"rotates_at":%d}}`, now, now, i, now, now+3600_000, size, modules, now+60_000)
+}
+
+// relayRound is one run of a bare relay (see BenchmarkBarePublishLatency).
+func relayRound(b *testing.B, overlays, rate int, direct bool) latencyResult {
+	size, modules, _ := overlay.QRModules("https://drops.example.com/c/ABCDEFGHIJ")
+	defer debug.SetGCPercent(debug.SetGCPercent(200))
+	pub := storetest.Redis(b)
+	sub := storetest.RedisWithPrefix(b, pub.Prefix())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := sub.Subscribe(ctx, "bare")
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Each connection has a queue for its writer goroutine, or
+	// (direct) is written by the fan-out itself.
+	type bareConn struct {
+		q  chan *websocket.PreparedMessage
+		nc net.Conn
+	}
+	var mu sync.Mutex
+	conns := map[*bareConn]struct{}{}
+	go func() {
+		for m := range s.C() {
+			if direct {
+				f := wsTextFrame(m.Payload)
+				mu.Lock()
+				for c := range conns {
+					_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+					_, _ = c.nc.Write(f)
+				}
+				mu.Unlock()
+				continue
+			}
+			pm, _ := websocket.NewPreparedMessage(websocket.TextMessage, m.Payload)
+			mu.Lock()
+			for c := range conns {
+				select {
+				case c.q <- pm:
+				default: // a slow client misses it
+				}
+			}
+			mu.Unlock()
+		}
+	}()
+	up := websocket.Upgrader{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"state","status":"idle"}`))
+		c := &bareConn{q: make(chan *websocket.PreparedMessage, 16), nc: ws.NetConn()}
+		mu.Lock()
+		conns[c] = struct{}{}
+		mu.Unlock()
+		go func() {
+			defer ws.Close()
+			for pm := range c.q {
+				if ws.WritePreparedMessage(pm) != nil {
+					return
+				}
+			}
+		}()
+		go func() {
+			for {
+				if _, _, err := ws.NextReader(); err != nil {
+					mu.Lock()
+					if _, ok := conns[c]; ok {
+						delete(conns, c)
+						close(c.q)
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	stop := func() {
+		_ = srv.Close()
+		mu.Lock()
+		for c := range conns {
+			delete(conns, c)
+			close(c.q)
+		}
+		mu.Unlock()
+	}
+	res := runLatency(b, "ws://"+ln.Addr().String()+"/", overlays, rate, stop, func(i int) {
+		if err := pub.Publish(context.Background(), "bare", relayFrame(i, size, modules)); err != nil {
+			b.Fatal(err)
+		}
+	})
+	// The readers closed their sockets; the server's goroutines end with
+	// them.
+	return res
 }
 
 // numberAfter reads the decimal number that follows the first prefix in
@@ -214,11 +290,36 @@ func wsTextFrame(payload []byte) []byte {
 	return append(f, payload...)
 }
 
+// latencyResult is what runLatency measured: milliseconds, percentages,
+// and microseconds of processor time per event.
+type latencyResult struct {
+	p50, p99, e2eP50, e2eP99 float64 // up to date, from accepted / from sent
+	spreadP50, spreadP90     float64
+	upToDate, received       float64
+	cpu                      float64 // the process less the readers' thread, per event
+}
+
+func (r latencyResult) report(b *testing.B) {
+	b.ReportMetric(r.upToDate, "%uptodate")
+	b.ReportMetric(r.received, "%received")
+	b.ReportMetric(r.spreadP50, "spread-p50-ms")
+	b.ReportMetric(r.spreadP90, "spread-p90-ms")
+	b.ReportMetric(r.p50, "accepted-p50-ms")
+	b.ReportMetric(r.p99, "accepted-p99-ms")
+	b.ReportMetric(r.e2eP50, "e2e-p50-ms")
+	b.ReportMetric(r.e2eP99, "e2e-p99-ms")
+	b.ReportMetric(r.cpu, "cpu-µs/event")
+}
+
 // runLatency connects n overlays to url, calls send(i) for each event i at
-// rate/s for latencySeconds, and reports when each overlay first showed
+// rate/s for latencySeconds, and measures when each overlay first showed
 // drop "d<i>" or a later one, from the return of send ("accepted") and from
 // its call ("e2e"). stop ends the server side, so the readers return.
-func runLatency(b *testing.B, url string, n, rate int, stop func(), send func(i int)) {
+//
+// The processor time per event is the process's (servers, the event
+// sender, the collector) less the readers' thread, from the first event
+// to half a second after the last.
+func runLatency(b *testing.B, url string, n, rate int, stop func(), send func(i int)) latencyResult {
 	events := rate * latencySeconds
 	type rec struct {
 		drop int
@@ -258,6 +359,8 @@ func runLatency(b *testing.B, url string, n, rate int, stop func(), send func(i 
 	// (the coming QR codes are rendered ahead).
 	time.Sleep(time.Second)
 	b.ResetTimer()
+	cpu0, _ := loadgen.ProcessCPU()
+	reader0, _ := socks.ReaderCPU()
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	for i := range events {
 		<-tick.C
@@ -267,6 +370,8 @@ func runLatency(b *testing.B, url string, n, rate int, stop func(), send func(i 
 	}
 	tick.Stop()
 	time.Sleep(500 * time.Millisecond)
+	cpu1, _ := loadgen.ProcessCPU()
+	reader1, _ := socks.ReaderCPU()
 	b.StopTimer()
 	stop() // closes the sockets: the reader returns
 	wg.Wait()
@@ -311,21 +416,23 @@ func runLatency(b *testing.B, url string, n, rate int, stop func(), send func(i 
 			spread = append(spread, last[i].Sub(first[i]))
 		}
 	}
-	b.ReportMetric(float64(len(fromSent))/float64(events*n)*100, "%uptodate")
-	b.ReportMetric(float64(received)/float64(events*n)*100, "%received")
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	res := latencyResult{
+		upToDate: float64(len(fromSent)) / float64(events*n) * 100,
+		received: float64(received) / float64(events*n) * 100,
+		cpu:      float64((cpu1-cpu0)-(reader1-reader0)) / float64(time.Microsecond) / float64(events),
+	}
 	if len(spread) > 0 {
 		slices.Sort(spread)
-		b.ReportMetric(float64(spread[len(spread)/2].Microseconds())/1000, "spread-p50-ms")
-		b.ReportMetric(float64(spread[len(spread)*9/10].Microseconds())/1000, "spread-p90-ms")
+		res.spreadP50, res.spreadP90 = ms(spread[len(spread)/2]), ms(spread[len(spread)*9/10])
 	}
-	for name, ds := range map[string][]time.Duration{"accepted": fromAccepted, "e2e": fromSent} {
-		slices.Sort(ds)
-		if len(ds) == 0 {
-			continue
-		}
-		b.ReportMetric(float64(ds[len(ds)/2].Microseconds())/1000, name+"-p50-ms")
-		b.ReportMetric(float64(ds[len(ds)*99/100].Microseconds())/1000, name+"-p99-ms")
+	if len(fromAccepted) > 0 {
+		slices.Sort(fromAccepted)
+		slices.Sort(fromSent)
+		res.p50, res.p99 = ms(fromAccepted[len(fromAccepted)/2]), ms(fromAccepted[len(fromAccepted)*99/100])
+		res.e2eP50, res.e2eP99 = ms(fromSent[len(fromSent)/2]), ms(fromSent[len(fromSent)*99/100])
 	}
+	return res
 }
 
 // BenchmarkClaimRushLatency measures how far overlays fall behind in a

@@ -43,9 +43,10 @@ func TestHubSandboxNeverHidesRealDrop(t *testing.T) {
 	if s.Status != StatusOpen || s.QR == nil {
 		t.Fatalf("no QR shown: %+v", s)
 	}
-	_, code, _ := strings.Cut(s.QR.URL, "/c/")
+	url := qrText(t, s.QR)
+	_, code, _ := strings.Cut(url, "/c/")
 	if drop, _, err := e.codes.Resolve(ctx, code, time.Now()); err != nil || drop != "real" {
-		t.Fatalf("the QR shown (%s) is not the real drop's: %q %v", s.QR.URL, drop, err)
+		t.Fatalf("the QR shown (%s) is not the real drop's: %q %v", url, drop, err)
 	}
 	// Once the real drop closes (and its closing card has been shown), the
 	// test may show.

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"strconv"
 	"time"
 )
+
+// ProtocolVersion is the "v" of state messages.
+const ProtocolVersion = 2
 
 // Status values of a state message.
 const (
@@ -15,30 +19,24 @@ const (
 	StatusClosed  = "closed"
 )
 
-// TimeFormat is the layout of every time in overlay messages: RFC 3339,
-// UTC, milliseconds.
-const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
-
-// Time is a time encoded with TimeFormat.
+// Time is a time in overlay messages: a JSON number, milliseconds since
+// the Unix epoch (what JavaScript's Date.now() counts), half the bytes of
+// an RFC 3339 string.
 type Time struct{ time.Time }
 
 // MarshalJSON implements json.Marshaler.
 func (t Time) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, len(TimeFormat)+2)
-	b = append(b, '"')
-	b = t.UTC().AppendFormat(b, TimeFormat)
-	return append(b, '"'), nil
+	return strconv.AppendInt(nil, t.UnixMilli(), 10), nil
 }
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (t *Time) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
+	var ms int64
+	if err := json.Unmarshal(b, &ms); err != nil {
 		return err
 	}
-	v, err := time.Parse(time.RFC3339Nano, s)
-	t.Time = v
-	return err
+	t.Time = time.UnixMilli(ms).UTC()
+	return nil
 }
 
 // State is the whole overlay state of one creator, as sent to every overlay
@@ -68,12 +66,16 @@ type Stock struct {
 	Total int64 `json:"total"`
 }
 
-// QR is the claim QR: its URL, the URL rendered as SVG, and when the code
-// rotates.
+// QR is the claim QR as frames carry it: the symbol's size in modules,
+// its modules packed by PackModules (the page draws them, quiet zone
+// included), and when the code rotates. The claim URL it encodes is not
+// repeated beside it: Text reads it from the modules.
 type QR struct {
-	URL       string `json:"url"`
-	SVG       string `json:"svg"`
+	Size      int    `json:"size"`
+	Modules   string `json:"modules"`
 	RotatesAt Time   `json:"rotates_at"`
+
+	url string // what it encodes; set by the hub, not sent
 }
 
 // same reports whether s and o show the same thing (seq and server time
@@ -92,22 +94,17 @@ func (s *State) same(o *State) bool {
 	if s.ClosesAt != nil && !s.ClosesAt.Equal(o.ClosesAt.Time) {
 		return false
 	}
-	if s.QR != nil && (s.QR.URL != o.QR.URL || !s.QR.RotatesAt.Equal(o.QR.RotatesAt.Time)) {
+	if s.QR != nil && (s.QR.url != o.QR.url || s.QR.Modules != o.QR.Modules || !s.QR.RotatesAt.Equal(o.QR.RotatesAt.Time)) {
 		return false
 	}
 	return true
 }
 
-// encode returns s as one JSON text frame. HTML escaping is off: the SVG
-// stays readable and a third smaller.
+// encode returns s as one JSON text frame. HTML escaping is off: a title
+// with & or < stays as it is, in fewer bytes.
 func (s *State) encode() []byte {
 	var b bytes.Buffer
-	b.Grow(512 + func() int {
-		if s.QR != nil {
-			return len(s.QR.SVG)
-		}
-		return 0
-	}())
+	b.Grow(512)
 	e := json.NewEncoder(&b)
 	e.SetEscapeHTML(false)
 	_ = e.Encode(s) // cannot fail: plain fields only

@@ -16,6 +16,7 @@ import (
 	"github.com/dropwire/dropwire/internal/app"
 	"github.com/dropwire/dropwire/internal/config"
 	"github.com/dropwire/dropwire/internal/store/storetest"
+	"github.com/dropwire/dropwire/overlay"
 	"github.com/dropwire/dropwire/sdkhooks"
 )
 
@@ -68,10 +69,15 @@ func shownCode(t *testing.T, base string) string {
 		}
 		var st struct {
 			Status string
-			QR     *struct{ URL string }
+			QR     *overlay.QR
 		}
 		if json.Unmarshal(msg, &st) == nil && st.Status == "open" && st.QR != nil {
-			return st.QR.URL
+			// The claim URL is in the symbol, as a phone reads it.
+			u, err := st.QR.Text()
+			if err != nil {
+				t.Fatalf("the overlay's QR does not decode: %v", err)
+			}
+			return u
 		}
 	}
 }

@@ -56,6 +56,13 @@ func (c *Catalog) Delete(id string) {
 	c.mu.Unlock()
 }
 
+// Len returns how many drops the catalog holds.
+func (c *Catalog) Len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.drops)
+}
+
 // All returns every drop of creator ("" for all).
 func (c *Catalog) All(creator string) []*config.Drop {
 	c.mu.RLock()

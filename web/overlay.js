@@ -1,5 +1,6 @@
 // Dropwire overlay: connects to /v1/overlay/{creator}/ws and draws the
-// creator's drop state. Vanilla ES2020 for Chromium 103+ (OBS's browser);
+// creator's drop state (protocol v2: times in Unix milliseconds, the QR as
+// its modules, which this page draws). Vanilla ES2020 for Chromium 103+ (OBS's browser);
 // no build step, no dependency. The server sends the whole state on
 // connect and on every change; the page never counts down from when a
 // message arrived, but from closes_at and server_time.
@@ -17,6 +18,8 @@
   var BACKOFF_MAX = 15000;
   var SILENCE = 25000; // no message (state or ping) for this long: reconnect
   var STALE_QR = 15000; // a QR this long past rotates_at is not drawn
+  var QUIET = 4; // the white margin around the QR, in modules
+  var SVGNS = "http://www.w3.org/2000/svg";
 
   var root = document.getElementById("dw-overlay");
   var el = {
@@ -38,7 +41,7 @@
   var state = null; // last state message
   var offset = 0; // server clock minus local clock, ms
   var live = !onlyLive;
-  var lastSvg = "";
+  var drawn = ""; // the modules drawn in el.qr
 
   function serverNow() { return Date.now() + offset; }
 
@@ -49,6 +52,80 @@
     var sec = s % 60;
     var mm = (h > 0 && m < 10 ? "0" : "") + m;
     return (h > 0 ? h + ":" : "") + mm + ":" + (sec < 10 ? "0" : "") + sec;
+  }
+
+  // fixedModule tells whether the module at row r, column c of an n×n QR
+  // symbol is one every symbol has (a finder pattern with its separator,
+  // a timing pattern), which frames leave out: -1 not fixed, 1 dark,
+  // 0 light. overlay/qr.go has the same function.
+  function fixedModule(n, r, c) {
+    var fr, fc;
+    if (r < 8 && c < 8) { fr = r; fc = c; }
+    else if (r < 8 && c >= n - 8) { fr = r; fc = c - (n - 7); }
+    else if (r >= n - 8 && c < 8) { fr = r - (n - 7); fc = c; }
+    else if (r === 6) return c % 2 === 0 ? 1 : 0;
+    else if (c === 6) return r % 2 === 0 ? 1 : 0;
+    else return -1;
+    if (fr < 0 || fr > 6 || fc < 0 || fc > 6) return 0; // separator
+    return Math.max(Math.abs(fr - 3), Math.abs(fc - 3)) !== 2 ? 1 : 0;
+  }
+
+  // qrPath turns a frame's QR (size, and the other modules packed row by
+  // row, one bit each, most significant first, in base64) into an SVG path
+  // of one rectangle per run of dark modules, offset by the quiet zone;
+  // null when the modules do not fit the size.
+  function qrPath(n, modules) {
+    if (!(n >= 21 && n <= 177 && n % 4 === 1)) return null;
+    var bits;
+    try { bits = atob(modules); } catch (e) { return null; }
+    var k = 0;
+    var d = [];
+    for (var r = 0; r < n; r++) {
+      var run = 0;
+      for (var c = 0; c <= n; c++) {
+        var dark = false;
+        if (c < n) {
+          var f = fixedModule(n, r, c);
+          if (f < 0) {
+            if ((k >> 3) >= bits.length) return null;
+            dark = (bits.charCodeAt(k >> 3) & (0x80 >> (k & 7))) !== 0;
+            k++;
+          } else {
+            dark = f === 1;
+          }
+        }
+        if (dark) { run++; continue; }
+        if (run > 0) {
+          d.push("M" + (c - run + QUIET) + " " + (r + QUIET) + "h" + run + "v1h-" + run + "z");
+          run = 0;
+        }
+      }
+    }
+    if (((k + 7) >> 3) !== bits.length) return null;
+    return d.join("");
+  }
+
+  // drawQR draws qr in el.qr (once per code) and reports whether it could.
+  function drawQR(qr) {
+    if (qr.modules === drawn) return true;
+    var d = qrPath(qr.size, qr.modules || "");
+    if (d === null) return false;
+    var side = String(qr.size + 2 * QUIET);
+    var svg = document.createElementNS(SVGNS, "svg");
+    svg.setAttribute("viewBox", "0 0 " + side + " " + side);
+    svg.setAttribute("shape-rendering", "crispEdges");
+    var bg = document.createElementNS(SVGNS, "rect");
+    bg.setAttribute("width", side);
+    bg.setAttribute("height", side);
+    bg.setAttribute("fill", "#fff");
+    var path = document.createElementNS(SVGNS, "path");
+    path.setAttribute("fill", "#000");
+    path.setAttribute("d", d);
+    svg.appendChild(bg);
+    svg.appendChild(path);
+    el.qr.replaceChildren(svg);
+    drawn = qr.modules;
+    return true;
   }
 
   function setStatus(status) {
@@ -65,15 +142,11 @@
     var status = st ? st.status : "idle";
     var now = serverNow();
     if (status === "open") {
-      var closes = Date.parse(st.closes_at);
-      var rotates = st.qr ? Date.parse(st.qr.rotates_at) : 0;
-      if (!(closes > now) || !st.qr || now > rotates + STALE_QR) {
-        status = "idle"; // window over or QR stale: draw nothing rather than something wrong
+      var closes = st.closes_at;
+      var rotates = st.qr ? st.qr.rotates_at : 0;
+      if (!(closes > now) || !st.qr || now > rotates + STALE_QR || !drawQR(st.qr)) {
+        status = "idle"; // window over, QR stale or unreadable: draw nothing rather than something wrong
       } else {
-        if (st.qr.svg !== lastSvg) {
-          el.qr.innerHTML = st.qr.svg; // trusted: rendered by our server
-          lastSvg = st.qr.svg;
-        }
         el.title.textContent = st.drop ? st.drop.title || st.drop.id : "";
         el.countdown.textContent = fmt(closes - now);
         el.stock.textContent = st.stock ? st.stock.left + " / " + st.stock.total + " left" : "";
@@ -132,11 +205,11 @@
       var msg;
       try { msg = JSON.parse(ev.data); } catch (e) { return; }
       if (!msg || msg.type !== "state") return;
+      if (msg.v !== 2) return; // another protocol (a replica of another release): draw nothing wrong
       if (typeof msg.seq === "number" && msg.seq <= seq) return;
       seq = msg.seq;
       attempt = 0;
-      var st = Date.parse(msg.server_time);
-      if (st) offset = st - Date.now();
+      if (typeof msg.server_time === "number") offset = msg.server_time - Date.now();
       state = msg;
       render();
     };

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dropwire/dropwire/internal/config"
 	"github.com/dropwire/dropwire/internal/loadgen"
+	"github.com/dropwire/dropwire/overlay"
 	"github.com/dropwire/dropwire/sdkhooks"
 	"github.com/dropwire/dropwire/verifier"
 )
@@ -31,9 +32,7 @@ type overlayStock struct {
 		Left  int64 `json:"left"`
 		Total int64 `json:"total"`
 	} `json:"stock"`
-	QR *struct {
-		URL string `json:"url"`
-	} `json:"qr"`
+	QR *overlay.QR `json:"qr"`
 }
 
 // runBenchClaims is `dropwire bench claims`: a burst of distinct viewers
@@ -91,7 +90,12 @@ func runBenchClaims(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
-	code := before.QR.URL[strings.LastIndex(before.QR.URL, "/")+1:]
+	// The code is in the QR only, as a phone reads it.
+	claimURL, err := before.QR.Text()
+	if err != nil {
+		return fmt.Errorf("the overlay's QR does not decode: %w", err)
+	}
+	code := claimURL[strings.LastIndex(claimURL, "/")+1:]
 
 	// A viewer's phone opens the claim page, which sets its device cookie,
 	// then claims with it: every viewer does both, pages first (the scan),

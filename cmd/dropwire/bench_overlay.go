@@ -98,10 +98,10 @@ func watchOverlays(base, creator, key string, n int, onOpen func(string, time.Ti
 }
 
 // decodeFrame decodes what the benchmarks read of a state message. The
-// QR's SVG is most of a message and of no interest here: when the message
-// still decodes with the "qr" member cut off, that is enough (a thousand
-// overlays otherwise spend the client's cores scanning SVG); else the
-// whole message is decoded.
+// QR's modules are a third of a message and of no interest here: when the
+// message still decodes with the "qr" member cut off, that is enough (a
+// thousand overlays otherwise spend the client's cores scanning them);
+// else the whole message is decoded.
 func decodeFrame(msg []byte, f *overlayFrame) error {
 	if i := bytes.Index(msg, []byte(`,"qr":`)); i > 0 {
 		head := append(msg[:i:i], '}')
@@ -234,7 +234,9 @@ type momentResult struct {
 // runBenchMoment sends signed triggers that each open a fresh drop and
 // measures until every connected overlay shows it.
 func runBenchMoment(ctx context.Context, env *environ, args []string) error {
-	fs := newFlagSet(env, "bench moment", "bench moment --config FILE --source ID --admin-token T [--url URL] [--overlay-url URL] [--overlays N] [--rate R] [--events E]")
+	fs := newFlagSet(env, "bench moment", "bench moment --config FILE --source ID --admin-token T [--url URL] [--overlay-url URL] [--overlays N] [--rate R] [--events E]\n"+
+		"       bench moment --config FILE --creators N [--url URL] [--rate R] [--events E]\n"+
+		"       bench moment --write-config FILE --creators N [--public-url URL]")
 	cfgPath := fs.String("config", env.envDefault("DROPWIRE_CONFIG", ""), "configuration with the source's secret and the creator's overlay key")
 	sourceID := fs.String("source", "", "source to sign as (required)")
 	token := fs.String("admin-token", env.envDefault("DROPWIRE_ADMIN_TOKEN", ""), "admin token, to create the drops the run opens")
@@ -244,8 +246,30 @@ func runBenchMoment(ctx context.Context, env *environ, args []string) error {
 	rate := fs.Int("rate", 50, "triggers per second")
 	events := fs.Int("events", 200, "triggers, each opening a fresh drop")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	creators := fs.Int("creators", 0, "N creators with one overlay and one drop each (a configuration --write-config wrote); triggers spread over them, each drop opened once")
+	writeConfig := fs.String("write-config", "", "write the configuration of --creators N creators to this file, and exit")
+	publicURL := fs.String("public-url", "https://drops.example.com", "public_url of the configuration --write-config writes")
+	serverPID := fs.Int("server-pid", 0, "with --creators: the server's process id, to read its processor time and memory from /proc rather than /metrics")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *writeConfig != "" {
+		if *creators <= 0 {
+			fs.Usage()
+			return errUsage
+		}
+		return writeConfigFile(*writeConfig, *creators, *publicURL)
+	}
+	if *creators > 0 {
+		if *cfgPath == "" || *rate <= 0 {
+			fs.Usage()
+			return errUsage
+		}
+		e := *events
+		if !flagSet(fs, "events") {
+			e = 0 // one per creator
+		}
+		return runBenchCreators(ctx, env, *cfgPath, *base, *creators, *rate, e, *serverPID, *asJSON)
 	}
 	if *cfgPath == "" || *sourceID == "" || *token == "" || *rate <= 0 || *events <= 0 {
 		fs.Usage()

@@ -24,9 +24,10 @@ type Sockets struct {
 	conns   []*wsConn
 	polled  bool // read by the poller
 	closed  atomic.Bool
-	mu      sync.Mutex // guards reading and the closing of descriptors
-	reading bool       // the poller runs and owns the descriptors
-	cb      sync.Mutex // serialises onMessage on the portable reader
+	mu      sync.Mutex   // guards reading and the closing of descriptors
+	reading bool         // the poller runs and owns the descriptors
+	tid     atomic.Int64 // the poller's thread, for ReaderCPU
+	cb      sync.Mutex   // serialises onMessage on the portable reader
 }
 
 // wsConn is one client connection.
@@ -45,13 +46,35 @@ func DialWebSockets(rawURL string, n int, timeout time.Duration) (*Sockets, erro
 	return dialWebSockets(rawURL, n, timeout, polled)
 }
 
+// DialWebSocketURLs opens one connection to each of urls, as
+// DialWebSockets does: socket i is urls[i]'s.
+func DialWebSocketURLs(urls []string, timeout time.Duration) (*Sockets, error) {
+	us := make([]*url.URL, len(urls))
+	for i, raw := range urls {
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme != "ws" || u.Host == "" {
+			return nil, fmt.Errorf("loadgen: %q is not a ws:// URL", raw)
+		}
+		us[i] = u
+	}
+	return dialURLs(us, timeout, polled)
+}
+
 func dialWebSockets(rawURL string, n int, timeout time.Duration, poll bool) (*Sockets, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme != "ws" || u.Host == "" {
 		return nil, fmt.Errorf("loadgen: %q is not a ws:// URL", rawURL)
 	}
+	us := make([]*url.URL, n)
+	for i := range us {
+		us[i] = u
+	}
+	return dialURLs(us, timeout, poll)
+}
+
+func dialURLs(us []*url.URL, timeout time.Duration, poll bool) (*Sockets, error) {
 	s := &Sockets{polled: poll}
-	for i := range n {
+	for i, u := range us {
 		c, err := dialWebSocket(u, timeout, poll)
 		if err != nil {
 			s.Close()
@@ -77,7 +100,7 @@ func dialWebSocket(u *url.URL, timeout time.Duration, poll bool) (*wsConn, error
 		nc.Close()
 		return nil, err
 	}
-	buf := make([]byte, 0, 16<<10) // a state message with its QR fits
+	buf := make([]byte, 0, 4<<10) // a state message with its QR fits
 	end := -1
 	for end < 0 {
 		if len(buf) == cap(buf) {
