@@ -60,8 +60,10 @@ type Preview struct {
 	Resolved  time.Time
 }
 
-// Preview resolves a claim code and reads what the claim page shows, in
-// one round trip for the drop's state and stock. A code that expired or
+// Preview resolves a claim code and reads what the claim page shows: the
+// drop's state and stock, in one round trip, or as kept from a read less
+// than a second old that no change of the drop has overtaken (see
+// previewCache). A code that expired or
 // whose drop ended still has its drop's preview, with Code saying so (a
 // sold-out drop says sold out, not "scan again"). Errors: ErrUnknownCode,
 // ErrUnknownDrop, store errors.
@@ -75,15 +77,12 @@ func (c *Claims) Preview(ctx context.Context, code string) (Preview, error) {
 	if err != nil {
 		return Preview{}, err
 	}
-	raw, err := c.st.Run(ctx, previewScript, []string{store.DropKey(d.ID, "state"), store.DropKey(d.ID, "stock")})
+	state, stock, err := c.previews.get(ctx, d.ID, now, func(ctx context.Context) (map[string]string, map[string]string, error) {
+		return c.readPreview(ctx, d.ID)
+	})
 	if err != nil {
-		return Preview{}, fmt.Errorf("verifier: preview of %s: %w", d.ID, err)
+		return Preview{}, err
 	}
-	a, _ := raw.([]any)
-	if len(a) != 2 {
-		return Preview{}, fmt.Errorf("verifier: unexpected preview reply %v", raw)
-	}
-	state, stock := flatHash(a[0]), flatHash(a[1])
 	p := Preview{Drop: d, State: parseState(d.ID, state, now), Stock: stockOf(d, stock), Code: codeErr, Resolved: now}
 	for _, s := range p.Stock {
 		p.Left += max(s.Left, 0)
@@ -101,6 +100,19 @@ func (c *Claims) Preview(ctx context.Context, code string) (Preview, error) {
 		p.Code = ErrDropClosed
 	}
 	return p, nil
+}
+
+// readPreview reads a drop's state and stock hashes.
+func (c *Claims) readPreview(ctx context.Context, drop string) (state, stock map[string]string, err error) {
+	raw, err := c.st.Run(ctx, previewScript, []string{store.DropKey(drop, "state"), store.DropKey(drop, "stock")})
+	if err != nil {
+		return nil, nil, fmt.Errorf("verifier: preview of %s: %w", drop, err)
+	}
+	a, _ := raw.([]any)
+	if len(a) != 2 {
+		return nil, nil, fmt.Errorf("verifier: unexpected preview reply %v", raw)
+	}
+	return flatHash(a[0]), flatHash(a[1]), nil
 }
 
 // codeRotation is how long one code is the one on screen: qr_rotate, at
