@@ -1,7 +1,6 @@
 package verifier
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -81,7 +80,8 @@ type claimPageView struct {
 
 func (a *ClaimsAPI) claimPage(w http.ResponseWriter, r *http.Request) {
 	code := r.PathValue("code")
-	v := claimPageView{CSS: a.asset("claim.css"), JS: a.asset("claim.js"), Data: map[string]any{"code": code}}
+	v := claimPageView{CSS: a.asset("claim.css"), JS: a.asset("claim.js"), Data: make(map[string]any, 16)}
+	v.Data["code"] = code
 	p, err := a.c.Preview(r.Context(), code)
 	switch {
 	case err == nil:
@@ -100,13 +100,13 @@ func (a *ClaimsAPI) claimPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", claimPageCSP(v.Image))
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Length", strconv.Itoa(len(page)))
+	h["Content-Type"] = headerHTML
+	h["Cache-Control"] = headerNoStore
+	h["Content-Security-Policy"] = page.csp
+	h["Referrer-Policy"] = headerNoReferrer
+	h["X-Content-Type-Options"] = headerNoSniff
+	h["X-Frame-Options"] = headerDeny
+	h["Content-Length"] = []string{strconv.Itoa(page.size(v.serverTime))}
 	status := http.StatusOK
 	switch v.Status {
 	case "expired":
@@ -119,52 +119,18 @@ func (a *ClaimsAPI) claimPage(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusServiceUnavailable
 	}
 	w.WriteHeader(status)
-	_, _ = w.Write(page)
+	page.write(w, v.serverTime)
 }
 
-// serverTimeMark stands for the server time in a rendered page, so that
-// pages that differ only in it are rendered once (see render).
-const serverTimeMark = "DW_SERVER_TIME_MARK"
-
-// pageCacheSize bounds the rendered pages kept: a few per drop on stream
-// (each code, stock level and node order renders one).
-const pageCacheSize = 512
-
-// render executes the claim page template. A page is a function of its
-// view; a crowd opening one code sees the same view but for the server
-// time, so pages without anything of one viewer in them (a receipt, a
-// proof-of-work challenge) are kept by view and rendered once:
-// html/template is most of the page's CPU otherwise.
-func (a *ClaimsAPI) render(v *claimPageView) ([]byte, error) {
-	var key string
-	if v.serverTime != "" && v.Claimed == nil && v.Data["pow"] == nil {
-		if k, err := json.Marshal(v); err == nil {
-			key = string(k)
-		}
-	}
-	a.renderedMu.Lock()
-	page, ok := a.rendered[key]
-	a.renderedMu.Unlock()
-	if !ok || key == "" {
-		var b bytes.Buffer
-		if err := a.page.Execute(&b, v); err != nil {
-			return nil, err
-		}
-		page = b.Bytes()
-		if key != "" {
-			a.renderedMu.Lock()
-			if len(a.rendered) >= pageCacheSize {
-				clear(a.rendered)
-			}
-			a.rendered[key] = page
-			a.renderedMu.Unlock()
-		}
-	}
-	if v.serverTime == "" {
-		return page, nil
-	}
-	return bytes.Replace(page, []byte(serverTimeMark), []byte(v.serverTime), 1), nil
-}
+// The claim page's fixed header values, shared by every response
+// (net/http only reads them).
+var (
+	headerHTML       = []string{"text/html; charset=utf-8"}
+	headerNoStore    = []string{"no-store"}
+	headerNoReferrer = []string{"no-referrer"}
+	headerNoSniff    = []string{"nosniff"}
+	headerDeny       = []string{"DENY"}
+)
 
 // previewPage fills the page of a code whose drop is known.
 func (a *ClaimsAPI) previewPage(w http.ResponseWriter, r *http.Request, v *claimPageView, p *Preview) {

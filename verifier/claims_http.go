@@ -65,7 +65,7 @@ type ClaimsAPI struct {
 	pages viewerPages
 
 	renderedMu sync.Mutex
-	rendered   map[string][]byte // rendered claim pages by view (see render)
+	rendered   map[string]*renderedPage // rendered claim pages by view (see render)
 }
 
 // NewClaimsAPI returns the API.
@@ -86,7 +86,7 @@ func NewClaimsAPI(cfg ClaimsAPIConfig) (*ClaimsAPI, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verifier: claim page: %w", err)
 	}
-	return &ClaimsAPI{cfg: cfg, c: cfg.Claims, page: page, pages: newViewerPages(cfg), rendered: map[string][]byte{}}, nil
+	return &ClaimsAPI{cfg: cfg, c: cfg.Claims, page: page, pages: newViewerPages(cfg), rendered: map[string]*renderedPage{}}, nil
 }
 
 // Register adds the routes with handle (e.g. server.Handle).
