@@ -66,7 +66,9 @@ func TestViewKeyCoversEveryField(t *testing.T) {
 				func(d map[string]any) { d["until_closes"] = true },
 				func(d map[string]any) { d["drop"] = "other" },
 				func(d map[string]any) { d["nodes"] = []map[string]any{{"id": "north", "left": int64(2)}} },
-				func(d map[string]any) { d["nodes"] = []map[string]any{{"id": "north", "left": int64(3), "region": "eu"}} },
+				func(d map[string]any) {
+					d["nodes"] = []map[string]any{{"id": "north", "left": int64(3), "region": "eu"}}
+				},
 			} {
 				v := base()
 				change(v.Data)
