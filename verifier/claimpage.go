@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -55,6 +56,11 @@ type claimedView struct {
 
 // claimPageView is what the claim page template gets.
 type claimPageView struct {
+	// Code is the code scanned; Drop and PerViewer are set when it is a
+	// known drop's.
+	Code      string
+	Drop      string
+	PerViewer int
 	// Status is open, sold_out, closed, expired, claimed, unknown or error.
 	Status      string
 	Title       string
@@ -72,16 +78,49 @@ type claimPageView struct {
 	UntilCloses bool   // Until is the drop's closes_at, not the code's end
 	Claimed     *claimedView
 	CSS, JS     string
-	// Data goes to the script as JSON.
-	Data map[string]any
 
+	// extra goes to the script with the rest of Data: what is of one
+	// viewer (a proof-of-work challenge, the claim it made).
+	extra      map[string]any
 	serverTime string // replaces serverTimeMark in the page
+}
+
+// Data is what the page hands its script, as JSON.
+func (v *claimPageView) Data() map[string]any {
+	d := make(map[string]any, 16)
+	d["code"], d["status"] = v.Code, v.Status
+	if v.Drop != "" {
+		nodes := make([]map[string]any, len(v.Nodes))
+		for i, n := range v.Nodes {
+			nodes[i] = map[string]any{"id": n.ID, "region": n.Region, "left": n.Left}
+		}
+		d["drop"] = v.Drop
+		d["identity"] = v.Identity
+		d["per_viewer"] = v.PerViewer
+		d["server_time"] = serverTimeMark
+		d["until"] = v.Until
+		d["until_closes"] = v.UntilCloses
+		d["left"], d["total"] = v.Left, v.Total
+		d["nodes"] = nodes
+		if v.SoldOutAt != "" {
+			d["sold_out_at"] = v.SoldOutAt
+		}
+	}
+	maps.Copy(d, v.extra)
+	return d
+}
+
+// setExtra adds a value of one viewer to the script's data.
+func (v *claimPageView) setExtra(k string, x any) {
+	if v.extra == nil {
+		v.extra = map[string]any{}
+	}
+	v.extra[k] = x
 }
 
 func (a *ClaimsAPI) claimPage(w http.ResponseWriter, r *http.Request) {
 	code := r.PathValue("code")
-	v := claimPageView{CSS: a.asset("claim.css"), JS: a.asset("claim.js"), Data: make(map[string]any, 16)}
-	v.Data["code"] = code
+	v := claimPageView{Code: code, CSS: a.asset("claim.css"), JS: a.asset("claim.js")}
 	p, err := a.c.Preview(r.Context(), code)
 	switch {
 	case err == nil:
@@ -92,7 +131,6 @@ func (a *ClaimsAPI) claimPage(w http.ResponseWriter, r *http.Request) {
 		a.cfg.Logger.Warn().Err(err).Msg("claims: claim page")
 		v.Status, v.Message = "error", "Something went wrong on our side. Try again in a moment."
 	}
-	v.Data["status"] = v.Status
 	page, err := a.render(&v)
 	if err != nil {
 		a.cfg.Logger.Error().Err(err).Msg("claims: render claim page")
@@ -182,7 +220,7 @@ func (a *ClaimsAPI) previewPage(w http.ResponseWriter, r *http.Request, v *claim
 		hasDevice = err == nil && !issued
 		if err == nil && a.cfg.PowBits > 0 {
 			if ch, err := a.cfg.Viewers.PowChallenge(ctx, device, d.ID, a.cfg.PowBits); err == nil {
-				v.Data["pow"] = map[string]any{"challenge": ch, "bits": a.cfg.PowBits}
+				v.setExtra("pow", map[string]any{"challenge": ch, "bits": a.cfg.PowBits})
 			}
 		}
 	} else if id, ok, err := a.cfg.Viewers.DeviceOf(ctx, r); err == nil && ok {
@@ -192,22 +230,8 @@ func (a *ClaimsAPI) previewPage(w http.ResponseWriter, r *http.Request, v *claim
 		a.claimedPage(ctx, v, d, device)
 	}
 
-	nodes := make([]map[string]any, len(v.Nodes))
-	for i, n := range v.Nodes {
-		nodes[i] = map[string]any{"id": n.ID, "region": n.Region, "left": n.Left}
-	}
-	v.Data["drop"] = d.ID
-	v.Data["identity"] = d.Identity
-	v.Data["per_viewer"] = max(d.PerViewer, 1)
+	v.Drop, v.PerViewer = d.ID, max(d.PerViewer, 1)
 	v.serverTime = p.Resolved.UTC().Format(time.RFC3339Nano)
-	v.Data["server_time"] = serverTimeMark
-	v.Data["until"] = v.Until
-	v.Data["until_closes"] = v.UntilCloses
-	v.Data["left"], v.Data["total"] = p.Left, p.Total
-	v.Data["nodes"] = nodes
-	if v.SoldOutAt != "" {
-		v.Data["sold_out_at"] = v.SoldOutAt
-	}
 }
 
 // claimedPage turns v into the receipt of the claim the device made of d,
@@ -244,7 +268,7 @@ func (a *ClaimsAPI) claimedPage(ctx context.Context, v *claimPageView, d *config
 	if !another {
 		v.Status = "claimed"
 	}
-	v.Data["claimed"] = map[string]any{"claim_id": cl.ID, "receipt": rc}
+	v.setExtra("claimed", map[string]any{"claim_id": cl.ID, "receipt": rc})
 }
 
 // pageNodes lists d's nodes with what each has left: those with stock

@@ -3,7 +3,6 @@ package verifier
 import (
 	"bytes"
 	"io"
-	"slices"
 	"strconv"
 	"sync"
 )
@@ -63,7 +62,7 @@ var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b 
 
 // render returns the claim page of v, kept or rendered.
 func (a *ClaimsAPI) render(v *claimPageView) (*renderedPage, error) {
-	keep := v.serverTime != "" && v.Claimed == nil && v.Data["pow"] == nil
+	keep := v.serverTime != "" && v.Claimed == nil && v.extra == nil
 	var key []byte
 	if keep {
 		buf := keyBufs.Get().(*[]byte)
@@ -73,7 +72,7 @@ func (a *ClaimsAPI) render(v *claimPageView) (*renderedPage, error) {
 				keyBufs.Put(buf)
 			}
 		}()
-		key, keep = appendViewKey((*buf)[:0], v)
+		key = appendViewKey((*buf)[:0], v)
 	}
 	if keep {
 		a.renderedMu.Lock()
@@ -100,15 +99,15 @@ func (a *ClaimsAPI) render(v *claimPageView) (*renderedPage, error) {
 }
 
 // appendViewKey appends to b a key of v: every field the template reads
-// but the server time and the receipt (a page with one is not kept),
-// each written so that no two views share a key. ok is false when the
-// script data holds a value of a type not written here; such a view is
-// not kept.
-func appendViewKey(b []byte, v *claimPageView) (_ []byte, ok bool) {
-	for _, s := range [...]string{v.Status, v.Title, v.Description, v.Image, v.Message, v.SoldOutAt, v.SoldOutText,
-		v.Identity, v.SignIn, v.Policy, v.Until, v.CSS, v.JS} {
+// but the server time and what is of one viewer (a page with either is
+// not kept), each written so that no two views share a key. The script's
+// data is made of the same fields (claimPageView.Data).
+func appendViewKey(b []byte, v *claimPageView) []byte {
+	for _, s := range [...]string{v.Code, v.Drop, v.Status, v.Title, v.Description, v.Image, v.Message, v.SoldOutAt,
+		v.SoldOutText, v.Identity, v.SignIn, v.Policy, v.Until, v.CSS, v.JS} {
 		b = appendKeyString(b, s)
 	}
+	b = appendKeyInt(b, int64(v.PerViewer))
 	b = appendKeyInt(b, v.Left)
 	b = appendKeyInt(b, v.Total)
 	b = appendKeyBool(b, v.UntilCloses)
@@ -121,18 +120,16 @@ func appendViewKey(b []byte, v *claimPageView) (_ []byte, ok bool) {
 		b = appendKeyInt(b, n.Left)
 		b = appendKeyBool(b, n.Checked)
 	}
-	return appendKeyValue(b, v.Data)
+	return b
 }
 
 func appendKeyString(b []byte, s string) []byte {
-	b = append(b, 's')
 	b = strconv.AppendInt(b, int64(len(s)), 10)
 	b = append(b, ':')
 	return append(b, s...)
 }
 
 func appendKeyInt(b []byte, n int64) []byte {
-	b = append(b, 'i')
 	b = strconv.AppendInt(b, n, 10)
 	return append(b, ';')
 }
@@ -142,51 +139,4 @@ func appendKeyBool(b []byte, x bool) []byte {
 		return append(b, 'T')
 	}
 	return append(b, 'F')
-}
-
-// appendKeyValue writes a value of the script data: the types the claim
-// page puts there.
-func appendKeyValue(b []byte, v any) ([]byte, bool) {
-	switch x := v.(type) {
-	case nil:
-		return append(b, 'n'), true
-	case string:
-		return appendKeyString(b, x), true
-	case bool:
-		return appendKeyBool(b, x), true
-	case int:
-		return appendKeyInt(b, int64(x)), true
-	case int64:
-		return appendKeyInt(b, x), true
-	case map[string]any:
-		var stack [24]string
-		keys := stack[:0]
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		b = append(b, 'm')
-		b = strconv.AppendInt(b, int64(len(keys)), 10)
-		b = append(b, '{')
-		for _, k := range keys {
-			b = appendKeyString(b, k)
-			var ok bool
-			if b, ok = appendKeyValue(b, x[k]); !ok {
-				return b, false
-			}
-		}
-		return append(b, '}'), true
-	case []map[string]any:
-		b = append(b, 'l')
-		b = strconv.AppendInt(b, int64(len(x)), 10)
-		b = append(b, '[')
-		for _, m := range x {
-			var ok bool
-			if b, ok = appendKeyValue(b, m); !ok {
-				return b, false
-			}
-		}
-		return append(b, ']'), true
-	}
-	return b, false
 }
