@@ -52,6 +52,8 @@ type ViewersConfig struct {
 type Viewers struct {
 	cfg ViewersConfig
 
+	cookieAttrs string // "; Path=/; Max-Age=…" of every device cookie
+
 	mu     sync.Mutex
 	mac    *viewerMAC // keyed with the secret once it is known
 	keys   jwk.Set
@@ -71,6 +73,10 @@ func NewViewers(cfg ViewersConfig) (*Viewers, error) {
 		cfg.Now = time.Now
 	}
 	v := &Viewers{cfg: cfg}
+	// A device cookie's value is base64url and a dot, which a cookie
+	// carries as it is: what follows it is the same for every cookie.
+	const probe = "x"
+	v.cookieAttrs = strings.TrimPrefix(v.deviceCookie(probe).String(), DeviceCookie+"="+probe)
 	if cfg.Secret != "" {
 		v.mac = newViewerMAC([]byte(cfg.Secret))
 	}
@@ -149,16 +155,22 @@ func (v *Viewers) Device(ctx context.Context, w http.ResponseWriter, r *http.Req
 		return "", false, err
 	}
 	id = base64.RawURLEncoding.EncodeToString(b[:])
-	http.SetCookie(w, &http.Cookie{
+	// As http.SetCookie writes it, but for the attributes written once.
+	w.Header().Add("Set-Cookie", DeviceCookie+"="+deviceCookieValue(mac, id)+v.cookieAttrs)
+	return id, true, nil
+}
+
+// deviceCookie is the device cookie as issued, for value.
+func (v *Viewers) deviceCookie(value string) *http.Cookie {
+	return &http.Cookie{
 		Name:     DeviceCookie,
-		Value:    deviceCookieValue(mac, id),
+		Value:    value,
 		Path:     "/",
 		MaxAge:   400 * 24 * 3600, // the longest browsers keep
 		HttpOnly: true,
 		Secure:   v.cfg.SecureCookie,
 		SameSite: http.SameSiteLaxMode,
-	})
-	return id, true, nil
+	}
 }
 
 // deviceCookieValue is the device cookie of id: "<id>.<base64url MAC>".

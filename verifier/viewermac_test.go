@@ -104,6 +104,25 @@ func TestDeviceCookieAcrossReplicasAndConstructions(t *testing.T) {
 		t.Fatalf("cookies set: %v", cookies)
 	}
 	issuedValue := cookies[0].Value
+	// The header is what http.SetCookie writes for it.
+	set := httptest.NewRecorder()
+	http.SetCookie(set, &http.Cookie{Name: DeviceCookie, Value: issuedValue, Path: "/", MaxAge: 400 * 24 * 3600,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	if got, want := rec.Header().Values("Set-Cookie"), set.Header().Values("Set-Cookie"); len(got) != 1 || got[0] != want[0] {
+		t.Fatalf("Set-Cookie %q, http.SetCookie writes %q", got, want)
+	}
+	secure, err := NewViewers(ViewersConfig{Store: st, SecureCookie: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec = httptest.NewRecorder()
+	if _, _, err := secure.Device(ctx, rec, httptest.NewRequest("GET", "/c/X", nil)); err != nil {
+		t.Fatal(err)
+	}
+	if c := rec.Result().Cookies(); len(c) != 1 || !c[0].Secure || !c[0].HttpOnly || c[0].SameSite != http.SameSiteLaxMode ||
+		c[0].Path != "/" || c[0].MaxAge != 400*24*3600 {
+		t.Fatalf("secure device cookie: %+v", c)
+	}
 
 	hexSecret, err := st.Get(ctx, ViewerSecretKey)
 	if err != nil {
