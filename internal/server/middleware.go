@@ -23,6 +23,32 @@ const RequestIDHeader = "X-Request-Id"
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+
+	// The children of each route, method and status, once looked up:
+	// WithLabelValues validates and hashes its labels on every call.
+	counters  sync.Map // requestLabels → prometheus.Counter
+	observers sync.Map // requestLabels (status 0) → prometheus.Observer
+}
+
+type requestLabels struct {
+	route, method string
+	status        int
+}
+
+// observe counts one request and its latency.
+func (m *httpMetrics) observe(route, method string, status int, took time.Duration) {
+	k := requestLabels{route, method, status}
+	c, ok := m.counters.Load(k)
+	if !ok {
+		c, _ = m.counters.LoadOrStore(k, m.requests.WithLabelValues(route, method, strconv.Itoa(status)))
+	}
+	c.(prometheus.Counter).Inc()
+	k.status = 0
+	o, ok := m.observers.Load(k)
+	if !ok {
+		o, _ = m.observers.LoadOrStore(k, m.latency.WithLabelValues(route, method))
+	}
+	o.(prometheus.Observer).Observe(took.Seconds())
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
@@ -161,8 +187,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				status = http.StatusOK
 			}
 			elapsed := time.Since(start)
-			s.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
-			s.metrics.latency.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
+			s.metrics.observe(route, r.Method, status, elapsed)
 
 			lvl := zerolog.DebugLevel
 			switch {
