@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dropwire/dropwire/internal/config"
@@ -120,7 +121,7 @@ func (v *claimPageView) setExtra(k string, x any) {
 
 func (a *ClaimsAPI) claimPage(w http.ResponseWriter, r *http.Request) {
 	code := r.PathValue("code")
-	v := claimPageView{Code: code, CSS: a.asset("claim.css"), JS: a.asset("claim.js")}
+	v := claimPageView{Code: code, CSS: a.css, JS: a.js}
 	p, err := a.c.Preview(r.Context(), code)
 	switch {
 	case err == nil:
@@ -274,20 +275,22 @@ func (a *ClaimsAPI) claimedPage(ctx context.Context, v *claimPageView, d *config
 // pageNodes lists d's nodes with what each has left: those with stock
 // first, the viewer's region first among them, then as configured.
 func (a *ClaimsAPI) pageNodes(d *config.Drop, stock []StockLeft, region string) []claimNode {
-	left := map[string]int64{}
-	for _, s := range stock {
-		left[s.Node] += max(s.Left, 0)
-	}
-	var nodes []claimNode
+	nodes := make([]claimNode, 0, len(d.Stock))
 	for _, l := range d.Stock {
 		if slices.ContainsFunc(nodes, func(n claimNode) bool { return n.ID == l.Node }) {
 			continue
 		}
-		n := claimNode{ID: l.Node, Name: l.Node, Left: left[l.Node], Deadline: "Pick up within " + humanDuration(config.DefaultPickupSLA)}
+		var left int64
+		for _, s := range stock {
+			if s.Node == l.Node {
+				left += max(s.Left, 0)
+			}
+		}
+		n := claimNode{ID: l.Node, Name: l.Node, Left: left, Deadline: pickupWithin(config.DefaultPickupSLA)}
 		if cn, ok := a.cfg.Nodes(l.Node); ok {
 			n.Name, n.Region, n.Address, n.Hours = cmp(cn.Name, cn.ID), cn.Region, cn.Address, cn.Hours
 			if cn.PickupSLA > 0 {
-				n.Deadline = "Pick up within " + humanDuration(cn.PickupSLA.D())
+				n.Deadline = pickupWithin(cn.PickupSLA.D())
 			}
 		}
 		nodes = append(nodes, n)
@@ -321,7 +324,10 @@ func spacedCode(c string) string {
 // regionOf is the viewer's region, when known: the ?region= of the claim
 // URL, else the region of the node this browser last chose (RegionCookie).
 func regionOf(r *http.Request) string {
-	region := r.URL.Query().Get("region")
+	var region string
+	if r.URL.RawQuery != "" {
+		region = r.URL.Query().Get("region")
+	}
 	if region == "" {
 		if c, err := r.Cookie(RegionCookie); err == nil {
 			region, _ = url.QueryUnescape(c.Value)
@@ -331,6 +337,21 @@ func regionOf(r *http.Request) string {
 		return ""
 	}
 	return region
+}
+
+// pickupWithins holds pickupWithin's sentences: a handful of SLAs, said
+// on every view of every claim page.
+var pickupWithins sync.Map // time.Duration → string
+
+// pickupWithin is a node's pickup deadline as the page says it, "Pick up
+// within 4 h".
+func pickupWithin(d time.Duration) string {
+	if s, ok := pickupWithins.Load(d); ok {
+		return s.(string)
+	}
+	s := "Pick up within " + humanDuration(d)
+	pickupWithins.Store(d, s)
+	return s
 }
 
 // humanDuration says d as the page does: "4 h", "1 h 30 min", "45 min",

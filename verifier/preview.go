@@ -43,6 +43,7 @@ func stockOf(d *config.Drop, h map[string]string) []StockLeft {
 type Preview struct {
 	Drop  *config.Drop
 	State DropState
+	// Stock may be shared with other previews: it is not to be modified.
 	Stock []StockLeft
 	Left  int64
 	Total int64
@@ -77,20 +78,25 @@ func (c *Claims) Preview(ctx context.Context, code string) (Preview, error) {
 	if err != nil {
 		return Preview{}, err
 	}
-	state, stock, err := c.previews.get(ctx, d.ID, now, func(ctx context.Context) (map[string]string, map[string]string, error) {
-		return c.readPreview(ctx, d.ID)
+	snap, err := c.previews.get(ctx, d.ID, now, func(ctx context.Context) (*previewSnapshot, error) {
+		state, stock, err := c.readPreview(ctx, d.ID)
+		if err != nil {
+			return nil, err
+		}
+		return newPreviewSnapshot(d.ID, state, stock), nil
 	})
 	if err != nil {
 		return Preview{}, err
 	}
-	p := Preview{Drop: d, State: parseState(d.ID, state, now), Stock: stockOf(d, stock), Code: codeErr, Resolved: now}
-	for _, s := range p.Stock {
-		p.Left += max(s.Left, 0)
-		p.Total += s.Total
+	st := snap.state
+	if st.Status == StatusOpen && !st.ClosesAt.IsZero() && !now.Before(st.ClosesAt) {
+		st.Status = StatusClosed
 	}
+	lines := snap.linesOf(d)
+	p := Preview{Drop: d, State: st, Stock: lines.stock, Left: lines.left, Total: lines.total, Code: codeErr, Resolved: now}
 	p.SoldOut = p.Left == 0
-	if ms, err := strconv.ParseInt(state["sold_out_at"], 10, 64); err == nil && ms > 0 && p.SoldOut {
-		p.SoldOutAt = time.UnixMilli(ms).UTC()
+	if snap.soldOutAt > 0 && p.SoldOut {
+		p.SoldOutAt = time.UnixMilli(snap.soldOutAt).UTC()
 	}
 	p.CodeUntil = rotatedAt.Add(codeRotation(d) + d.ScanGrace.D())
 	if cl := p.State.ClosesAt; !cl.IsZero() && cl.Before(p.CodeUntil) {

@@ -2,8 +2,12 @@ package verifier
 
 import (
 	"context"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/dropwire/dropwire/internal/config"
 )
 
 // previewCache keeps what the claim page and its live status read of a
@@ -14,14 +18,16 @@ import (
 // StateChannel but a claim's later state (every claim announces the stock
 // it left, so stock is live on the next view), on a claim made through
 // this process (before its 201 is written, so the claimant's next view
-// shows it), and after maxAge, which bounds staleness should an
-// announcement be lost while the store is unreachable. Concurrent views
-// of a drop whose hashes are being read wait for that read rather than
-// send their own, unless the drop changed since the read began.
+// shows it). Past maxAge, the next view reads it again (while it does,
+// other views are answered from what is kept): that bounds staleness,
+// to maxAge and one read, should an announcement be lost while the
+// store is unreachable. Concurrent views of a drop with nothing kept
+// wait for the read in flight rather than send their own, unless the
+// drop changed since that read began.
 //
-// Only the raw hashes are kept: the drop's definition and the time are
-// applied to them on every view (see Claims.Preview). Safe for
-// concurrent use.
+// What is kept is the hashes as read (previewSnapshot): the drop's
+// definition and the time are applied to them on every view (see
+// Claims.Preview). Safe for concurrent use.
 type previewCache struct {
 	maxAge time.Duration
 
@@ -32,9 +38,8 @@ type previewCache struct {
 type previewEntry struct {
 	gen uint64 // bumped by forget
 
-	kept         bool
-	state, stock map[string]string // never written once kept
-	at           time.Time
+	kept *previewSnapshot
+	at   time.Time
 
 	reading chan struct{} // closed when the read in flight ends
 	readGen uint64        // gen when that read began
@@ -49,11 +54,10 @@ func newPreviewCache(maxAge time.Duration) *previewCache {
 	return &previewCache{maxAge: maxAge, drops: make(map[string]*previewEntry)}
 }
 
-// get returns the drop's state and stock hashes as of at most maxAge
-// before now, read with read when nothing usable is kept. The maps
-// returned must not be modified.
+// get returns the drop's snapshot as of at most maxAge before now, read
+// with read when nothing usable is kept.
 func (c *previewCache) get(ctx context.Context, drop string, now time.Time,
-	read func(context.Context) (state, stock map[string]string, err error)) (map[string]string, map[string]string, error) {
+	read func(context.Context) (*previewSnapshot, error)) (*previewSnapshot, error) {
 	for {
 		c.mu.Lock()
 		e := c.drops[drop]
@@ -64,10 +68,14 @@ func (c *previewCache) get(ctx context.Context, drop string, now time.Time,
 			e = &previewEntry{}
 			c.drops[drop] = e
 		}
-		if e.kept && now.Sub(e.at) < c.maxAge {
-			state, stock := e.state, e.stock
+		// A kept snapshot has seen no change since it was read (forget
+		// drops it). Past maxAge it still answers while the one view
+		// that reads it afresh waits for the store, so that a slow read
+		// holds up one view, not the crowd.
+		if e.kept != nil && (now.Sub(e.at) < c.maxAge || e.reading != nil && e.readGen == e.gen) {
+			snap := e.kept
 			c.mu.Unlock()
-			return state, stock, nil
+			return snap, nil
 		}
 		if e.reading != nil && e.readGen == e.gen {
 			wait := e.reading
@@ -83,7 +91,7 @@ func (c *previewCache) get(ctx context.Context, drop string, now time.Time,
 			e.waiters--
 			c.mu.Unlock()
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			continue // kept now, or read afresh
 		}
@@ -92,18 +100,18 @@ func (c *previewCache) get(ctx context.Context, drop string, now time.Time,
 		gen := e.gen
 		c.mu.Unlock()
 
-		state, stock, err := read(ctx)
+		snap, err := read(ctx)
 
 		c.mu.Lock()
 		if err == nil && e.gen == gen && c.drops[drop] == e {
-			e.kept, e.state, e.stock, e.at = true, state, stock, now
+			e.kept, e.at = snap, now
 		}
 		if e.reading == done {
 			e.reading = nil
 		}
 		c.mu.Unlock()
 		close(done)
-		return state, stock, err
+		return snap, err
 	}
 }
 
@@ -112,7 +120,7 @@ func (c *previewCache) forget(drop string) {
 	c.mu.Lock()
 	if e := c.drops[drop]; e != nil {
 		e.gen++
-		e.kept, e.state, e.stock = false, nil, nil
+		e.kept = nil
 	}
 	c.mu.Unlock()
 }
@@ -129,4 +137,48 @@ func (c *previewCache) forgetAllLocked() {
 		e.gen++
 	}
 	clear(c.drops)
+}
+
+// previewSnapshot is a drop's state and stock hashes as read once, parsed
+// once; shared by every view it serves and never modified.
+type previewSnapshot struct {
+	// state is the drop's state as stored: a drop past its closes_at
+	// still says open here (Claims.Preview applies the time).
+	state     DropState
+	soldOutAt int64 // unix ms; 0 when not recorded
+	stock     map[string]string
+
+	lines atomic.Pointer[snapshotLines]
+}
+
+// snapshotLines is the snapshot's stock as a drop definition lists it.
+type snapshotLines struct {
+	d           *config.Drop
+	stock       []StockLeft
+	left, total int64
+}
+
+func newPreviewSnapshot(drop string, state, stock map[string]string) *previewSnapshot {
+	s := &previewSnapshot{state: parseState(drop, state, time.Time{}), stock: stock}
+	if ms, err := strconv.ParseInt(state["sold_out_at"], 10, 64); err == nil && ms > 0 {
+		s.soldOutAt = ms
+	}
+	return s
+}
+
+// linesOf returns the snapshot's stock of each of d's lines (shared: not
+// to be modified), with what is left and the total over them. A drop's
+// definition is replaced, never changed, when it is edited, so the
+// pointer names it.
+func (s *previewSnapshot) linesOf(d *config.Drop) *snapshotLines {
+	if l := s.lines.Load(); l != nil && l.d == d {
+		return l
+	}
+	l := &snapshotLines{d: d, stock: stockOf(d, s.stock)}
+	for _, line := range l.stock {
+		l.left += max(line.Left, 0)
+		l.total += line.Total
+	}
+	s.lines.Store(l)
+	return l
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dropwire/dropwire/internal/config"
 	"github.com/dropwire/dropwire/internal/store"
 	"github.com/dropwire/dropwire/internal/store/storetest"
 )
@@ -100,8 +101,8 @@ func settle(t *testing.T, c *Claims, st store.Store) {
 	deadline := time.Now().Add(10 * time.Second)
 	for i := 0; ; i++ {
 		marker := "marker-" + strconv.Itoa(i)
-		c.previews.get(ctx, marker, c.now(), func(context.Context) (map[string]string, map[string]string, error) {
-			return map[string]string{}, map[string]string{}, nil
+		c.previews.get(ctx, marker, c.now(), func(context.Context) (*previewSnapshot, error) {
+			return newPreviewSnapshot(marker, nil, nil), nil
 		})
 		if err := st.Publish(ctx, StateChannel, []byte(marker+" 1")); err != nil {
 			t.Fatal(err)
@@ -174,26 +175,25 @@ func TestPreviewCacheForgetDuringRead(t *testing.T) {
 	now := time.Now()
 	release := make(chan struct{})
 	var reads atomic.Int64
-	read := func(version string, block bool) func(context.Context) (map[string]string, map[string]string, error) {
-		return func(context.Context) (map[string]string, map[string]string, error) {
+	read := func(version string, block bool) func(context.Context) (*previewSnapshot, error) {
+		return func(context.Context) (*previewSnapshot, error) {
 			reads.Add(1)
 			if block {
 				<-release
 			}
-			return map[string]string{"v": version}, nil, nil
+			return newPreviewSnapshot("d", nil, map[string]string{"v": version}), nil
 		}
 	}
+	version := func(s *previewSnapshot, _ error) string { return s.stock["v"] }
 	first := make(chan string)
 	go func() {
-		s, _, _ := c.get(ctx, "d", now, read("old", true))
-		first <- s["v"]
+		first <- version(c.get(ctx, "d", now, read("old", true)))
 	}()
 	waitFor(t, func() bool { return reads.Load() == 1 })
 	// A view arriving now waits for that read.
 	waiter := make(chan string)
 	go func() {
-		s, _, _ := c.get(ctx, "d", now, read("fresh", false))
-		waiter <- s["v"]
+		waiter <- version(c.get(ctx, "d", now, read("fresh", false)))
 	}()
 	waitFor(t, func() bool { return c.waiting("d") })
 	c.forget("d")
@@ -204,14 +204,14 @@ func TestPreviewCacheForgetDuringRead(t *testing.T) {
 	if v := <-waiter; v != "fresh" {
 		t.Fatalf("a view waiting across the change got %q, want a fresh read", v)
 	}
-	if s, _, _ := c.get(ctx, "d", now, read("third", false)); s["v"] != "fresh" {
-		t.Fatalf("kept %q, want the read made after the change", s["v"])
+	if v := version(c.get(ctx, "d", now, read("third", false))); v != "fresh" {
+		t.Fatalf("kept %q, want the read made after the change", v)
 	}
 
 	// A failed read is not kept.
 	boom := errors.New("store down")
-	if _, _, err := c.get(ctx, "e", now, func(context.Context) (map[string]string, map[string]string, error) {
-		return nil, nil, boom
+	if _, err := c.get(ctx, "e", now, func(context.Context) (*previewSnapshot, error) {
+		return nil, boom
 	}); !errors.Is(err, boom) {
 		t.Fatalf("err %v", err)
 	}
@@ -225,7 +225,7 @@ func (c *previewCache) kept(drop string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.drops[drop]
-	return e != nil && e.kept
+	return e != nil && e.kept != nil
 }
 
 // waiting reports whether a view waits for a read of drop in flight.
@@ -234,4 +234,79 @@ func (c *previewCache) waiting(drop string) bool {
 	defer c.mu.Unlock()
 	e := c.drops[drop]
 	return e != nil && e.waiters > 0
+}
+
+// A kept read of an open drop says closed once the clock passes the
+// drop's closes_at, without reading it again.
+func TestPreviewKeptReadClosesOnTime(t *testing.T) {
+	ctx := context.Background()
+	st := &previewReads{Store: storetest.Redis(t)}
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	d := claimDrop("brief", 3)
+	d.Window = config.Duration(400 * time.Millisecond)
+	e := newClaimEnv(t, st, now, d)
+	e.open(t, "brief")
+	settle(t, e.claims, st)
+	p, err := e.claims.Preview(ctx, "open-brief")
+	if err != nil || p.State.Status != StatusOpen || p.Code != nil {
+		t.Fatalf("open: %v %v %v", p.State.Status, p.Code, err)
+	}
+	reads := st.n.Load()
+	clock.Store(p.State.ClosesAt.UnixNano())
+	p, err = e.claims.Preview(ctx, "open-brief")
+	if err != nil || p.State.Status != StatusClosed || !errors.Is(p.Code, ErrDropClosed) {
+		t.Fatalf("at closes_at: %v %v %v", p.State.Status, p.Code, err)
+	}
+	if st.n.Load() != reads {
+		t.Fatal("the drop was read again")
+	}
+}
+
+// Past maxAge, one view reads the drop again and the others are answered
+// with what is kept until it has; a change forgets it for all of them.
+func TestPreviewCacheOneReadPastMaxAge(t *testing.T) {
+	ctx := context.Background()
+	c := newPreviewCache(time.Second)
+	t0 := time.Now()
+	snap := func(v string) *previewSnapshot { return newPreviewSnapshot("d", nil, map[string]string{"v": v}) }
+	if s, _ := c.get(ctx, "d", t0, func(context.Context) (*previewSnapshot, error) { return snap("one"), nil }); s.stock["v"] != "one" {
+		t.Fatal("first read")
+	}
+	release := make(chan struct{})
+	leader := make(chan string)
+	later := t0.Add(time.Second)
+	go func() {
+		s, _ := c.get(ctx, "d", later, func(context.Context) (*previewSnapshot, error) {
+			<-release
+			return snap("two"), nil
+		})
+		leader <- s.stock["v"]
+	}()
+	waitFor(t, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.drops["d"].reading != nil
+	})
+	for range 10 {
+		s, err := c.get(ctx, "d", later, func(context.Context) (*previewSnapshot, error) {
+			t.Error("a second read while one is in flight")
+			return snap("three"), nil
+		})
+		if err != nil || s.stock["v"] != "one" {
+			t.Fatalf("during the read: %v %v", s.stock, err)
+		}
+	}
+	close(release)
+	if v := <-leader; v != "two" {
+		t.Fatalf("the reader got %q", v)
+	}
+	if s, _ := c.get(ctx, "d", later, nil); s.stock["v"] != "two" {
+		t.Fatalf("kept %q after the read", s.stock["v"])
+	}
+	c.forget("d")
+	if s, _ := c.get(ctx, "d", later, func(context.Context) (*previewSnapshot, error) { return snap("four"), nil }); s.stock["v"] != "four" {
+		t.Fatal("a change did not make the next view read")
+	}
 }
