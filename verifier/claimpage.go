@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dropwire/dropwire/internal/config"
@@ -202,7 +203,7 @@ func (a *ClaimsAPI) previewPage(w http.ResponseWriter, r *http.Request, v *claim
 	default:
 		v.Status = "open"
 	}
-	v.Until = p.CodeUntil.UTC().Format(time.RFC3339Nano)
+	v.Until = a.until.format(p.CodeUntil)
 	v.UntilCloses = p.CodeUntil.Equal(p.State.ClosesAt)
 
 	// The device: issued on the open (or sold-out) page of a device or
@@ -337,6 +338,24 @@ func regionOf(r *http.Request) string {
 		return ""
 	}
 	return region
+}
+
+// lastTime formats times as RFC 3339 (nanoseconds, UTC), keeping the
+// last one: every view of a code shows the same end of the code.
+type lastTime struct{ p atomic.Pointer[formattedTime] }
+
+type formattedTime struct {
+	t time.Time
+	s string
+}
+
+func (l *lastTime) format(t time.Time) string {
+	if f := l.p.Load(); f != nil && f.t.Equal(t) {
+		return f.s
+	}
+	s := t.UTC().Format(time.RFC3339Nano)
+	l.p.Store(&formattedTime{t, s})
+	return s
 }
 
 // pickupWithins holds pickupWithin's sentences: a handful of SLAs, said

@@ -8,6 +8,7 @@ import (
 	"image/png"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -45,10 +46,12 @@ func rushImage(b *testing.B) []byte {
 // visit (the page, its stylesheet, its script and the drop's picture,
 // one of each in turn). The two servers take turns, eight slices of
 // 2,500 requests each (loadgen.Interleave), so that the load other work
-// puts on the machine weighs on both alike. Reports requests/s, p50 and p99 of
+// puts on the machine weighs on both alike. The collector runs at
+// GOGC 200, as in dropwire serve. Reports requests/s, p50 and p99 of
 // both, and Dropwire's throughput as a share of the reference's.
 func BenchmarkClaimPageRush(b *testing.B) {
 	const n = 20000
+	defer debug.SetGCPercent(debug.SetGCPercent(200)) // as dropwire serve runs
 	ctx := context.Background()
 	st := storetest.Redis(b)
 	pic, err := images.Put(ctx, st, rushImage(b), "image/png")

@@ -64,7 +64,8 @@ type ClaimsAPI struct {
 	page  *template.Template
 	pages viewerPages
 
-	css, js    string // the claim page's asset URLs
+	css, js    string   // the claim page's asset URLs
+	until      lastTime // the claim page's last "until"
 	renderedMu sync.Mutex
 	rendered   map[string]*renderedPage // rendered claim pages by view (see render)
 }

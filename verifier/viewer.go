@@ -156,7 +156,8 @@ func (v *Viewers) Device(ctx context.Context, w http.ResponseWriter, r *http.Req
 	}
 	id = base64.RawURLEncoding.EncodeToString(b[:])
 	// As http.SetCookie writes it, but for the attributes written once.
-	w.Header().Add("Set-Cookie", DeviceCookie+"="+deviceCookieValue(mac, id)+v.cookieAttrs)
+	sum := mac.sum16("device-cookie", id)
+	w.Header().Add("Set-Cookie", DeviceCookie+"="+id+"."+base64.RawURLEncoding.EncodeToString(sum[:])+v.cookieAttrs)
 	return id, true, nil
 }
 
@@ -173,12 +174,7 @@ func (v *Viewers) deviceCookie(value string) *http.Cookie {
 	}
 }
 
-// deviceCookieValue is the device cookie of id: "<id>.<base64url MAC>".
-func deviceCookieValue(mac *viewerMAC, id string) string {
-	sum := mac.sum16("device-cookie", id)
-	return id + "." + base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
+// openDeviceCookie opens a device cookie, "<id>.<base64url MAC>".
 func openDeviceCookie(mac *viewerMAC, value string) (string, bool) {
 	id, sig, ok := strings.Cut(value, ".")
 	if !ok || len(id) != 22 || len(sig) != 22 {

@@ -26,8 +26,9 @@ type httpMetrics struct {
 
 	// The children of each route, method and status, once looked up:
 	// WithLabelValues validates and hashes its labels on every call.
-	counters  sync.Map // requestLabels → prometheus.Counter
-	observers sync.Map // requestLabels (status 0) → prometheus.Observer
+	mu        sync.RWMutex
+	counters  map[requestLabels]prometheus.Counter
+	observers map[requestLabels]prometheus.Observer // status 0
 }
 
 type requestLabels struct {
@@ -38,21 +39,26 @@ type requestLabels struct {
 // observe counts one request and its latency.
 func (m *httpMetrics) observe(route, method string, status int, took time.Duration) {
 	k := requestLabels{route, method, status}
-	c, ok := m.counters.Load(k)
-	if !ok {
-		c, _ = m.counters.LoadOrStore(k, m.requests.WithLabelValues(route, method, strconv.Itoa(status)))
+	route0 := requestLabels{route, method, 0}
+	m.mu.RLock()
+	c, ok1 := m.counters[k]
+	o, ok2 := m.observers[route0]
+	m.mu.RUnlock()
+	if !ok1 || !ok2 {
+		c = m.requests.WithLabelValues(route, method, strconv.Itoa(status))
+		o = m.latency.WithLabelValues(route, method)
+		m.mu.Lock()
+		m.counters[k], m.observers[route0] = c, o
+		m.mu.Unlock()
 	}
-	c.(prometheus.Counter).Inc()
-	k.status = 0
-	o, ok := m.observers.Load(k)
-	if !ok {
-		o, _ = m.observers.LoadOrStore(k, m.latency.WithLabelValues(route, method))
-	}
-	o.(prometheus.Observer).Observe(took.Seconds())
+	c.Inc()
+	o.Observe(took.Seconds())
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 	m := &httpMetrics{
+		counters:  map[requestLabels]prometheus.Counter{},
+		observers: map[requestLabels]prometheus.Observer{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dropwire_http_requests_total",
 			Help: "HTTP requests by route pattern, method and status code.",
@@ -158,11 +164,17 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		if !validRequestID(id) {
 			id = nextRequestID()
 		}
-		w.Header().Set(RequestIDHeader, id)
+		w.Header()[RequestIDHeader] = []string{id}
 		client := clientAddr(r.RemoteAddr, r.Header, s.cfg.TrustedProxies)
-		rc := &requestContext{id: id, client: client, base: &s.log}
+		// One allocation for what the request keeps.
+		held := &struct {
+			rc requestContext
+			sw statusWriter
+		}{rc: requestContext{id: id, client: client, base: &s.log}}
+		rc := &held.rc
 		r = r.WithContext(context.WithValue(r.Context(), requestContextKey{}, rc))
-		sw := &statusWriter{ResponseWriter: w, body: withReadDeadline(w, r, start, s.cfg.ReadTimeout)}
+		sw := &held.sw
+		*sw = statusWriter{ResponseWriter: w, body: withReadDeadline(w, r, start, s.cfg.ReadTimeout)}
 
 		defer func() {
 			if v := recover(); v != nil {
