@@ -95,10 +95,11 @@ type Side struct {
 // machine whose load changes during the run weighs on both alike. Each
 // slice sends perSlice requests over cfg.Concurrency connections (cfg's
 // Addr, Request and Max are set here). It returns each side's slices
-// combined (Combine), in the order of sides; after is called after each
-// run of one side, when set, e.g. to read its CPU time.
+// combined (Combine), in the order of sides. around, when set, is called
+// before each run of one side, and the function it returns after it,
+// e.g. to read the server's CPU time around the run.
 func Interleave(ctx context.Context, cfg Config, sides []Side, slices, perSlice int,
-	after func(side int, r Result)) ([]Result, error) {
+	around func(side int) func(Result)) ([]Result, error) {
 	runs := make([][]Result, len(sides))
 	for i := range slices {
 		for j := range sides {
@@ -110,12 +111,16 @@ func Interleave(ctx context.Context, cfg Config, sides []Side, slices, perSlice 
 			c := cfg
 			c.Addr, c.Max = s.Addr, perSlice
 			c.Request = func(n int) Request { return s.Requests[n%len(s.Requests)] }
+			var after func(Result)
+			if around != nil {
+				after = around(k)
+			}
 			r, err := Run(ctx, c)
 			if err != nil {
 				return nil, fmt.Errorf("loadgen: %s: %w", s.Name, err)
 			}
 			if after != nil {
-				after(k, r)
+				after(r)
 			}
 			runs[k] = append(runs[k], r)
 		}

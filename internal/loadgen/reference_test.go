@@ -81,8 +81,14 @@ func TestInterleave(t *testing.T) {
 		{"b", b, []Request{BuildRequest("GET", b, "/1", nil, nil)}},
 	}
 	var after []int
-	res, err := Interleave(context.Background(), Config{Concurrency: 2}, sides, 4, 50, func(side int, r Result) {
+	res, err := Interleave(context.Background(), Config{Concurrency: 2}, sides, 4, 50, func(side int) func(Result) {
 		after = append(after, side)
+		return func(r Result) {
+			if r.Sent != 50 {
+				t.Errorf("a slice of %d requests", r.Sent)
+			}
+			after = append(after, side)
+		}
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +96,7 @@ func TestInterleave(t *testing.T) {
 	mu.Lock()
 	served := strings.Join(order, "") // consecutive runs of one side count once
 	mu.Unlock()
-	if served != "ababa" || fmt.Sprint(after) != "[0 1 1 0 0 1 1 0]" {
+	if served != "ababa" || fmt.Sprint(after) != "[0 0 1 1 1 1 0 0 0 0 1 1 1 1 0 0]" {
 		t.Fatalf("order of the runs %v, after %v", served, after)
 	}
 	for i, r := range res {
