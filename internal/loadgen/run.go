@@ -289,3 +289,12 @@ func round(d time.Duration) time.Duration {
 		return d.Round(time.Microsecond)
 	}
 }
+
+// Latencies returns every latency of the run (sorted); nil for a Result
+// not made by Run or Combine.
+func (r Result) Latencies() *Latencies {
+	if r.lat == nil {
+		return &Latencies{}
+	}
+	return r.lat
+}
