@@ -358,18 +358,25 @@ func (l *lastTime) format(t time.Time) string {
 	return s
 }
 
-// pickupWithins holds pickupWithin's sentences: a handful of SLAs, said
-// on every view of every claim page.
-var pickupWithins sync.Map // time.Duration → string
+// pickupWithins holds pickupWithin's sentences: a handful of SLAs (the
+// configured nodes'), said on every view of every claim page.
+var pickupWithins = struct {
+	sync.RWMutex
+	m map[time.Duration]string
+}{m: map[time.Duration]string{}}
 
 // pickupWithin is a node's pickup deadline as the page says it, "Pick up
 // within 4 h".
 func pickupWithin(d time.Duration) string {
-	if s, ok := pickupWithins.Load(d); ok {
-		return s.(string)
+	pickupWithins.RLock()
+	s, ok := pickupWithins.m[d]
+	pickupWithins.RUnlock()
+	if !ok {
+		s = "Pick up within " + humanDuration(d)
+		pickupWithins.Lock()
+		pickupWithins.m[d] = s
+		pickupWithins.Unlock()
 	}
-	s := "Pick up within " + humanDuration(d)
-	pickupWithins.Store(d, s)
 	return s
 }
 
