@@ -3,13 +3,17 @@ package sdkhooks_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pion/webrtc/v4"
 
 	"github.com/dropwire/dropwire/internal/app"
 	"github.com/dropwire/dropwire/internal/loadgen"
@@ -106,10 +110,12 @@ func sendHooks(b *testing.B, addr, run string, n, rate int) rtcCompare {
 // same rate (1,000 events/s), on the same server (the whole app on
 // Redis, GOGC 200 as dropwire serve runs) in the same run: ten peers take
 // the events in turn; the webhooks go out from the open-loop load
-// generator over 16 connections. Each b.N round sends 3,000 events down
-// each path, the order of the two paths alternating. Reports p50 and p99
-// of each over all rounds and the data channel's p99 as a share of the
-// webhooks'.
+// generator over 16 connections. A third path is the data channel's
+// floor: the same clients against pion peers that answer each message at
+// once with a fixed ack (echoServer), with nothing of Dropwire on the way.
+// Each b.N round sends 3,000 events down each path, the order of the
+// paths alternating. Reports p50 and p99 of each over all rounds, and the
+// p99 of the data channel and of its floor as shares of the webhooks'.
 //
 // With 40 peers each carries a quarter of the events: the server handles
 // a peer's messages one after the other (the channel is ordered), so a
@@ -136,36 +142,35 @@ func benchRTCAckVsWebhook(b *testing.B, npeers int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	hc := &http.Client{Timeout: 30 * time.Second}
-	peers := make([]*sdkhooks.RTCClient, npeers)
-	for i := range peers {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		peers[i], err = sdkhooks.DialRTC(ctx, sdkhooks.RTCClientConfig{URL: ts.URL + "/v1/rtc/cap", Token: tok, Loopback: true, HTTPClient: hc})
-		cancel()
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.Cleanup(func() {
-		for _, c := range peers {
-			_ = c.Close(context.Background())
-		}
-	})
-	// Warm both paths (connections, the drop's first opening).
+	peers := dialPeers(b, ts.URL+"/v1/rtc/cap", tok, npeers)
+	echo := &echoServer{api: sdkhooks.NewRTCClientAPI(true)}
+	es := httptest.NewServer(echo)
+	b.Cleanup(func() { es.Close(); echo.close() })
+	echoPeers := dialPeers(b, es.URL+"/echo", tok, npeers)
+	// Warm every path (connections, the drop's first opening).
 	sendRTC(b, peers, "warm", 200, rate)
+	sendRTC(b, echoPeers, "warm", 200, rate)
 	sendHooks(b, addr, "warm", 200, rate)
 
-	var rtc, hooks loadgen.Latencies
+	var rtc, floor, hooks loadgen.Latencies
 	var server ackBuckets // the server's own share: message in → ack sent
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 	b.ResetTimer()
 	for round := range b.N {
-		paths := []string{"rtc", "hooks"}
+		paths := []string{"rtc", "echo", "hooks"}
 		if round%2 == 1 {
-			paths = []string{"hooks", "rtc"}
+			paths = []string{"hooks", "echo", "rtc"}
 		}
 		for _, p := range paths {
 			tag := fmt.Sprintf("%s-%d", run, round)
+			if p == "echo" {
+				r := sendRTC(b, echoPeers, tag, n, rate)
+				if r.status["accepted"] != n {
+					b.Fatalf("echo acks: %v", r.status)
+				}
+				floor.Merge(&r.lat)
+				continue
+			}
 			if p == "rtc" {
 				before := gatherAck(b, a)
 				r := sendRTC(b, peers, tag, n, rate)
@@ -184,10 +189,13 @@ func benchRTCAckVsWebhook(b *testing.B, npeers int) {
 		}
 	}
 	b.StopTimer()
-	rs, hs := rtc.Summarize(), hooks.Summarize()
+	rs, fs, hs := rtc.Summarize(), floor.Summarize(), hooks.Summarize()
 	us := func(d time.Duration) float64 { return float64(d.Microseconds()) }
 	b.ReportMetric(us(rs.P50), "rtc-p50-µs")
 	b.ReportMetric(us(rs.P99), "rtc-p99-µs")
+	b.ReportMetric(us(fs.P50), "echo-p50-µs")
+	b.ReportMetric(us(fs.P99), "echo-p99-µs")
+	b.ReportMetric(float64(fs.P99)/float64(hs.P99), "p99-echo/hook")
 	b.ReportMetric(us(hs.P50), "hook-p50-µs")
 	b.ReportMetric(us(hs.P99), "hook-p99-µs")
 	b.ReportMetric(float64(rs.P99)/float64(hs.P99), "p99-rtc/hook")
@@ -245,4 +253,82 @@ func (h *ackBuckets) quantile(q float64) float64 {
 		}
 	}
 	return h.bounds[len(h.bounds)-1]
+}
+
+// echoServer is the floor of the data channel: a WHIP-shaped endpoint
+// whose peers answer every message at once, from pion's reader, with a
+// fixed ack: the same transport as Dropwire's (pion, DTLS, SCTP, loopback
+// ICE), with no verification, no store and nothing to encode.
+type echoServer struct {
+	api *webrtc.API
+	mu  sync.Mutex
+	pcs []*webrtc.PeerConnection
+}
+
+func (e *echoServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodDelete {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	offer, _ := io.ReadAll(r.Body)
+	pc, err := e.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	e.mu.Lock()
+	e.pcs = append(e.pcs, pc)
+	e.mu.Unlock()
+	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		dc.OnMessage(func(webrtc.DataChannelMessage) { _ = dc.SendText(`{"ack":"echo","status":"accepted"}`) })
+	})
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: string(offer)}); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(answer); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	<-gathered
+	w.Header().Set("Location", r.URL.Path+"/echo")
+	w.Header().Set("Content-Type", "application/sdp")
+	w.WriteHeader(http.StatusCreated)
+	_, _ = io.WriteString(w, pc.LocalDescription().SDP)
+}
+
+func (e *echoServer) close() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, pc := range e.pcs {
+		_ = pc.GracefulClose()
+	}
+}
+
+// dialPeers opens n data channels to url.
+func dialPeers(b *testing.B, url, tok string, n int) []*sdkhooks.RTCClient {
+	b.Helper()
+	hc := &http.Client{Timeout: 30 * time.Second}
+	peers := make([]*sdkhooks.RTCClient, n)
+	for i := range peers {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		var err error
+		peers[i], err = sdkhooks.DialRTC(ctx, sdkhooks.RTCClientConfig{URL: url, Token: tok, Loopback: true, HTTPClient: hc})
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Cleanup(func() {
+		for _, c := range peers {
+			_ = c.Close(context.Background())
+		}
+	})
+	return peers
 }
