@@ -210,3 +210,111 @@ func BenchmarkRTCPeers(b *testing.B) {
 		hc.CloseIdleConnections()
 	}
 }
+
+// BenchmarkRTCAckBreakdown splits event → ack on ten peers at 1,000
+// events/s (b.N rounds of 3,000 events, Redis) into its three legs, by
+// the server's own timestamps (same process, same clock): the event from
+// the client's Send to the server's handler (client SCTP/DTLS/ICE, the
+// server's ICE, DTLS, SCTP and data-channel readers), the server's work
+// (decode, the ingest script, the ack's encoding and its hand-off to
+// SCTP), and the ack back to the client's handler. in-unqueued is the
+// first leg less any wait for the peer's previous message, which the
+// server handles first.
+func BenchmarkRTCAckBreakdown(b *testing.B) {
+	const n, rate, npeers = 3000, 1000, 10
+	defer debug.SetGCPercent(debug.SetGCPercent(200))
+	s, url := newRTCBenchServer(b, nil)
+	var mu sync.Mutex
+	server := map[string][2]time.Time{}
+	s.acked = func(a Ack, in, out time.Time) {
+		mu.Lock()
+		server[a.Ack] = [2]time.Time{in, out}
+		mu.Unlock()
+	}
+	peers := make([]*RTCClient, npeers)
+	for i := range peers {
+		peers[i] = benchDial(b, url)
+	}
+	defer func() {
+		for _, c := range peers {
+			_ = c.Close(context.Background())
+		}
+	}()
+	var legIn, legFree, legServer, legOut, total []time.Duration
+	run := strconv.FormatInt(time.Now().UnixNano(), 36)
+	b.ResetTimer()
+	for round := range b.N {
+		sentAt := make([]time.Time, n)
+		var wg sync.WaitGroup
+		arrived := make([][]time.Time, npeers)
+		ids := make([][]string, npeers)
+		for p, c := range peers {
+			k := n / npeers
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				defer cancel()
+				for range k {
+					a, at, err := c.NextAckAt(ctx)
+					if err != nil || a.Status == StatusRejected {
+						b.Errorf("%+v %v", a, err)
+						return
+					}
+					arrived[p] = append(arrived[p], at)
+					ids[p] = append(ids[p], a.Ack)
+				}
+			}()
+		}
+		interval := time.Second / rate
+		start := time.Now()
+		for i := range n {
+			if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+				time.Sleep(wait)
+			}
+			sentAt[i] = time.Now()
+			msg := fmt.Appendf(nil, `{"id":"b-%s-%d-%d","type":"drop.trigger","drop":"spring","moment":"m-%d"}`, run, round, i, i%1000)
+			if err := peers[i%npeers].Send(msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+		wg.Wait()
+		mu.Lock()
+		for p := range peers {
+			var prevOut time.Time
+			for j, id := range ids[p] {
+				var r, i int
+				if _, err := fmt.Sscanf(id[strings.LastIndexByte(id[:strings.LastIndexByte(id, '-')], '-')+1:], "%d-%d", &r, &i); err != nil || r != round {
+					b.Fatalf("ack %q", id)
+				}
+				st, ok := server[id]
+				if !ok {
+					b.Fatalf("no server times for %s", id)
+				}
+				legIn = append(legIn, st[0].Sub(sentAt[i]))
+				// Less the wait for the peer's previous message, which
+				// the server handles first (the channel is ordered).
+				from := sentAt[i]
+				if prevOut.After(from) {
+					from = prevOut
+				}
+				legFree = append(legFree, st[0].Sub(from))
+				prevOut = st[1]
+				legServer = append(legServer, st[1].Sub(st[0]))
+				legOut = append(legOut, arrived[p][j].Sub(st[1]))
+				total = append(total, arrived[p][j].Sub(sentAt[i]))
+			}
+		}
+		clear(server)
+		mu.Unlock()
+	}
+	b.StopTimer()
+	for _, leg := range []struct {
+		name string
+		v    []time.Duration
+	}{{"in", legIn}, {"in-unqueued", legFree}, {"server", legServer}, {"out", legOut}, {"total", total}} {
+		slices.Sort(leg.v)
+		b.ReportMetric(float64(quantile(leg.v, .5).Microseconds()), leg.name+"-p50-µs")
+		b.ReportMetric(float64(quantile(leg.v, .99).Microseconds()), leg.name+"-p99-µs")
+	}
+}

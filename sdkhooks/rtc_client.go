@@ -45,10 +45,16 @@ type RTCClient struct {
 	token    string
 	location string // absolute URL of the session
 
-	in        chan []byte
+	in        chan received
 	closed    chan struct{}
 	closeOnce sync.Once
 	sendMu    sync.Mutex
+}
+
+// received is a message from the server and when it arrived.
+type received struct {
+	data []byte
+	at   time.Time
 }
 
 // NewRTCClientAPI returns the webrtc.API DialRTC builds: loopback selects
@@ -83,7 +89,7 @@ func DialRTC(ctx context.Context, cfg RTCClientConfig) (*RTCClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &RTCClient{pc: pc, http: hc, token: cfg.Token, in: make(chan []byte, 1024), closed: make(chan struct{})}
+	c := &RTCClient{pc: pc, http: hc, token: cfg.Token, in: make(chan received, 1024), closed: make(chan struct{})}
 	fail := func(err error) (*RTCClient, error) {
 		c.shutdown()
 		return nil, err
@@ -98,7 +104,7 @@ func DialRTC(ctx context.Context, cfg RTCClientConfig) (*RTCClient, error) {
 	dc.OnOpen(func() { close(open) })
 	dc.OnMessage(func(m webrtc.DataChannelMessage) {
 		select {
-		case c.in <- m.Data:
+		case c.in <- received{m.Data, time.Now()}:
 		case <-c.closed:
 		}
 	})
@@ -184,31 +190,43 @@ func (c *RTCClient) Ping() error { return c.Send([]byte(`{"type":"ping"}`)) }
 
 // Next returns the next message from the server, raw.
 func (c *RTCClient) Next(ctx context.Context) ([]byte, error) {
+	m, err := c.next(ctx)
+	return m.data, err
+}
+
+func (c *RTCClient) next(ctx context.Context) (received, error) {
 	select {
 	case m := <-c.in:
 		return m, nil
 	case <-c.closed:
-		return nil, io.ErrClosedPipe
+		return received{}, io.ErrClosedPipe
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return received{}, ctx.Err()
 	}
 }
 
 // NextAck returns the next ack, skipping pongs.
 func (c *RTCClient) NextAck(ctx context.Context) (Ack, error) {
+	a, _, err := c.NextAckAt(ctx)
+	return a, err
+}
+
+// NextAckAt is NextAck, with when the ack arrived on the channel (which
+// may be before NextAckAt was called): what a latency measurement wants.
+func (c *RTCClient) NextAckAt(ctx context.Context) (Ack, time.Time, error) {
 	for {
-		m, err := c.Next(ctx)
+		m, err := c.next(ctx)
 		if err != nil {
-			return Ack{}, err
+			return Ack{}, time.Time{}, err
 		}
-		if bytes.Equal(m, []byte(pong)) {
+		if bytes.Equal(m.data, []byte(pong)) {
 			continue
 		}
 		var a Ack
-		if err := json.Unmarshal(m, &a); err != nil {
-			return Ack{}, fmt.Errorf("sdkhooks: ack does not decode: %w", err)
+		if err := json.Unmarshal(m.data, &a); err != nil {
+			return Ack{}, time.Time{}, fmt.Errorf("sdkhooks: ack does not decode: %w", err)
 		}
-		return a, nil
+		return a, m.at, nil
 	}
 }
 

@@ -224,7 +224,11 @@ func (p *rtcPeer) handle(m rtcMessage) {
 	if err := m.dc.SendText(string(b)); err != nil {
 		p.s.log.Debug().Err(err).Str("session", p.id).Msg("ack not sent")
 	}
-	p.s.metrics.ack.Observe(time.Since(m.at).Seconds())
+	sent := time.Now()
+	if p.s.acked != nil {
+		p.s.acked(ack, m.at, sent)
+	}
+	p.s.metrics.ack.Observe(sent.Sub(m.at).Seconds())
 	p.s.metrics.messages.WithLabelValues(ack.Status, ack.Reason).Inc()
 }
 

@@ -1,15 +1,17 @@
 package verifier
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dropwire/dropwire/internal/config"
@@ -56,6 +58,11 @@ type claimedView struct {
 
 // claimPageView is what the claim page template gets.
 type claimPageView struct {
+	// Code is the code scanned; Drop and PerViewer are set when it is a
+	// known drop's.
+	Code      string
+	Drop      string
+	PerViewer int
 	// Status is open, sold_out, closed, expired, claimed, unknown or error.
 	Status      string
 	Title       string
@@ -73,15 +80,49 @@ type claimPageView struct {
 	UntilCloses bool   // Until is the drop's closes_at, not the code's end
 	Claimed     *claimedView
 	CSS, JS     string
-	// Data goes to the script as JSON.
-	Data map[string]any
 
+	// extra goes to the script with the rest of Data: what is of one
+	// viewer (a proof-of-work challenge, the claim it made).
+	extra      map[string]any
 	serverTime string // replaces serverTimeMark in the page
+}
+
+// Data is what the page hands its script, as JSON.
+func (v *claimPageView) Data() map[string]any {
+	d := make(map[string]any, 16)
+	d["code"], d["status"] = v.Code, v.Status
+	if v.Drop != "" {
+		nodes := make([]map[string]any, len(v.Nodes))
+		for i, n := range v.Nodes {
+			nodes[i] = map[string]any{"id": n.ID, "region": n.Region, "left": n.Left}
+		}
+		d["drop"] = v.Drop
+		d["identity"] = v.Identity
+		d["per_viewer"] = v.PerViewer
+		d["server_time"] = serverTimeMark
+		d["until"] = v.Until
+		d["until_closes"] = v.UntilCloses
+		d["left"], d["total"] = v.Left, v.Total
+		d["nodes"] = nodes
+		if v.SoldOutAt != "" {
+			d["sold_out_at"] = v.SoldOutAt
+		}
+	}
+	maps.Copy(d, v.extra)
+	return d
+}
+
+// setExtra adds a value of one viewer to the script's data.
+func (v *claimPageView) setExtra(k string, x any) {
+	if v.extra == nil {
+		v.extra = map[string]any{}
+	}
+	v.extra[k] = x
 }
 
 func (a *ClaimsAPI) claimPage(w http.ResponseWriter, r *http.Request) {
 	code := r.PathValue("code")
-	v := claimPageView{CSS: a.asset("claim.css"), JS: a.asset("claim.js"), Data: map[string]any{"code": code}}
+	v := claimPageView{Code: code, CSS: a.css, JS: a.js}
 	p, err := a.c.Preview(r.Context(), code)
 	switch {
 	case err == nil:
@@ -92,7 +133,6 @@ func (a *ClaimsAPI) claimPage(w http.ResponseWriter, r *http.Request) {
 		a.cfg.Logger.Warn().Err(err).Msg("claims: claim page")
 		v.Status, v.Message = "error", "Something went wrong on our side. Try again in a moment."
 	}
-	v.Data["status"] = v.Status
 	page, err := a.render(&v)
 	if err != nil {
 		a.cfg.Logger.Error().Err(err).Msg("claims: render claim page")
@@ -100,13 +140,13 @@ func (a *ClaimsAPI) claimPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", claimPageCSP(v.Image))
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Length", strconv.Itoa(len(page)))
+	h["Content-Type"] = headerHTML
+	h["Cache-Control"] = headerNoStore
+	h["Content-Security-Policy"] = page.csp
+	h["Referrer-Policy"] = headerNoReferrer
+	h["X-Content-Type-Options"] = headerNoSniff
+	h["X-Frame-Options"] = headerDeny
+	h["Content-Length"] = []string{strconv.Itoa(page.size(v.serverTime))}
 	status := http.StatusOK
 	switch v.Status {
 	case "expired":
@@ -119,52 +159,18 @@ func (a *ClaimsAPI) claimPage(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusServiceUnavailable
 	}
 	w.WriteHeader(status)
-	_, _ = w.Write(page)
+	page.write(w, v.serverTime)
 }
 
-// serverTimeMark stands for the server time in a rendered page, so that
-// pages that differ only in it are rendered once (see render).
-const serverTimeMark = "DW_SERVER_TIME_MARK"
-
-// pageCacheSize bounds the rendered pages kept: a few per drop on stream
-// (each code, stock level and node order renders one).
-const pageCacheSize = 512
-
-// render executes the claim page template. A page is a function of its
-// view; a crowd opening one code sees the same view but for the server
-// time, so pages without anything of one viewer in them (a receipt, a
-// proof-of-work challenge) are kept by view and rendered once:
-// html/template is most of the page's CPU otherwise.
-func (a *ClaimsAPI) render(v *claimPageView) ([]byte, error) {
-	var key string
-	if v.serverTime != "" && v.Claimed == nil && v.Data["pow"] == nil {
-		if k, err := json.Marshal(v); err == nil {
-			key = string(k)
-		}
-	}
-	a.renderedMu.Lock()
-	page, ok := a.rendered[key]
-	a.renderedMu.Unlock()
-	if !ok || key == "" {
-		var b bytes.Buffer
-		if err := a.page.Execute(&b, v); err != nil {
-			return nil, err
-		}
-		page = b.Bytes()
-		if key != "" {
-			a.renderedMu.Lock()
-			if len(a.rendered) >= pageCacheSize {
-				clear(a.rendered)
-			}
-			a.rendered[key] = page
-			a.renderedMu.Unlock()
-		}
-	}
-	if v.serverTime == "" {
-		return page, nil
-	}
-	return bytes.Replace(page, []byte(serverTimeMark), []byte(v.serverTime), 1), nil
-}
+// The claim page's fixed header values, shared by every response
+// (net/http only reads them).
+var (
+	headerHTML       = []string{"text/html; charset=utf-8"}
+	headerNoStore    = []string{"no-store"}
+	headerNoReferrer = []string{"no-referrer"}
+	headerNoSniff    = []string{"nosniff"}
+	headerDeny       = []string{"DENY"}
+)
 
 // previewPage fills the page of a code whose drop is known.
 func (a *ClaimsAPI) previewPage(w http.ResponseWriter, r *http.Request, v *claimPageView, p *Preview) {
@@ -197,7 +203,7 @@ func (a *ClaimsAPI) previewPage(w http.ResponseWriter, r *http.Request, v *claim
 	default:
 		v.Status = "open"
 	}
-	v.Until = p.CodeUntil.UTC().Format(time.RFC3339Nano)
+	v.Until = a.until.format(p.CodeUntil)
 	v.UntilCloses = p.CodeUntil.Equal(p.State.ClosesAt)
 
 	// The device: issued on the open (or sold-out) page of a device or
@@ -216,7 +222,7 @@ func (a *ClaimsAPI) previewPage(w http.ResponseWriter, r *http.Request, v *claim
 		hasDevice = err == nil && !issued
 		if err == nil && a.cfg.PowBits > 0 {
 			if ch, err := a.cfg.Viewers.PowChallenge(ctx, device, d.ID, a.cfg.PowBits); err == nil {
-				v.Data["pow"] = map[string]any{"challenge": ch, "bits": a.cfg.PowBits}
+				v.setExtra("pow", map[string]any{"challenge": ch, "bits": a.cfg.PowBits})
 			}
 		}
 	} else if id, ok, err := a.cfg.Viewers.DeviceOf(ctx, r); err == nil && ok {
@@ -226,22 +232,8 @@ func (a *ClaimsAPI) previewPage(w http.ResponseWriter, r *http.Request, v *claim
 		a.claimedPage(ctx, v, d, device)
 	}
 
-	nodes := make([]map[string]any, len(v.Nodes))
-	for i, n := range v.Nodes {
-		nodes[i] = map[string]any{"id": n.ID, "region": n.Region, "left": n.Left}
-	}
-	v.Data["drop"] = d.ID
-	v.Data["identity"] = d.Identity
-	v.Data["per_viewer"] = max(d.PerViewer, 1)
+	v.Drop, v.PerViewer = d.ID, max(d.PerViewer, 1)
 	v.serverTime = p.Resolved.UTC().Format(time.RFC3339Nano)
-	v.Data["server_time"] = serverTimeMark
-	v.Data["until"] = v.Until
-	v.Data["until_closes"] = v.UntilCloses
-	v.Data["left"], v.Data["total"] = p.Left, p.Total
-	v.Data["nodes"] = nodes
-	if v.SoldOutAt != "" {
-		v.Data["sold_out_at"] = v.SoldOutAt
-	}
 }
 
 // claimedPage turns v into the receipt of the claim the device made of d,
@@ -278,26 +270,28 @@ func (a *ClaimsAPI) claimedPage(ctx context.Context, v *claimPageView, d *config
 	if !another {
 		v.Status = "claimed"
 	}
-	v.Data["claimed"] = map[string]any{"claim_id": cl.ID, "receipt": rc}
+	v.setExtra("claimed", map[string]any{"claim_id": cl.ID, "receipt": rc})
 }
 
 // pageNodes lists d's nodes with what each has left: those with stock
 // first, the viewer's region first among them, then as configured.
 func (a *ClaimsAPI) pageNodes(d *config.Drop, stock []StockLeft, region string) []claimNode {
-	left := map[string]int64{}
-	for _, s := range stock {
-		left[s.Node] += max(s.Left, 0)
-	}
-	var nodes []claimNode
+	nodes := make([]claimNode, 0, len(d.Stock))
 	for _, l := range d.Stock {
 		if slices.ContainsFunc(nodes, func(n claimNode) bool { return n.ID == l.Node }) {
 			continue
 		}
-		n := claimNode{ID: l.Node, Name: l.Node, Left: left[l.Node], Deadline: "Pick up within " + humanDuration(config.DefaultPickupSLA)}
+		var left int64
+		for _, s := range stock {
+			if s.Node == l.Node {
+				left += max(s.Left, 0)
+			}
+		}
+		n := claimNode{ID: l.Node, Name: l.Node, Left: left, Deadline: pickupWithin(config.DefaultPickupSLA)}
 		if cn, ok := a.cfg.Nodes(l.Node); ok {
 			n.Name, n.Region, n.Address, n.Hours = cmp(cn.Name, cn.ID), cn.Region, cn.Address, cn.Hours
 			if cn.PickupSLA > 0 {
-				n.Deadline = "Pick up within " + humanDuration(cn.PickupSLA.D())
+				n.Deadline = pickupWithin(cn.PickupSLA.D())
 			}
 		}
 		nodes = append(nodes, n)
@@ -331,7 +325,10 @@ func spacedCode(c string) string {
 // regionOf is the viewer's region, when known: the ?region= of the claim
 // URL, else the region of the node this browser last chose (RegionCookie).
 func regionOf(r *http.Request) string {
-	region := r.URL.Query().Get("region")
+	var region string
+	if r.URL.RawQuery != "" {
+		region = r.URL.Query().Get("region")
+	}
 	if region == "" {
 		if c, err := r.Cookie(RegionCookie); err == nil {
 			region, _ = url.QueryUnescape(c.Value)
@@ -341,6 +338,46 @@ func regionOf(r *http.Request) string {
 		return ""
 	}
 	return region
+}
+
+// lastTime formats times as RFC 3339 (nanoseconds, UTC), keeping the
+// last one: every view of a code shows the same end of the code.
+type lastTime struct{ p atomic.Pointer[formattedTime] }
+
+type formattedTime struct {
+	t time.Time
+	s string
+}
+
+func (l *lastTime) format(t time.Time) string {
+	if f := l.p.Load(); f != nil && f.t.Equal(t) {
+		return f.s
+	}
+	s := t.UTC().Format(time.RFC3339Nano)
+	l.p.Store(&formattedTime{t, s})
+	return s
+}
+
+// pickupWithins holds pickupWithin's sentences: a handful of SLAs (the
+// configured nodes'), said on every view of every claim page.
+var pickupWithins = struct {
+	sync.RWMutex
+	m map[time.Duration]string
+}{m: map[time.Duration]string{}}
+
+// pickupWithin is a node's pickup deadline as the page says it, "Pick up
+// within 4 h".
+func pickupWithin(d time.Duration) string {
+	pickupWithins.RLock()
+	s, ok := pickupWithins.m[d]
+	pickupWithins.RUnlock()
+	if !ok {
+		s = "Pick up within " + humanDuration(d)
+		pickupWithins.Lock()
+		pickupWithins.m[d] = s
+		pickupWithins.Unlock()
+	}
+	return s
 }
 
 // humanDuration says d as the page does: "4 h", "1 h 30 min", "45 min",

@@ -322,6 +322,9 @@ func TestCodeStatus(t *testing.T) {
 	if _, err := e.v.Ingest(context.Background(), srcA, Event{ID: "close-over", Type: TypeDropClose, Drop: "over", Channel: ChannelWebhook}); err != nil {
 		t.Fatal(err)
 	}
+	// The closing reaches the page with its announcement, as it reaches
+	// overlays (the drop's state as last read is kept until then).
+	settle(t, e.claims, e.st)
 	if r = get("open-over"); r.body["status"] != "closed" {
 		t.Fatalf("closed: %v", r.body)
 	}

@@ -113,6 +113,7 @@ type Claims struct {
 	codes     CodeResolver
 	receipts  *Receipts
 	states    *StateCache
+	previews  *previewCache
 	nodes     func(string) (*config.Node, bool)
 	retention time.Duration
 	log       zerolog.Logger
@@ -132,6 +133,11 @@ type Claims struct {
 // store: refreshed by every claim that still finds no stock, so stock
 // added later is noticed within this time even if a message was missed.
 const soldOutFor = 5 * time.Second
+
+// previewMaxAge is how long a claim page may show a drop's state and
+// stock as read, when no announcement says it changed: as long as the
+// live status (GET /v1/codes/{code}) may sit in a cache.
+const previewMaxAge = time.Second
 
 // NewClaims returns running Claims.
 func NewClaims(cfg ClaimsConfig) (*Claims, error) {
@@ -155,7 +161,7 @@ func NewClaims(cfg ClaimsConfig) (*Claims, error) {
 	c := &Claims{
 		st: cfg.Store, drops: cfg.Drops, codes: cfg.Codes, receipts: cfg.Receipts, states: cfg.States, nodes: cfg.Nodes,
 		retention: cfg.Retention, log: cfg.Logger, now: cfg.Now, channel: cfg.Store.Prefix() + StateChannel,
-		metrics: m, sold: map[string]time.Time{}, cancel: cancel,
+		metrics: m, sold: map[string]time.Time{}, cancel: cancel, previews: newPreviewCache(previewMaxAge),
 	}
 	c.wg.Add(1)
 	go c.watch(ctx)
@@ -361,6 +367,9 @@ func (c *Claims) claimed(ctx context.Context, d *config.Drop, raw any) (ClaimRes
 		PickupBy: time.UnixMilli(num(6)).UTC(), CreatedAt: time.UnixMilli(num(7)).UTC(),
 	}
 	cl.History = []ClaimEvent{{State: ClaimClaimed, At: cl.CreatedAt}}
+	// The claimant's next view of the page shows the stock this claim
+	// took, whenever its announcement arrives.
+	c.previews.forget(d.ID)
 	c.metrics.stock.WithLabelValues(d.ID, cl.Node, cl.SKU).Set(float64(num(8)))
 	if num(9) == 0 {
 		c.setSoldOut(d.ID, c.now())
@@ -483,6 +492,7 @@ func (c *Claims) forgetAll() {
 	c.soldMu.Lock()
 	clear(c.sold)
 	c.soldMu.Unlock()
+	c.previews.forgetAll()
 	if c.states != nil {
 		c.states.ForgetAll()
 	}
@@ -502,11 +512,14 @@ func (c *Claims) consume(ctx context.Context, sub store.Subscription) {
 			case a.Drop == "" || a.Kind == AnnouncedClaimState:
 				// A claim moved on: neither the drop nor its stock changed.
 			case a.Kind == AnnouncedClaim && a.Left == 0:
+				c.previews.forget(a.Drop)
 				c.setSoldOut(a.Drop, c.now())
 			case a.Kind == AnnouncedClaim:
+				c.previews.forget(a.Drop)
 				c.clearSoldOut(a.Drop)
 			default:
 				// Opened, closed or redefined.
+				c.previews.forget(a.Drop)
 				if c.states != nil {
 					c.states.Forget(a.Drop)
 				}

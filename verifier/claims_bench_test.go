@@ -21,13 +21,24 @@ import (
 
 // benchServer serves the app over st with drop "spring" open and qty
 // units at each of its two nodes; it returns the address and the code.
-func benchServer(b *testing.B, st store.Store, qty int) (string, string) {
+// Each tweak changes the configuration before the app starts.
+func benchServer(b *testing.B, st store.Store, qty int, tweaks ...func(*config.Config)) (string, string) {
+	b.Helper()
+	_, addr, code := benchApp(b, st, qty, tweaks...)
+	return addr, code
+}
+
+// benchApp is benchServer, returning the app too.
+func benchApp(b *testing.B, st store.Store, qty int, tweaks ...func(*config.Config)) (*app.App, string, string) {
 	b.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
 	cfg := benchConfig(b, "http://"+ln.Addr().String(), qty)
+	for _, t := range tweaks {
+		t(cfg)
+	}
 	a, err := app.New(app.Options{Config: cfg, Logger: zerolog.Nop(), Store: st})
 	if err != nil {
 		b.Fatal(err)
@@ -49,7 +60,7 @@ func benchServer(b *testing.B, st store.Store, qty int) (string, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return ln.Addr().String(), code
+	return a, ln.Addr().String(), code
 }
 
 func benchConfig(b *testing.B, base string, qty int) *config.Config {

@@ -64,8 +64,10 @@ type ClaimsAPI struct {
 	page  *template.Template
 	pages viewerPages
 
+	css, js    string   // the claim page's asset URLs
+	until      lastTime // the claim page's last "until"
 	renderedMu sync.Mutex
-	rendered   map[string][]byte // rendered claim pages by view (see render)
+	rendered   map[string]*renderedPage // rendered claim pages by view (see render)
 }
 
 // NewClaimsAPI returns the API.
@@ -86,7 +88,9 @@ func NewClaimsAPI(cfg ClaimsAPIConfig) (*ClaimsAPI, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verifier: claim page: %w", err)
 	}
-	return &ClaimsAPI{cfg: cfg, c: cfg.Claims, page: page, pages: newViewerPages(cfg), rendered: map[string][]byte{}}, nil
+	a := &ClaimsAPI{cfg: cfg, c: cfg.Claims, page: page, pages: newViewerPages(cfg), rendered: map[string]*renderedPage{}}
+	a.css, a.js = a.asset("claim.css"), a.asset("claim.js")
+	return a, nil
 }
 
 // Register adds the routes with handle (e.g. server.Handle).

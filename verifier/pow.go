@@ -2,7 +2,6 @@ package verifier
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -30,7 +29,7 @@ const MaxPowBits = 24
 // PowChallenge returns a challenge for device to claim from drop, needing
 // n zero bits: "<issued unix ms>.<n>.<random>.<mac>".
 func (v *Viewers) PowChallenge(ctx context.Context, device, drop string, n int) (string, error) {
-	secret, err := v.key(ctx)
+	mac, err := v.key(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -39,7 +38,8 @@ func (v *Viewers) PowChallenge(ctx context.Context, device, drop string, n int) 
 		return "", err
 	}
 	head := strconv.FormatInt(v.cfg.Now().UnixMilli(), 10) + "." + strconv.Itoa(n) + "." + base64.RawURLEncoding.EncodeToString(b[:])
-	return head + "." + base64.RawURLEncoding.EncodeToString(mac(secret, "pow", device, drop, head)[:16]), nil
+	sum := mac.sum16("pow", device, drop, head)
+	return head + "." + base64.RawURLEncoding.EncodeToString(sum[:]), nil
 }
 
 // CheckPow verifies a proof of work: challenge was issued to device for
@@ -53,7 +53,7 @@ func (v *Viewers) CheckPow(ctx context.Context, device, drop, challenge, nonce s
 	if len(challenge) > 128 || len(nonce) == 0 || len(nonce) > 32 {
 		return fmt.Errorf("%w: malformed", ErrBadProof)
 	}
-	secret, err := v.key(ctx)
+	mac, err := v.key(ctx)
 	if err != nil {
 		return err
 	}
@@ -63,7 +63,7 @@ func (v *Viewers) CheckPow(ctx context.Context, device, drop, challenge, nonce s
 	}
 	head, sig := challenge[:i], challenge[i+1:]
 	got, err := base64.RawURLEncoding.DecodeString(sig)
-	if err != nil || !hmac.Equal(got, mac(secret, "pow", device, drop, head)[:16]) {
+	if err != nil || !mac.equal16(got, "pow", device, drop, head) {
 		return fmt.Errorf("%w: the challenge is for another device or drop", ErrBadProof)
 	}
 	parts := strings.Split(head, ".")

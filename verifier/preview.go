@@ -43,6 +43,7 @@ func stockOf(d *config.Drop, h map[string]string) []StockLeft {
 type Preview struct {
 	Drop  *config.Drop
 	State DropState
+	// Stock may be shared with other previews: it is not to be modified.
 	Stock []StockLeft
 	Left  int64
 	Total int64
@@ -60,8 +61,10 @@ type Preview struct {
 	Resolved  time.Time
 }
 
-// Preview resolves a claim code and reads what the claim page shows, in
-// one round trip for the drop's state and stock. A code that expired or
+// Preview resolves a claim code and reads what the claim page shows: the
+// drop's state and stock, in one round trip, or as kept from a read less
+// than a second old that no change of the drop has overtaken (see
+// previewCache). A code that expired or
 // whose drop ended still has its drop's preview, with Code saying so (a
 // sold-out drop says sold out, not "scan again"). Errors: ErrUnknownCode,
 // ErrUnknownDrop, store errors.
@@ -75,23 +78,25 @@ func (c *Claims) Preview(ctx context.Context, code string) (Preview, error) {
 	if err != nil {
 		return Preview{}, err
 	}
-	raw, err := c.st.Run(ctx, previewScript, []string{store.DropKey(d.ID, "state"), store.DropKey(d.ID, "stock")})
+	snap, err := c.previews.get(ctx, d.ID, now, func(ctx context.Context) (*previewSnapshot, error) {
+		state, stock, err := c.readPreview(ctx, d.ID)
+		if err != nil {
+			return nil, err
+		}
+		return newPreviewSnapshot(d.ID, state, stock), nil
+	})
 	if err != nil {
-		return Preview{}, fmt.Errorf("verifier: preview of %s: %w", d.ID, err)
+		return Preview{}, err
 	}
-	a, _ := raw.([]any)
-	if len(a) != 2 {
-		return Preview{}, fmt.Errorf("verifier: unexpected preview reply %v", raw)
+	st := snap.state
+	if st.Status == StatusOpen && !st.ClosesAt.IsZero() && !now.Before(st.ClosesAt) {
+		st.Status = StatusClosed
 	}
-	state, stock := flatHash(a[0]), flatHash(a[1])
-	p := Preview{Drop: d, State: parseState(d.ID, state, now), Stock: stockOf(d, stock), Code: codeErr, Resolved: now}
-	for _, s := range p.Stock {
-		p.Left += max(s.Left, 0)
-		p.Total += s.Total
-	}
+	lines := snap.linesOf(d)
+	p := Preview{Drop: d, State: st, Stock: lines.stock, Left: lines.left, Total: lines.total, Code: codeErr, Resolved: now}
 	p.SoldOut = p.Left == 0
-	if ms, err := strconv.ParseInt(state["sold_out_at"], 10, 64); err == nil && ms > 0 && p.SoldOut {
-		p.SoldOutAt = time.UnixMilli(ms).UTC()
+	if snap.soldOutAt > 0 && p.SoldOut {
+		p.SoldOutAt = time.UnixMilli(snap.soldOutAt).UTC()
 	}
 	p.CodeUntil = rotatedAt.Add(codeRotation(d) + d.ScanGrace.D())
 	if cl := p.State.ClosesAt; !cl.IsZero() && cl.Before(p.CodeUntil) {
@@ -101,6 +106,19 @@ func (c *Claims) Preview(ctx context.Context, code string) (Preview, error) {
 		p.Code = ErrDropClosed
 	}
 	return p, nil
+}
+
+// readPreview reads a drop's state and stock hashes.
+func (c *Claims) readPreview(ctx context.Context, drop string) (state, stock map[string]string, err error) {
+	raw, err := c.st.Run(ctx, previewScript, []string{store.DropKey(drop, "state"), store.DropKey(drop, "stock")})
+	if err != nil {
+		return nil, nil, fmt.Errorf("verifier: preview of %s: %w", drop, err)
+	}
+	a, _ := raw.([]any)
+	if len(a) != 2 {
+		return nil, nil, fmt.Errorf("verifier: unexpected preview reply %v", raw)
+	}
+	return flatHash(a[0]), flatHash(a[1]), nil
 }
 
 // codeRotation is how long one code is the one on screen: qr_rotate, at

@@ -25,6 +25,9 @@ type StateCache struct {
 type cachedState struct {
 	st DropState
 	at time.Time
+	// refreshing is set while one caller reads the state again past
+	// maxAge; the others are answered with st meanwhile.
+	refreshing bool
 }
 
 // NewStateCache returns a cache of v's states, each kept at most maxAge.
@@ -33,29 +36,46 @@ func NewStateCache(v *Verifier, maxAge time.Duration) *StateCache {
 }
 
 // State returns the drop's state at now, as Verifier.State does.
+//
+// Past maxAge the first caller reads the state again, and the others are
+// answered with the kept state until it has: a slow store then holds up
+// one scan, not the crowd's. A kept state has seen no announced change
+// (Forget drops it), so this serves nothing a change has overtaken.
 func (c *StateCache) State(ctx context.Context, drop string) (DropState, error) {
 	now := c.v.now()
 	c.mu.Lock()
 	cs, ok := c.states[drop]
 	gen := c.gen
-	c.mu.Unlock()
-	if ok && now.Sub(cs.at) < c.maxAge {
+	if ok && (now.Sub(cs.at) < c.maxAge || cs.refreshing) {
+		c.mu.Unlock()
 		st := cs.st
 		if st.Status == StatusOpen && !st.ClosesAt.IsZero() && !now.Before(st.ClosesAt) {
 			st.Status = StatusClosed
 		}
 		return st, nil
 	}
-	st, err := c.v.State(ctx, drop)
-	if err != nil || st.OpenedAt.IsZero() {
-		return st, err
-	}
-	c.mu.Lock()
-	if c.gen == gen {
-		c.states[drop] = cachedState{st: st, at: now}
+	if ok {
+		cs.refreshing = true
+		c.states[drop] = cs
 	}
 	c.mu.Unlock()
-	return st, nil
+	st, err := c.v.State(ctx, drop)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.states[drop]; ok && e.refreshing {
+		e.refreshing = false // whatever happens below, the next caller may read
+		c.states[drop] = e
+	}
+	switch {
+	case err != nil || c.gen != gen:
+		// Failed, or a change was announced meanwhile: nothing of this
+		// read is kept.
+	case st.OpenedAt.IsZero():
+		delete(c.states, drop)
+	default:
+		c.states[drop] = cachedState{st: st, at: now}
+	}
+	return st, err
 }
 
 // Forget drops what is kept of drop: it changed.

@@ -149,3 +149,60 @@ func hasField(s string, i int, want string) bool {
 	f := strings.Fields(s)
 	return i < len(f) && f[i] == want
 }
+
+// Past maxAge, one caller reads the state again; while its read hangs on
+// a store that does not answer, the others are answered from memory. Once
+// it gives up, the next caller reads.
+func TestStateCacheOneReadPastMaxAge(t *testing.T) {
+	ctx := context.Background()
+	prefix := storetest.Prefix(t)
+	storetest.RedisWithPrefix(t, prefix) // deletes the keys at the end
+	proxy := storetest.NewProxy(t)
+	st := proxy.Redis(t, prefix)
+	var mu sync.Mutex
+	now := time.Now().Truncate(time.Millisecond)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	v, err := New(Config{Store: st, Drops: NewCatalog([]config.Drop{testDrop("slow", 1)}), Logger: zerolog.Nop(), Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewStateCache(v, time.Second)
+	mustIngest(t, v, srcA, trigger(srcA, "e1", "slow", "m1", clock()))
+	if s, err := c.State(ctx, "slow"); err != nil || s.Status != StatusOpen {
+		t.Fatalf("open: %+v %v", s, err)
+	}
+	mu.Lock()
+	now = now.Add(time.Second)
+	mu.Unlock()
+
+	proxy.Freeze() // the store stops answering on every connection open
+	proxy.Hold()   // and takes no new ones
+	slow, cancel := context.WithCancel(ctx)
+	leader := make(chan error, 1)
+	go func() {
+		_, err := c.State(slow, "slow")
+		leader <- err
+	}()
+	waitFor(t, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.states["slow"].refreshing
+	})
+	for range 20 {
+		if s, err := c.State(ctx, "slow"); err != nil || s.Status != StatusOpen {
+			t.Fatalf("during the read: %+v %v", s, err)
+		}
+	}
+	cancel()
+	if err := <-leader; err == nil {
+		t.Fatal("the read of a store that does not answer succeeded")
+	}
+	proxy.Sever()
+	proxy.Release()
+	if err := st.HSet(ctx, store.DropKey("slow", "state"), map[string]string{"status": StatusClosed}); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := c.State(ctx, "slow"); err != nil || s.Status != StatusClosed {
+		t.Fatalf("after the failed read, the next one: %+v %v", s, err)
+	}
+}

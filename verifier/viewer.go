@@ -2,9 +2,7 @@ package verifier
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -54,8 +52,10 @@ type ViewersConfig struct {
 type Viewers struct {
 	cfg ViewersConfig
 
+	cookieAttrs string // "; Path=/; Max-Age=…" of every device cookie
+
 	mu     sync.Mutex
-	secret []byte
+	mac    *viewerMAC // keyed with the secret once it is known
 	keys   jwk.Set
 	keysAt time.Time
 }
@@ -73,17 +73,23 @@ func NewViewers(cfg ViewersConfig) (*Viewers, error) {
 		cfg.Now = time.Now
 	}
 	v := &Viewers{cfg: cfg}
+	// A device cookie's value is base64url and a dot, which a cookie
+	// carries as it is: what follows it is the same for every cookie.
+	const probe = "x"
+	v.cookieAttrs = strings.TrimPrefix(v.deviceCookie(probe).String(), DeviceCookie+"="+probe)
 	if cfg.Secret != "" {
-		v.secret = []byte(cfg.Secret)
+		v.mac = newViewerMAC([]byte(cfg.Secret))
 	}
 	return v, nil
 }
 
-func (v *Viewers) key(ctx context.Context) ([]byte, error) {
+// key returns the MAC keyed with the viewer secret, reading (or creating)
+// the secret in the store on first use.
+func (v *Viewers) key(ctx context.Context) (*viewerMAC, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.secret != nil {
-		return v.secret, nil
+	if v.mac != nil {
+		return v.mac, nil
 	}
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -100,40 +106,32 @@ func (v *Viewers) key(ctx context.Context) ([]byte, error) {
 	if err != nil || len(raw) < 16 {
 		return nil, fmt.Errorf("verifier: viewer secret at %q is malformed", ViewerSecretKey)
 	}
-	v.secret = raw
-	return raw, nil
-}
-
-func mac(secret []byte, parts ...string) []byte {
-	m := hmac.New(sha256.New, secret)
-	for _, p := range parts {
-		m.Write([]byte(p))
-		m.Write([]byte{0})
-	}
-	return m.Sum(nil)
+	v.mac = newViewerMAC(raw)
+	return v.mac, nil
 }
 
 // Hash returns the viewer key of an identity of kind ("device", "email",
 // "token", "ip"): a keyed hash, 128 bits in hex.
 func (v *Viewers) Hash(ctx context.Context, kind, id string) (string, error) {
-	secret, err := v.key(ctx)
+	mac, err := v.key(ctx)
 	if err != nil {
 		return "", err
 	}
-	return hex.EncodeToString(mac(secret, "viewer", kind, id)[:16]), nil
+	sum := mac.sum16("viewer", kind, id)
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // DeviceOf returns the device id of the request's signed cookie; ok is
 // false when there is none or it does not verify. It never issues one.
 func (v *Viewers) DeviceOf(ctx context.Context, r *http.Request) (id string, ok bool, err error) {
-	secret, err := v.key(ctx)
+	mac, err := v.key(ctx)
 	if err != nil {
 		return "", false, err
 	}
 	// Every cookie of that name is tried: a stale one set for another path
 	// or domain may come first.
 	for _, c := range r.CookiesNamed(DeviceCookie) {
-		if id, ok := openDeviceCookie(secret, c.Value); ok {
+		if id, ok := openDeviceCookie(mac, c.Value); ok {
 			return id, true, nil
 		}
 	}
@@ -148,7 +146,7 @@ func (v *Viewers) Device(ctx context.Context, w http.ResponseWriter, r *http.Req
 	if err != nil || ok {
 		return id, false, err
 	}
-	secret, err := v.key(ctx)
+	mac, err := v.key(ctx)
 	if err != nil {
 		return "", false, err
 	}
@@ -157,28 +155,36 @@ func (v *Viewers) Device(ctx context.Context, w http.ResponseWriter, r *http.Req
 		return "", false, err
 	}
 	id = base64.RawURLEncoding.EncodeToString(b[:])
-	http.SetCookie(w, &http.Cookie{
+	// As http.SetCookie writes it, but for the attributes written once.
+	sum := mac.sum16("device-cookie", id)
+	w.Header().Add("Set-Cookie", DeviceCookie+"="+id+"."+base64.RawURLEncoding.EncodeToString(sum[:])+v.cookieAttrs)
+	return id, true, nil
+}
+
+// deviceCookie is the device cookie as issued, for value.
+func (v *Viewers) deviceCookie(value string) *http.Cookie {
+	return &http.Cookie{
 		Name:     DeviceCookie,
-		Value:    id + "." + base64.RawURLEncoding.EncodeToString(mac(secret, "device-cookie", id)[:16]),
+		Value:    value,
 		Path:     "/",
 		MaxAge:   400 * 24 * 3600, // the longest browsers keep
 		HttpOnly: true,
 		Secure:   v.cfg.SecureCookie,
 		SameSite: http.SameSiteLaxMode,
-	})
-	return id, true, nil
+	}
 }
 
-func openDeviceCookie(secret []byte, value string) (string, bool) {
+// openDeviceCookie opens a device cookie, "<id>.<base64url MAC>".
+func openDeviceCookie(mac *viewerMAC, value string) (string, bool) {
 	id, sig, ok := strings.Cut(value, ".")
 	if !ok || len(id) != 22 || len(sig) != 22 {
 		return "", false
 	}
-	got, err := base64.RawURLEncoding.DecodeString(sig)
-	if err != nil {
+	var got [16]byte
+	if n, err := base64.RawURLEncoding.Decode(got[:], []byte(sig)); err != nil || n != len(got) {
 		return "", false
 	}
-	return id, hmac.Equal(got, mac(secret, "device-cookie", id)[:16])
+	return id, mac.equal16(got[:], "device-cookie", id)
 }
 
 // Email returns the viewer key of an email address (normalised: trimmed,

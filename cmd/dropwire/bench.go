@@ -19,11 +19,13 @@ import (
 // benchScenarios are the load scenarios of `dropwire bench`.
 func benchScenarios() map[string]command {
 	return map[string]command{
-		"ingest":   {"ingest", "signed webhooks at a rate or concurrency: throughput, latency, status mix", runBenchIngest},
-		"claims":   {"claims", "a burst of distinct viewers claiming one drop: claims/s, result mix, latency, oversell check", runBenchClaims},
-		"moment":   {"moment", "signed triggers, each opening a fresh drop, timed until every connected overlay shows it", runBenchMoment},
-		"overlays": {"overlays", "idle overlay sockets held open: server memory per overlay, frame latency of one trigger", runBenchOverlays},
-		"rtc":      {"rtc", "data-channel peers: setup time, event → ack latency, server goroutines/memory per peer", runBenchRTC},
+		"ingest":         {"ingest", "signed webhooks at a rate or concurrency: throughput, latency, status mix", runBenchIngest},
+		"claims":         {"claims", "a burst of distinct viewers claiming one drop: claims/s, result mix, latency, oversell check", runBenchClaims},
+		"moment":         {"moment", "signed triggers, each opening a fresh drop, timed until every connected overlay shows it", runBenchMoment},
+		"overlays":       {"overlays", "idle overlay sockets held open: server memory per overlay, frame latency of one trigger", runBenchOverlays},
+		"rtc":            {"rtc", "data-channel peers: setup time, event → ack latency, server goroutines/memory per peer", runBenchRTC},
+		"page":           {"page", "a crowd opening a claim page (and its assets): req/s, latency, CPU, against a reference server", runBenchPage},
+		"page-reference": {"page-reference", "the reference server of bench page (captured responses on stdin)", runBenchPageReference},
 	}
 }
 
@@ -37,7 +39,7 @@ func runBench(ctx context.Context, env *environ, args []string) error {
 		sort.Strings(names)
 		fmt.Fprintln(env.stderr, "Usage: dropwire bench <scenario> [flags]\n\nLoad-tests a running Dropwire from this machine. Scenarios:")
 		for _, n := range names {
-			fmt.Fprintf(env.stderr, "  %-10s %s\n", n, scenarios[n].summary)
+			fmt.Fprintf(env.stderr, "  %-15s %s\n", n, scenarios[n].summary)
 		}
 		if len(args) == 0 {
 			return errUsage

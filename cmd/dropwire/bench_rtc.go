@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dropwire/dropwire/internal/config"
+	"github.com/dropwire/dropwire/internal/loadgen"
 	"github.com/dropwire/dropwire/sdkhooks"
 )
 
@@ -34,10 +36,12 @@ func runBenchRTC(ctx context.Context, env *environ, args []string) error {
 	setupConc := fs.Int("setup-concurrency", 8, "peers being set up at once")
 	loopback := fs.Bool("loopback", true, "gather loopback candidates only (server on this machine)")
 	hold := fs.Duration("hold", 0, "keep the peers open this long after sending, before closing")
+	webhook := fs.Bool("webhook", false, "compare: send the same events as signed webhooks too, at the same rate, rounds alternating")
+	rounds := fs.Int("rounds", 1, "rounds of --duration each (with --webhook: each path once a round, the order alternating)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *path == "" || *source == "" || (*drop == "" && *rate > 0) || *peers <= 0 || *setupConc <= 0 {
+	if *path == "" || *source == "" || (*drop == "" && *rate > 0) || *peers <= 0 || *setupConc <= 0 || *rounds <= 0 {
 		fmt.Fprintln(env.stderr, "bench rtc needs --config, --source, --drop and --peers > 0")
 		fs.Usage()
 		return errUsage
@@ -54,7 +58,11 @@ func runBenchRTC(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
-	b := &rtcBench{env: env, endpoint: endpoint, token: tok, base: *base, loopback: *loopback}
+	b := &rtcBench{env: env, endpoint: endpoint, token: tok, base: *base, loopback: *loopback, rounds: *rounds}
+	if *webhook {
+		src, _ := cfg.Source(*source)
+		b.webhookSource = src
+	}
 	return b.run(ctx, *peers, *setupConc, *rate, *duration, *hold, *drop)
 }
 
@@ -64,6 +72,10 @@ type rtcBench struct {
 	base     string
 	token    string
 	loopback bool
+	rounds   int
+	// webhookSource, when set, signs the webhooks the data channel is
+	// compared with.
+	webhookSource *config.Source
 
 	mu      sync.Mutex
 	latency []time.Duration
@@ -147,11 +159,52 @@ func (b *rtcBench) run(ctx context.Context, n, conc int, rate float64, duration,
 
 	if rate > 0 {
 		b.status = map[string]int{}
-		b.send(ctx, open, rate, duration, drop)
+		var rtc, hooks []time.Duration
+		hookStatus := map[int]int{}
+		for round := range b.rounds {
+			paths := []string{"rtc", "webhook"}
+			if round%2 == 1 {
+				paths = []string{"webhook", "rtc"}
+			}
+			for _, path := range paths {
+				switch {
+				case path == "rtc":
+					b.mu.Lock()
+					b.latency = nil
+					b.mu.Unlock()
+					b.send(ctx, open, rate, duration, drop)
+					b.mu.Lock()
+					rtc = append(rtc, b.latency...)
+					if b.rounds > 1 {
+						printDurations(w, fmt.Sprintf("round %d: event → ack", round+1), b.latency)
+					}
+					b.mu.Unlock()
+				case b.webhookSource != nil:
+					res, err := b.sendWebhooks(ctx, rate, duration, drop)
+					if err != nil {
+						return err
+					}
+					for k, v := range res.Status {
+						hookStatus[k] += v
+					}
+					lat := res.Latencies().Values()
+					hooks = append(hooks, lat...)
+					printDurations(w, fmt.Sprintf("round %d: webhook → response", round+1), lat)
+				}
+			}
+		}
 		b.mu.Lock()
-		fmt.Fprintf(w, "events: %d acked %v\n", len(b.latency), b.status)
-		printDurations(w, "event → ack", b.latency)
+		fmt.Fprintf(w, "events: %d acked %v\n", len(rtc), b.status)
 		b.mu.Unlock()
+		printDurations(w, "event → ack", rtc)
+		if b.webhookSource != nil {
+			fmt.Fprintf(w, "webhooks: %d answered %v\n", len(hooks), hookStatus)
+			printDurations(w, "webhook → response", hooks)
+			if r, h := quantileOf(rtc, .99), quantileOf(hooks, .99); h > 0 {
+				fmt.Fprintf(w, "p99 data channel / webhook: %.2f (p50 %.2f)\n", float64(r)/float64(h),
+					float64(quantileOf(rtc, .5))/float64(quantileOf(hooks, .5)))
+			}
+		}
 	}
 	if hold > 0 {
 		select {
@@ -162,8 +215,42 @@ func (b *rtcBench) run(ctx context.Context, n, conc int, rate float64, duration,
 	return nil
 }
 
+// sendWebhooks posts the same events as signed webhooks, at rate for
+// duration, with the open-loop load generator.
+func (b *rtcBench) sendWebhooks(ctx context.Context, rate float64, duration time.Duration, drop string) (loadgen.Result, error) {
+	u, err := url.Parse(b.base)
+	if err != nil {
+		return loadgen.Result{}, err
+	}
+	run := strconv.FormatInt(time.Now().UnixNano(), 36)
+	n := max(int(rate*duration.Seconds()), 1)
+	reqs := make([]loadgen.Request, n)
+	now := time.Now()
+	for i := range reqs {
+		id := fmt.Sprintf("bench-hook-%s-%d", run, i)
+		body := fmt.Appendf(nil, `{"id":%q,"type":"drop.trigger","drop":%q,"moment":"bench-%s-m%d"}`, id, drop, run, i%1000)
+		h, err := sdkhooks.SignRequest(*b.webhookSource, id, now, body)
+		if err != nil {
+			return loadgen.Result{}, err
+		}
+		reqs[i] = loadgen.BuildRequest("POST", u.Host, "/v1/hooks/"+b.webhookSource.ID, h, body)
+	}
+	return loadgen.Run(ctx, loadgen.Config{Addr: u.Host, Rate: int(rate), Concurrency: 16, Max: n, Duration: duration + 5*time.Second,
+		Request: func(i int) loadgen.Request { return reqs[i] }})
+}
+
+func quantileOf(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	v := slices.Clone(ds)
+	slices.Sort(v)
+	return v[min(len(v)-1, int(q*float64(len(v))))]
+}
+
 // send spreads events over the peers round-robin at rate for duration;
-// one reader per peer matches acks to send times.
+// one reader per peer matches acks to send times (an ack is timed when it
+// arrives on the channel).
 func (b *rtcBench) send(ctx context.Context, peers []*benchPeer, rate float64, duration time.Duration, drop string) {
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 	var readers sync.WaitGroup
@@ -174,7 +261,7 @@ func (b *rtcBench) send(ctx context.Context, peers []*benchPeer, rate float64, d
 		go func() {
 			defer readers.Done()
 			for {
-				a, err := p.c.NextAck(rctx)
+				a, arrived, err := p.c.NextAckAt(rctx)
 				if err != nil {
 					return
 				}
@@ -185,7 +272,7 @@ func (b *rtcBench) send(ctx context.Context, peers []*benchPeer, rate float64, d
 				}
 				b.mu.Lock()
 				if !at.IsZero() {
-					b.latency = append(b.latency, time.Since(at))
+					b.latency = append(b.latency, arrived.Sub(at))
 				}
 				key := a.Status
 				if a.Reason != "" {
@@ -196,20 +283,23 @@ func (b *rtcBench) send(ctx context.Context, peers []*benchPeer, rate float64, d
 			}
 		}()
 	}
+	// Paced as the webhook load generator paces: the i-th event is due at
+	// start + i/rate, and goes as soon as it is due (late ones at once).
 	interval := time.Duration(float64(time.Second) / rate)
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	deadline := time.Now().Add(duration)
+	total := int(rate * duration.Seconds())
+	start := time.Now()
 	var sent int
-	for i := 0; time.Now().Before(deadline); i++ {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
+	for i := range total {
+		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
 		}
 		p := peers[i%len(peers)]
 		id := fmt.Sprintf("bench-%s-%d", run, i)
-		msg := fmt.Sprintf(`{"id":%q,"type":"drop.trigger","drop":%q}`, id, drop)
+		msg := fmt.Sprintf(`{"id":%q,"type":"drop.trigger","drop":%q,"moment":"bench-%s-m%d"}`, id, drop, run, i%1000)
 		select {
 		case p.sent <- time.Now():
 		default:

@@ -100,4 +100,18 @@ func TestRunBenchRTC(t *testing.T) {
 		}
 	}
 	t.Log(out.String())
+
+	// The same events as webhooks too, in alternating rounds.
+	env, out, errb = rtcCmdEnv(t)
+	err = runBenchRTC(context.Background(), env, []string{"--config", path, "--url", ts.URL, "--source", "cap", "--drop", "pack",
+		"--peers", "2", "--rate", "200", "--duration", "200ms", "--webhook", "--rounds", "2"})
+	if err != nil {
+		t.Fatalf("%v: %s", err, errb)
+	}
+	for _, want := range []string{"round 1: event → ack: n=40", "round 1: webhook → response: n=40", "round 2: webhook → response: n=40",
+		"round 2: event → ack: n=40", "events: 80 acked map[accepted:80]", "webhooks: 80 answered map[202:80]", "p99 data channel / webhook: "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
 }

@@ -45,7 +45,7 @@ func (a *App) wireOverlay() error {
 	}
 	a.server.Handle("GET /overlay/{creator}", hub.PageHandler(page))
 	a.server.Handle("GET /v1/overlay/{creator}/ws", hub.WSHandler())
-	a.server.Handle("GET /static/", staticHandler())
+	a.server.Handle("GET /static/", keptStatic(staticHandler()))
 	a.server.OnShutdown("overlay", hub.Shutdown)
 	return nil
 }

@@ -12,6 +12,8 @@ import (
 	_ "image/jpeg"
 	_ "image/png"
 	"net/http"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/dropwire/dropwire/internal/config"
@@ -98,7 +100,12 @@ func Put(ctx context.Context, st store.Store, data []byte, declared string) (str
 // Handler serves GET /i/{name} from st: the bytes with their type, cached
 // for a year (the name is the content's hash), as inert data (nosniff,
 // and a policy that runs nothing should the bytes be opened as a page).
+//
+// The bytes of an image served are kept in memory (keptBytes in all):
+// the picture of a drop on stream is fetched by every phone that opens
+// its claim page, and the bytes of a name never change.
 func Handler(st store.Store) http.Handler {
+	kept := &keptImages{byName: map[string][]byte{}}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		hash, ext, ok := config.ParseImageName(name)
@@ -116,20 +123,81 @@ func Handler(st store.Store) http.Handler {
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
-		data, err := st.Get(r.Context(), key(name))
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			problem.Respond(w, http.StatusNotFound, "unknown_image", "no such image")
-			return
-		case err != nil:
-			p := problem.New(http.StatusServiceUnavailable, "store_unavailable", "the image could not be read; retry")
-			p.RetryAfter = time.Second
-			problem.Write(w, p)
-			return
+		data, ok := kept.get(name)
+		if !ok {
+			s, err := st.Get(r.Context(), key(name))
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				problem.Respond(w, http.StatusNotFound, "unknown_image", "no such image")
+				return
+			case err != nil:
+				p := problem.New(http.StatusServiceUnavailable, "store_unavailable", "the image could not be read; retry")
+				p.RetryAfter = time.Second
+				problem.Write(w, p)
+				return
+			}
+			data = []byte(s)
+			kept.put(name, data)
 		}
 		h.Set("Content-Type", config.ImageExts[ext])
 		h.Set("ETag", etag)
 		h.Set("Cache-Control", "public, max-age=31536000, immutable")
-		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader([]byte(data)))
+		if partOrChange(r.Header) {
+			http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
+			return
+		}
+		// The whole image, as http.ServeContent sends it.
+		h.Set("Accept-Ranges", "bytes")
+		h.Set("Content-Length", strconv.Itoa(len(data)))
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write(data)
+		}
 	})
+}
+
+// partOrChange reports whether a request asks for part of an image or
+// sets a precondition: http.ServeContent answers those.
+func partOrChange(h http.Header) bool {
+	for _, name := range [...]string{"Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
+		if _, ok := h[name]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// keptBytes bounds the image bytes kept in memory; past it, all are
+// dropped and kept afresh as they are served.
+const keptBytes = 32 << 20
+
+// keptImages is the bytes of images served, by name.
+type keptImages struct {
+	mu     sync.Mutex
+	byName map[string][]byte
+	size   int
+}
+
+func (k *keptImages) get(name string) ([]byte, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	b, ok := k.byName[name]
+	return b, ok
+}
+
+func (k *keptImages) put(name string, b []byte) {
+	if len(b) > keptBytes {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if _, ok := k.byName[name]; ok {
+		return
+	}
+	if k.size+len(b) > keptBytes {
+		clear(k.byName)
+		k.size = 0
+	}
+	k.byName[name] = b
+	k.size += len(b)
 }

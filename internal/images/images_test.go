@@ -13,8 +13,10 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -153,6 +155,56 @@ func TestPutAndServe(t *testing.T) {
 			if res.StatusCode != 404 || !strings.Contains(string(b), "unknown_image") {
 				t.Errorf("GET %s: %d %s", p, res.StatusCode, b)
 			}
+		}
+	})
+}
+
+// A served image is kept in memory: it is served again with its store
+// key gone (a new replica's handler, reading the store, has nothing), with
+// the headers http.ServeContent gives it, and ranges still work.
+func TestServedImageKept(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		data := sample(t, "gif")
+		path, err := Put(ctx, st, data, "image/gif")
+		if err != nil {
+			t.Fatal(err)
+		}
+		served := Handler(st)
+		get := func(h http.Handler, header map[string]string) *httptest.ResponseRecorder {
+			mux := http.NewServeMux()
+			mux.Handle("GET /i/{name}", h)
+			r := httptest.NewRequest("GET", path, nil)
+			for k, v := range header {
+				r.Header.Set(k, v)
+			}
+			rec := httptest.NewRecorder()
+			mux.ServeHTTP(rec, r)
+			return rec
+		}
+		if rec := get(served, nil); rec.Code != 200 || !bytes.Equal(rec.Body.Bytes(), data) {
+			t.Fatalf("first GET: %d, %d bytes", rec.Code, rec.Body.Len())
+		}
+		if err := st.Del(ctx, key(strings.TrimPrefix(path, Prefix))); err != nil {
+			t.Fatal(err)
+		}
+		if rec := get(Handler(st), nil); rec.Code != 404 {
+			t.Fatalf("the image is still in the store: %d", rec.Code)
+		}
+		whole := get(served, nil)
+		if whole.Code != 200 || !bytes.Equal(whole.Body.Bytes(), data) {
+			t.Fatalf("GET from memory: %d, %d bytes", whole.Code, whole.Body.Len())
+		}
+		// If-Modified-Since changes nothing for an image without a date,
+		// but sends the request through http.ServeContent.
+		viaServeContent := get(served, map[string]string{"If-Modified-Since": "Mon, 02 Jan 2006 15:04:05 GMT"})
+		if viaServeContent.Code != 200 || !maps.EqualFunc(whole.Header(), viaServeContent.Header(), slices.Equal) ||
+			!bytes.Equal(viaServeContent.Body.Bytes(), data) {
+			t.Fatalf("headers\nfrom memory   %v\nServeContent %v", whole.Header(), viaServeContent.Header())
+		}
+		part := get(served, map[string]string{"Range": "bytes=0-5"})
+		if part.Code != http.StatusPartialContent || !bytes.Equal(part.Body.Bytes(), data[:6]) {
+			t.Fatalf("range: %d %q", part.Code, part.Body.Bytes())
 		}
 	})
 }

@@ -14,6 +14,9 @@ func (l *Latencies) Add(d time.Duration) { l.d = append(l.d, d) }
 // Merge adds every latency of o.
 func (l *Latencies) Merge(o *Latencies) { l.d = append(l.d, o.d...) }
 
+// Values returns the latencies (not a copy).
+func (l *Latencies) Values() []time.Duration { return l.d }
+
 // Len returns the number of latencies.
 func (l *Latencies) Len() int { return len(l.d) }
 

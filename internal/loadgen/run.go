@@ -48,6 +48,8 @@ type Result struct {
 	Status     map[int]int    `json:"status"`
 	Errors     map[string]int `json:"errors,omitempty"`
 	Latency    Summary        `json:"latency"`
+
+	lat *Latencies // every latency, sorted (see Combine)
 }
 
 type worker struct {
@@ -104,8 +106,35 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 	}
 	res.Latency = all.Summarize()
+	res.lat = &all
 	res.Throughput = float64(res.Sent) / elapsed.Seconds()
 	return res, nil
+}
+
+// Combine returns the results of several runs as one: every request of
+// them, over the sum of their durations.
+func Combine(results ...Result) Result {
+	out := Result{Status: map[int]int{}, Errors: map[string]int{}}
+	var all Latencies
+	for _, r := range results {
+		out.Sent += r.Sent
+		out.Elapsed += r.Elapsed
+		for k, v := range r.Status {
+			out.Status[k] += v
+		}
+		for k, v := range r.Errors {
+			out.Errors[k] += v
+		}
+		if r.lat != nil {
+			all.Merge(r.lat)
+		}
+	}
+	out.Latency = all.Summarize()
+	out.lat = &all
+	if out.Elapsed > 0 {
+		out.Throughput = float64(out.Sent) / out.Elapsed.Seconds()
+	}
+	return out
 }
 
 // progress writes a live progress line to w every second until the
@@ -259,4 +288,13 @@ func round(d time.Duration) time.Duration {
 	default:
 		return d.Round(time.Microsecond)
 	}
+}
+
+// Latencies returns every latency of the run (sorted); nil for a Result
+// not made by Run or Combine.
+func (r Result) Latencies() *Latencies {
+	if r.lat == nil {
+		return &Latencies{}
+	}
+	return r.lat
 }

@@ -23,10 +23,42 @@ const RequestIDHeader = "X-Request-Id"
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+
+	// The children of each route, method and status, once looked up:
+	// WithLabelValues validates and hashes its labels on every call.
+	mu        sync.RWMutex
+	counters  map[requestLabels]prometheus.Counter
+	observers map[requestLabels]prometheus.Observer // status 0
+}
+
+type requestLabels struct {
+	route, method string
+	status        int
+}
+
+// observe counts one request and its latency.
+func (m *httpMetrics) observe(route, method string, status int, took time.Duration) {
+	k := requestLabels{route, method, status}
+	route0 := requestLabels{route, method, 0}
+	m.mu.RLock()
+	c, ok1 := m.counters[k]
+	o, ok2 := m.observers[route0]
+	m.mu.RUnlock()
+	if !ok1 || !ok2 {
+		c = m.requests.WithLabelValues(route, method, strconv.Itoa(status))
+		o = m.latency.WithLabelValues(route, method)
+		m.mu.Lock()
+		m.counters[k], m.observers[route0] = c, o
+		m.mu.Unlock()
+	}
+	c.Inc()
+	o.Observe(took.Seconds())
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 	m := &httpMetrics{
+		counters:  map[requestLabels]prometheus.Counter{},
+		observers: map[requestLabels]prometheus.Observer{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dropwire_http_requests_total",
 			Help: "HTTP requests by route pattern, method and status code.",
@@ -132,11 +164,17 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		if !validRequestID(id) {
 			id = nextRequestID()
 		}
-		w.Header().Set(RequestIDHeader, id)
+		w.Header()[RequestIDHeader] = []string{id}
 		client := clientAddr(r.RemoteAddr, r.Header, s.cfg.TrustedProxies)
-		rc := &requestContext{id: id, client: client, base: &s.log}
+		// One allocation for what the request keeps.
+		held := &struct {
+			rc requestContext
+			sw statusWriter
+		}{rc: requestContext{id: id, client: client, base: &s.log}}
+		rc := &held.rc
 		r = r.WithContext(context.WithValue(r.Context(), requestContextKey{}, rc))
-		sw := &statusWriter{ResponseWriter: w, body: withReadDeadline(w, r, start, s.cfg.ReadTimeout)}
+		sw := &held.sw
+		*sw = statusWriter{ResponseWriter: w, body: withReadDeadline(w, r, start, s.cfg.ReadTimeout)}
 
 		defer func() {
 			if v := recover(); v != nil {
@@ -161,8 +199,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				status = http.StatusOK
 			}
 			elapsed := time.Since(start)
-			s.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
-			s.metrics.latency.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
+			s.metrics.observe(route, r.Method, status, elapsed)
 
 			lvl := zerolog.DebugLevel
 			switch {
