@@ -238,7 +238,17 @@ func (c *overlayClient) until(what string, ok func(overlay.State) bool) overlay.
 }
 
 func isOpen(s overlay.State) bool {
-	return s.Status == overlay.StatusOpen && s.QR != nil && s.QR.URL != ""
+	return s.Status == overlay.StatusOpen && s.QR != nil && s.QR.Modules != ""
+}
+
+// claimURL reads what an open state's QR encodes, as a phone's camera does.
+func claimURL(t *testing.T, s overlay.State) string {
+	t.Helper()
+	u, err := s.QR.Text()
+	if err != nil {
+		t.Fatalf("the overlay's QR does not read: %v", err)
+	}
+	return u
 }
 
 // claim claims the code of claimURL through base as a phone does (the

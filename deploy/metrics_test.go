@@ -214,8 +214,8 @@ func TestAlertsAndDashboardUseExportedMetrics(t *testing.T) {
 	}
 	trigger(t, c, r.url, cfg, "evt-1")
 	st := ov.until("the drop open", isOpen)
-	claim(t, c, r.url, st.QR.URL, "corner-books")
-	id := claim(t, c, r.url, st.QR.URL, "test-shop")
+	claim(t, c, r.url, claimURL(t, st), "corner-books")
+	id := claim(t, c, r.url, claimURL(t, st), "test-shop")
 	eventually(t, 10*time.Second, "the delivery to the test shop", func() bool { return delivered.Load() > 0 })
 	// The shop cannot hand it out: a failed pickup, compensated.
 	body := []byte(`{"type":"claim.failed","claim":"` + id + `","reason":"out of stock"}`)

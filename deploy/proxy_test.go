@@ -128,14 +128,14 @@ func TestCaddyInFrontOfReplicas(t *testing.T) {
 	for i, ov := range overlays[1:] {
 		ov.until(fmt.Sprintf("the drop open on overlay %d", i+2), isOpen)
 	}
-	if !strings.HasPrefix(st.QR.URL, base+"/c/") {
-		t.Fatalf("QR URL %q is not on the proxy", st.QR.URL)
+	if !strings.HasPrefix(claimURL(t, st), base+"/c/") {
+		t.Fatalf("QR URL %q is not on the proxy", claimURL(t, st))
 	}
 
 	// A viewer who sends an X-Forwarded-For of their own is still
 	// themselves: Caddy replaces the header with their address.
 	spoofing := &http.Client{Transport: headerTransport{viewer.Transport, "X-Forwarded-For", "203.0.113.9"}}
-	claim(t, spoofing, base, st.QR.URL, "")
+	claim(t, spoofing, base, claimURL(t, st), "")
 	var clients []string
 	for _, r := range rs {
 		for _, l := range r.log.lines() {

@@ -233,7 +233,11 @@ func overlayCode(ctx context.Context, env *environ, cfgPath, dropID, base string
 	if err != nil {
 		return "", err
 	}
-	return s.QR.URL[strings.LastIndex(s.QR.URL, "/")+1:], nil
+	claimURL, err := s.QR.Text()
+	if err != nil {
+		return "", fmt.Errorf("reading the overlay's QR: %w", err)
+	}
+	return claimURL[strings.LastIndex(claimURL, "/")+1:], nil
 }
 
 // pageAsset finds what a claim page makes a browser fetch from its own
