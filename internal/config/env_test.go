@@ -92,7 +92,7 @@ func TestSetOriginLocatesFlagProblems(t *testing.T) {
 }
 
 func TestEnvVars(t *testing.T) {
-	if got := len(EnvVars()); got != 7 {
+	if got := len(EnvVars()); got != 8 {
 		t.Errorf("EnvVars() has %d names", got)
 	}
 }
