@@ -160,7 +160,14 @@ func (c *Config) Campaign(id string) (*Campaign, bool) {
 // PickupSLA is the pickup SLA of a claim of tier at node n: the tier's,
 // else the node's, else DefaultPickupSLA. n may be nil.
 func (c *Config) PickupSLA(n *Node, tier string) time.Duration {
-	if t, ok := c.Tier(tier); ok && t.PickupSLA > 0 {
+	t, _ := c.Tier(tier)
+	return PickupSLA(n, t)
+}
+
+// PickupSLA is the pickup SLA of a claim of tier t at node n: the tier's,
+// else the node's, else DefaultPickupSLA. n and t may be nil.
+func PickupSLA(n *Node, t *Tier) time.Duration {
+	if t != nil && t.PickupSLA > 0 {
 		return t.PickupSLA.D()
 	}
 	if n != nil && n.PickupSLA > 0 {
@@ -172,7 +179,15 @@ func (c *Config) PickupSLA(n *Node, tier string) time.Duration {
 // PickupDeadline is when a claim of tier at node n, whose SLA clock starts
 // at from, must be picked up: the SLA counted in the node's open time.
 func (c *Config) PickupDeadline(n *Node, tier string, from time.Time) time.Time {
-	sla := c.PickupSLA(n, tier)
+	t, _ := c.Tier(tier)
+	return PickupDeadline(n, t, from)
+}
+
+// PickupDeadline is when a claim of tier t at node n, whose SLA clock
+// starts at from, must be picked up: the SLA counted in the node's open
+// time. n and t may be nil.
+func PickupDeadline(n *Node, t *Tier, from time.Time) time.Time {
+	sla := PickupSLA(n, t)
 	if n == nil {
 		return from.Add(sla)
 	}
