@@ -513,7 +513,7 @@ func (s *Service) delivered(ctx context.Context, it item, t *nodeTarget, hdr htt
 	switch it.fields["type"] {
 	case TypeClaimCreated:
 		_, err = s.Apply(ctx, Transition{Drop: it.drop, Claim: claim, To: verifier.ClaimForwarded,
-			PickupBy: s.now().Add(t.pickupBy)})
+			PickupBy: s.pickupDeadline(ctx, t, it.drop, claim)})
 	case TypeClaimCompensated:
 		tr := Transition{Drop: it.drop, Claim: claim, To: verifier.ClaimCompensated}
 		if text := ViewerText(hdr.Get("Content-Type"), answer); text != "" {

@@ -49,6 +49,9 @@ type Config struct {
 	Store store.Store
 	Drops Drops
 	Nodes []config.Node
+	// Tiers looks stock tiers up: a tier's pickup_sla is its claims'
+	// deadline, over the node's. Optional.
+	Tiers func(id string) (*config.Tier, bool)
 	// Receipts, when set, adds the viewer's receipt to claim.created and
 	// lets nodes confirm a pickup with it.
 	Receipts Receipts
