@@ -93,7 +93,8 @@ func New(opts Options) (*App, error) {
 // wire builds the components and registers their routes, one file of
 // this package per component.
 func (a *App) wire() error {
-	for _, w := range []func() error{a.wireIngest, a.wireOverlay, a.wireRTC, a.wireClaims, a.wireFulfillment, a.wireAdmin} {
+	for _, w := range []func() error{a.wireIngest, a.wireOverlay, a.wireRTC, a.wireClaims, a.wireFulfillment, a.wireAdmin,
+		a.wireCampaigns} {
 		if err := w(); err != nil {
 			return err
 		}
