@@ -42,6 +42,7 @@ func NewCampaignBook(cs []config.Campaign) *CampaignBook {
 
 // Put adds or replaces a campaign.
 func (b *CampaignBook) Put(c config.Campaign) {
+	_ = c.Prepare() // an invalid one (never validated) answers closed
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if old, ok := b.byID[c.ID]; ok {

@@ -97,6 +97,16 @@ func (c *Campaign) Schedule() (*CampaignSchedule, error) {
 	return c.parse()
 }
 
+// Prepare parses the campaign's times once, so that Schedule does not
+// read them again on every call.
+func (c *Campaign) Prepare() error {
+	s, err := c.parse()
+	if err == nil {
+		c.sched = s
+	}
+	return err
+}
+
 func (c *Campaign) parse() (*CampaignSchedule, error) {
 	s := &CampaignSchedule{Regions: make(map[string]*RegionSchedule, len(c.Regions))}
 	var err error

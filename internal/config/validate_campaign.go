@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dropwire/dropwire/internal/schedule"
@@ -135,8 +136,12 @@ func (k *checker) campaign(path string, cp *Campaign, creators map[string]bool, 
 			continue
 		}
 		if first, dup := owner[id]; dup {
-			_, line := k.c.at(first)
-			k.add(dp, "drop %q is already in a campaign (line %d): a drop belongs to one campaign at most", id, line)
+			if other, api := strings.CutPrefix(first, "campaign:"); api {
+				k.add(dp, "drop %q is already in campaign %q: a drop belongs to one campaign at most", id, other)
+			} else {
+				_, line := k.c.at(first)
+				k.add(dp, "drop %q is already in a campaign (line %d): a drop belongs to one campaign at most", id, line)
+			}
 			continue
 		}
 		owner[id] = dp
@@ -173,4 +178,32 @@ func (k *checker) instant(path, s string) (time.Time, bool) {
 
 func (c *Config) nodeByScan(id string) (*Node, bool) {
 	return lookup(c.Nodes, nil, id, func(v *Node) string { return v.ID })
+}
+
+// CheckCampaign validates a campaign created or changed through the admin
+// API, as Validate would one of the file, against c's creators and nodes,
+// the drops there are (drops, the file's and the API's) and the other
+// campaigns (a drop belongs to one at most). Problems have Path
+// "campaign…" and no line. It does not check that cp.ID is unused. On
+// success cp's schedule is parsed once for its lookups.
+func (c *Config) CheckCampaign(cp *Campaign, drops []Drop, others []Campaign) error {
+	k := &checker{c: &Config{Creators: c.Creators, Nodes: c.Nodes, Drops: drops}, api: true}
+	owner := make(map[string]string)
+	for _, o := range others {
+		if o.ID == cp.ID {
+			continue
+		}
+		for _, d := range o.Drops {
+			owner[d] = "campaign:" + o.ID
+		}
+	}
+	k.id("campaign.id", cp.ID)
+	k.campaign("campaign", cp, nil, owner)
+	if len(k.problems) > 0 {
+		return &Error{Problems: k.problems}
+	}
+	if s, err := cp.parse(); err == nil {
+		cp.sched = s
+	}
+	return nil
 }
