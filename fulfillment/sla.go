@@ -93,11 +93,11 @@ func (s *Service) pickupDeadline(ctx context.Context, t *nodeTarget, drop, claim
 		return now.Add(t.pickupBy)
 	}
 	var tier *config.Tier
-	if s.cfg.Tiers != nil {
+	if len(s.tiers) > 0 {
 		// A claim that cannot be read keeps the node's SLA: the deadline
 		// is still set, and the transition reports the claim's trouble.
 		if id, err := s.st.HGet(ctx, claimKey(drop, claim), "tier"); err == nil {
-			tier, _ = s.cfg.Tiers(id)
+			tier = s.tiers[id]
 		}
 	}
 	return config.PickupDeadline(t.node, tier, now)

@@ -46,7 +46,7 @@ func TestSLACountsOpenTimeOnly(t *testing.T) {
 		nc.Timezone, nc.Open = "Europe/Berlin", []string{"Mon-Fri 09:00-18:00"}
 		f := newFixture(t, st, config.Compensation{Kind: config.CompensationCode, CodesFile: codesFile(t, 5)}, nc)
 		clock := &slaClock{t: berlin(t, "2026-12-01T17:30")}
-		tiers := map[string]*config.Tier{"express": {ID: "express", PickupSLA: config.Duration(45 * time.Minute)}}
+		tiers := []config.Tier{{ID: "express", PickupSLA: config.Duration(45 * time.Minute)}}
 
 		standard, express := f.claim("shop"), f.claim("shop")
 		if err := st.HSet(context.Background(), claimKey(f.drop, express), map[string]string{"tier": "express"}); err != nil {
@@ -54,7 +54,7 @@ func TestSLACountsOpenTimeOnly(t *testing.T) {
 		}
 		s := f.service(func(c *Config) {
 			c.Now, c.SLATick = clock.Now, time.Hour // the sweep runs when the test says
-			c.Tiers = func(id string) (*config.Tier, bool) { tr, ok := tiers[id]; return tr, ok }
+			c.Tiers = tiers
 		})
 		run(t, s)
 		eventually(t, 10*time.Second, "both claims forwarded", func() bool {
@@ -92,6 +92,82 @@ func TestSLACountsOpenTimeOnly(t *testing.T) {
 			if n != step.failed || f.claimHash(standard)["state"] != step.stateStd || f.claimHash(express)["state"] != step.stateExpr {
 				t.Errorf("at %s: %d failed, standard %s, express %s", step.at, n, f.claimHash(standard)["state"], f.claimHash(express)["state"])
 			}
+		}
+	})
+}
+
+// A tier's max_ready_per_hour: of five claims made at once with a cap of
+// two, a node is asked to prepare the first two now, the next two an hour
+// later and the last one an hour after that, in the order they were made;
+// each one's pickup deadline starts when it is released.
+func TestMaxReadyPerHourReleasesInOrder(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		nc := testNodeConfig("shop", "", "") // hosted: no HTTP, so the clock signs nothing
+		nc.PickupSLA = config.Duration(30 * time.Minute)
+		nc.RetryHorizon = config.Duration(90 * time.Minute) // shorter than the queue: it starts at each release
+		f := newFixture(t, st, config.Compensation{Kind: config.CompensationNone}, nc)
+		start := time.Now().Truncate(time.Second)
+		clock := &slaClock{t: start}
+		var ids []string
+		for range 5 {
+			id := f.claim("shop")
+			if err := st.HSet(context.Background(), claimKey(f.drop, id), map[string]string{"tier": "limited"}); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		s := f.service(func(c *Config) {
+			c.Now, c.SLATick, c.Workers = clock.Now, time.Hour, 8
+			c.Tiers = []config.Tier{{ID: "limited", MaxReadyPerHour: 2}}
+		})
+		run(t, s)
+		state := func(i int) string { return f.claimHash(ids[i])["state"] }
+		forwarded := func(want ...int) {
+			t.Helper()
+			eventually(t, 15*time.Second, "claims released", func() bool {
+				n := 0
+				for i := range ids {
+					if state(i) == "forwarded" {
+						n++
+					}
+				}
+				return n >= len(want)
+			})
+			time.Sleep(200 * time.Millisecond) // nothing more is released
+			var got []int
+			for i := range ids {
+				if state(i) == "forwarded" {
+					got = append(got, i)
+				}
+			}
+			if len(got) != len(want) {
+				t.Fatalf("forwarded %v, want %v", got, want)
+			}
+			for k := range got {
+				if got[k] != want[k] {
+					t.Fatalf("forwarded %v, want %v", got, want)
+				}
+			}
+		}
+		due := func(i int) time.Time {
+			ms, _ := strconv.ParseInt(f.claimHash(ids[i])["pickup_by"], 10, 64)
+			return time.UnixMilli(ms)
+		}
+		forwarded(0, 1)
+		if got, want := due(0), start.Add(30*time.Minute); !got.Equal(want) {
+			t.Errorf("first claim due %s, want %s", got, want)
+		}
+		clock.Set(start.Add(59 * time.Minute))
+		forwarded(0, 1)
+		clock.Set(start.Add(time.Hour))
+		forwarded(0, 1, 2, 3)
+		if got, want := due(2), start.Add(90*time.Minute); !got.Equal(want) {
+			t.Errorf("third claim due %s, want %s: its clock starts at its release", got, want)
+		}
+		clock.Set(start.Add(2 * time.Hour))
+		forwarded(0, 1, 2, 3, 4)
+		if got, want := due(4), start.Add(150*time.Minute); !got.Equal(want) {
+			t.Errorf("fifth claim due %s, want %s", got, want)
 		}
 	})
 }

@@ -38,3 +38,12 @@ func (a *App) wireCampaigns() error {
 	pages.Register(a.server.Handle)
 	return nil
 }
+
+// campaignOf names a drop's campaign.
+func (a *App) campaignOf(drop string) (string, bool) {
+	c, ok := a.campaigns.CampaignOf(drop)
+	if !ok {
+		return "", false
+	}
+	return c.ID, true
+}
