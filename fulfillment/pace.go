@@ -25,11 +25,6 @@ import (
 //
 //	{c:<campaign>}:ready:<node>:<tier>   claim id → release ms
 //	{d:<drop>}:ready:<node>:<tier>
-//
-// pacedReason is the retry reason of a claim waiting for its release;
-// its retry horizon starts at the release.
-const pacedReason = "waits for its release (max_ready_per_hour)"
-
 func (s *Service) paceKey(drop, node, tier string) string {
 	if s.cfg.CampaignOf != nil {
 		if c, ok := s.cfg.CampaignOf(drop); ok {
@@ -38,6 +33,10 @@ func (s *Service) paceKey(drop, node, tier string) string {
 	}
 	return store.DropKey(drop, "ready", node, tier)
 }
+
+// pacedReason is the retry reason of a claim waiting for its release;
+// its retry horizon starts at the release.
+const pacedReason = "waits for its release (max_ready_per_hour)"
 
 // release returns when the claim of it may be sent to t's node: the zero
 // time when its tier has no cap. ok is false when the store did not
