@@ -25,7 +25,7 @@ const artifacts = "artifacts"
 // overlay in a second tab shows the QR; a phone in a third tab claims; the
 // dashboard's numbers move until the built-in demo node confirms pickup.
 func TestDashboardWholeLoop(t *testing.T) {
-	p := start(t, nil, "demo", "--listen", "127.0.0.1:0", "--pickup-after", "3s")
+	p := start(t, nil, "demo", "--listen", "127.0.0.1:0", "--pickup-after", "3s", "--qr-terminal")
 	p.waitOutput("Stop with Ctrl-C.")
 	out := p.Stdout()
 	token := field(t, out, "Admin token:")
