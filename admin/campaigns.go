@@ -96,16 +96,29 @@ func (a *Admin) SaveCampaign(ctx context.Context, c config.Campaign, create bool
 	if a.cfg.Campaigns == nil {
 		return nil, ErrUnknownCampaign
 	}
-	old, exists := a.cfg.Campaigns.Campaign(c.ID)
+	// The store decides, not this replica's book, which may not have
+	// heard of a campaign another replica just saved.
+	if err := a.loadCampaigns(ctx); err != nil {
+		return nil, err
+	}
 	_, inConfig := a.cfg.Config.Campaign(c.ID)
 	switch {
-	case create && exists:
+	case inConfig && create:
 		return nil, ErrCampaignExists
-	case !create && inConfig:
+	case inConfig:
 		return nil, ErrCampaignInConfig
-	case !create && !exists:
-		return nil, ErrUnknownCampaign
 	case !create:
+		js, err := a.st.HGet(ctx, campaignsKey, c.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, ErrUnknownCampaign
+		}
+		if err != nil {
+			return nil, err
+		}
+		var old config.Campaign
+		if err := json.Unmarshal([]byte(js), &old); err != nil {
+			return nil, err
+		}
 		if s, err := old.Schedule(); err == nil && !a.now().Before(s.Starts) {
 			return nil, ErrCampaignStarted
 		}
@@ -125,7 +138,15 @@ func (a *Admin) SaveCampaign(ctx context.Context, c config.Campaign, create bool
 	if err != nil {
 		return nil, err
 	}
-	if err := a.st.HSet(ctx, campaignsKey, map[string]string{c.ID: string(js)}); err != nil {
+	if create {
+		raw, err := a.st.Run(ctx, hsetnxScript, []string{campaignsKey}, c.ID, string(js))
+		if err != nil {
+			return nil, err
+		}
+		if n, _ := raw.(int64); n == 0 {
+			return nil, ErrCampaignExists
+		}
+	} else if err := a.st.HSet(ctx, campaignsKey, map[string]string{c.ID: string(js)}); err != nil {
 		return nil, err
 	}
 	a.cfg.Campaigns.Put(c)
