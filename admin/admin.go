@@ -71,6 +71,9 @@ type Config struct {
 	// compensation kind code, takes code uploads and shows pool levels;
 	// without it the upload answers 503.
 	Pools Pools
+	// Campaigns, when set, serves /v1/admin/campaigns and keeps the
+	// campaigns created through it on every replica.
+	Campaigns CampaignBook
 	// Ingress is the server's whole HTTP handler: the test drop posts its
 	// signed trigger through it, exactly as a capture SDK would.
 	Ingress http.Handler
@@ -143,7 +146,7 @@ func (a *Admin) Keys() *KeyRing { return a.keys }
 
 // Routes lists the admin API's patterns with their handlers.
 func (a *Admin) Routes() map[string]http.Handler {
-	return map[string]http.Handler{
+	routes := map[string]http.Handler{
 		"GET /v1/admin/drops":                                  a.guard(a.listDrops),
 		"POST /v1/admin/drops":                                 a.guard(a.createDrop),
 		"GET /v1/admin/drops/{id}":                             a.guard(a.getDrop),
@@ -158,6 +161,10 @@ func (a *Admin) Routes() map[string]http.Handler {
 		"POST /v1/admin/creators/{creator}/overlay-key/rotate": a.guard(a.rotateKey),
 		"GET /v1/admin/overview":                               a.guard(a.overview),
 	}
+	for p, h := range a.campaignRoutes() {
+		routes[p] = h
+	}
+	return routes
 }
 
 // Register registers every admin route with handle.
@@ -177,9 +184,13 @@ func (a *Admin) Run() {
 		if err := a.loadDrops(lctx); err != nil {
 			a.log.Warn().Err(err).Msg("admin: stored drops not loaded yet; retried by the sync loop")
 		}
+		if err := a.loadCampaigns(lctx); err != nil {
+			a.log.Warn().Err(err).Msg("admin: stored campaigns not loaded yet; retried by the sync loop")
+		}
 		lcancel()
-		a.wg.Add(2)
+		a.wg.Add(3)
 		go func() { defer a.wg.Done(); a.syncLoop(ctx) }()
+		go func() { defer a.wg.Done(); a.campaignLoop(ctx) }()
 		go func() { defer a.wg.Done(); a.heartbeatLoop(ctx) }()
 	})
 }

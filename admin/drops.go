@@ -381,6 +381,18 @@ type DropView struct {
 	Moment       string           `json:"moment,omitempty"`
 	Left         int64            `json:"stock_left"`
 	Total        int64            `json:"stock_total"`
+	// OutsideWindow is set once a trigger came outside the drop's
+	// campaign run: it opened nothing.
+	OutsideWindow *OutsideView `json:"outside_window,omitempty"`
+}
+
+// OutsideView counts the triggers that came outside a campaign's run, and
+// names the last one.
+type OutsideView struct {
+	Count  int64     `json:"count"`
+	LastAt time.Time `json:"last_at"`
+	Moment string    `json:"moment"`
+	Source string    `json:"source"`
 }
 
 // CompensationView is a drop's compensation policy as the API shows it;
@@ -408,6 +420,9 @@ func (a *Admin) view(ctx context.Context, d *config.Drop, stored map[string]bool
 	}
 	v := DropView{DropSpec: specOf(d, false), Status: st.Status, OpenedAt: timePtr(st.OpenedAt),
 		ClosesAt: timePtr(st.ClosesAt), ClosedAt: timePtr(st.ClosedAt), Moment: st.Moment}
+	if st.Outside > 0 {
+		v.OutsideWindow = &OutsideView{Count: st.Outside, LastAt: st.OutsideAt, Moment: st.OutsideMoment, Source: st.OutsideSource}
+	}
 	v.Source = "config"
 	if _, ok := a.cfg.Config.Drop(d.ID); !ok {
 		v.Source = "api"

@@ -275,7 +275,7 @@ func (s *Service) HandleCallback(ctx context.Context, node, eventID string, cb C
 		Fields: map[string]string{}}
 	switch to {
 	case verifier.ClaimReady:
-		tr.PickupBy = s.now().Add(t.pickupBy)
+		tr.PickupBy = s.pickupDeadline(ctx, t, drop, claim)
 		if cb.Locker != nil {
 			tr.Fields["locker_slot"] = clip(cb.Locker.Slot, 64)
 			tr.Fields["locker_pin"] = clip(cb.Locker.PIN, 32)

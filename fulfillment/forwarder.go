@@ -251,7 +251,9 @@ func (s *Service) pollDrop(ctx context.Context, drop string, send func(item) boo
 			break
 		}
 		for _, e := range ents {
-			if !send(item{drop: drop, entryID: e.ID, deliveries: e.Deliveries, fields: e.Fields}) {
+			it := item{drop: drop, entryID: e.ID, deliveries: e.Deliveries, fields: e.Fields}
+			s.reserveInOrder(ctx, it)
+			if !send(it) {
 				return
 			}
 		}
@@ -342,6 +344,14 @@ func (s *Service) deliver(ctx context.Context, it item) {
 	t := s.target(ctx, it.drop, it.fields)
 	if t == nil {
 		s.deadLetter(ctx, it, nil, "no_target", "no node or webhook configured for this entry")
+		return
+	}
+	at, ok := s.release(ctx, it, t)
+	if !ok {
+		return // the entry stays pending: retried after the takeover time
+	}
+	if at.After(s.now()) {
+		s.retry(ctx, it, t, at, false, pacedReason)
 		return
 	}
 	if t.node != nil && t.node.Hosted() {
@@ -513,7 +523,7 @@ func (s *Service) delivered(ctx context.Context, it item, t *nodeTarget, hdr htt
 	switch it.fields["type"] {
 	case TypeClaimCreated:
 		_, err = s.Apply(ctx, Transition{Drop: it.drop, Claim: claim, To: verifier.ClaimForwarded,
-			PickupBy: s.now().Add(t.pickupBy)})
+			PickupBy: s.pickupDeadline(ctx, t, it.drop, claim)})
 	case TypeClaimCompensated:
 		tr := Transition{Drop: it.drop, Claim: claim, To: verifier.ClaimCompensated}
 		if text := ViewerText(hdr.Get("Content-Type"), answer); text != "" {
@@ -570,6 +580,10 @@ func (s *Service) retry(ctx context.Context, it item, t *nodeTarget, at time.Tim
 	rec := retryRecord{Fields: it.fields, First: it.first(), Last: last}
 	if rec.First == 0 {
 		rec.First = now.UnixMilli()
+	}
+	if last == pacedReason {
+		// A queued claim's retry horizon starts at its release.
+		rec.First = max(rec.First, at.UnixMilli())
 	}
 	rec.Attempts = it.attempts()
 	if counted {

@@ -49,6 +49,13 @@ type Config struct {
 	Store store.Store
 	Drops Drops
 	Nodes []config.Node
+	// Tiers are the stock tiers: a tier's pickup_sla is its claims'
+	// deadline, over the node's, and its max_ready_per_hour paces them
+	// (see pace.go). Optional.
+	Tiers []config.Tier
+	// CampaignOf names a drop's campaign: a tier's max_ready_per_hour is
+	// shared by the campaign's drops at a node. Optional.
+	CampaignOf func(drop string) (string, bool)
 	// Receipts, when set, adds the viewer's receipt to claim.created and
 	// lets nodes confirm a pickup with it.
 	Receipts Receipts
@@ -93,6 +100,8 @@ type Service struct {
 	client  *http.Client
 
 	nodes    map[string]*nodeTarget
+	tiers    map[string]*config.Tier
+	paced    bool     // a tier has max_ready_per_hour
 	webhooks sync.Map // drop → *nodeTarget of its compensation webhook
 
 	disabledMu sync.Mutex
@@ -189,6 +198,12 @@ func New(cfg Config) (*Service, error) {
 		nodes: make(map[string]*nodeTarget, len(cfg.Nodes)), disabled: make(map[string]disabledMark),
 		wake: make(chan struct{}, 1), stopped: make(chan struct{}), attempts: make(chan attemptEntry, attemptQueue),
 		hot: make(map[string]time.Time), dirty: make(map[string]struct{}), quiet: make(map[string]struct{})}
+	s.tiers = make(map[string]*config.Tier, len(cfg.Tiers))
+	for i := range cfg.Tiers {
+		t := cfg.Tiers[i]
+		s.tiers[t.ID] = &t
+		s.paced = s.paced || t.MaxReadyPerHour > 0
+	}
 	for i := range cfg.Nodes {
 		n := cfg.Nodes[i]
 		secret := n.Secret

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/dropwire/dropwire/internal/config"
 	"github.com/dropwire/dropwire/internal/store"
 	"github.com/dropwire/dropwire/verifier"
 )
@@ -85,6 +86,25 @@ func (s *Service) ExpirePickups(ctx context.Context) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// pickupDeadline is the deadline of a claim of node t whose SLA clock
+// starts now: its tier's pickup_sla (else the node's), counted in the
+// node's open hours, so that it never falls while the node is closed.
+func (s *Service) pickupDeadline(ctx context.Context, t *nodeTarget, drop, claim string) time.Time {
+	now := s.now()
+	if t.node == nil {
+		return now.Add(t.pickupBy)
+	}
+	var tier *config.Tier
+	if len(s.tiers) > 0 {
+		// A claim that cannot be read keeps the node's SLA: the deadline
+		// is still set, and the transition reports the claim's trouble.
+		if id, err := s.st.HGet(ctx, claimKey(drop, claim), "tier"); err == nil {
+			tier = s.tiers[id]
+		}
+	}
+	return config.PickupDeadline(t.node, tier, now)
 }
 
 // slaDueScript lists due deadlines. KEYS: 1 sla zset. ARGV: now ms, limit.

@@ -92,8 +92,12 @@ type ClaimsConfig struct {
 	// States, when set, is told of every change of a drop other than a
 	// claim, so it drops what it keeps of it.
 	States *StateCache
-	// Nodes looks fulfillment nodes up (pickup SLA, region).
+	// Nodes looks fulfillment nodes up (pickup SLA, region, hours).
 	Nodes func(id string) (*config.Node, bool)
+	// Tiers looks stock tiers up (pickup SLA); Campaigns finds a drop's
+	// campaign (region windows). Both optional.
+	Tiers     func(id string) (*config.Tier, bool)
+	Campaigns Campaigns
 	// Retention is how long a claim is kept after its receipt expires;
 	// default 30 days.
 	Retention  time.Duration
@@ -115,6 +119,8 @@ type Claims struct {
 	states    *StateCache
 	previews  *previewCache
 	nodes     func(string) (*config.Node, bool)
+	tiers     func(string) (*config.Tier, bool)
+	campaigns Campaigns
 	retention time.Duration
 	log       zerolog.Logger
 	now       func() time.Time
@@ -147,6 +153,9 @@ func NewClaims(cfg ClaimsConfig) (*Claims, error) {
 	if cfg.Nodes == nil {
 		cfg.Nodes = func(string) (*config.Node, bool) { return nil, false }
 	}
+	if cfg.Tiers == nil {
+		cfg.Tiers = func(string) (*config.Tier, bool) { return nil, false }
+	}
 	if cfg.Retention <= 0 {
 		cfg.Retention = 30 * 24 * time.Hour
 	}
@@ -160,6 +169,7 @@ func NewClaims(cfg ClaimsConfig) (*Claims, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Claims{
 		st: cfg.Store, drops: cfg.Drops, codes: cfg.Codes, receipts: cfg.Receipts, states: cfg.States, nodes: cfg.Nodes,
+		tiers: cfg.Tiers, campaigns: cfg.Campaigns,
 		retention: cfg.Retention, log: cfg.Logger, now: cfg.Now, channel: cfg.Store.Prefix() + StateChannel,
 		metrics: m, sold: map[string]time.Time{}, cancel: cancel, previews: newPreviewCache(previewMaxAge),
 	}
@@ -254,8 +264,8 @@ func validKey(s string) bool {
 // stock; it decrements that stock and writes the claim and its outbox
 // entry. A retry with the same viewer and idempotency key returns the same
 // claim (Created false). Errors: ErrInvalidClaim, ErrUnknownCode,
-// ErrCodeExpired, ErrDropClosed, ErrSoldOut, *AlreadyClaimedError, and
-// store errors.
+// ErrCodeExpired, ErrDropClosed, ErrSoldOut, *AlreadyClaimedError,
+// *RegionClosedError, and store errors.
 func (c *Claims) Claim(ctx context.Context, req ClaimRequest) (res ClaimResult, err error) {
 	start := time.Now()
 	defer func() { c.metrics.observe(err, res.Created, time.Since(start)) }()
@@ -295,14 +305,23 @@ func (c *Claims) Claim(ctx context.Context, req ClaimRequest) (res ClaimResult, 
 	var maxSLA time.Duration
 	lines := c.order(d, req)
 	lineArgs := make([]any, 0, 6*len(lines))
+	camp := c.campaignOf(d.ID)
+	var closed *RegionClosedError // the closed line that opens first
 	for _, l := range lines {
-		sla := config.DefaultPickupSLA
-		if n, ok := c.nodes(l.Node); ok && n.PickupSLA > 0 {
-			sla = n.PickupSLA.D()
-		}
-		maxSLA = max(maxSLA, sla)
+		n, _ := c.nodes(l.Node)
+		t, _ := c.tiers(l.Tier)
+		maxSLA = max(maxSLA, config.PickupSLA(n, t))
 		eligible := req.Node == "" || l.Node == req.Node
-		lineArgs = append(lineArgs, l.Node, l.SKU, l.Tier, l.Qty, now.Add(sla).UnixMilli(), eligible)
+		if eligible {
+			if open, why := lineOpen(camp, n, now); !open {
+				eligible = false
+				closed = earlier(closed, why)
+			}
+		}
+		lineArgs = append(lineArgs, l.Node, l.SKU, l.Tier, l.Qty, config.PickupDeadline(n, t, now).UnixMilli(), eligible)
+	}
+	if closed != nil && (req.Node != "" || !anyEligible(lineArgs)) {
+		return ClaimResult{}, closed
 	}
 	viewerTTL := d.Window.D() + maxSLA + time.Hour
 	claimTTL := c.receipts.TTL() + c.retention
@@ -328,6 +347,9 @@ func (c *Claims) Claim(ctx context.Context, req ClaimRequest) (res ClaimResult, 
 			case "sold_out":
 				if detail == "0" {
 					c.setSoldOut(d.ID, now)
+				} else if closed != nil {
+					// What is left is in regions not open now.
+					return ClaimResult{}, closed
 				}
 				return ClaimResult{}, fmt.Errorf("%w: %s", ErrSoldOut, d.ID)
 			case "pickup_taken":
@@ -595,7 +617,7 @@ func newClaimMetrics(reg prometheus.Registerer) (*claimMetrics, error) {
 	m := &claimMetrics{
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dropwire_claims_total",
-			Help: "Claim attempts by result: created, existing, already_claimed, sold_out, closed, code_expired, unknown_code, invalid, error.",
+			Help: "Claim attempts by result: created, existing, already_claimed, sold_out, closed, code_expired, unknown_code, invalid, region_closed, error.",
 		}, []string{"result"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "dropwire_claim_duration_seconds",
@@ -637,6 +659,8 @@ func ClaimResultOf(err error, created bool) string {
 		return "unknown_code"
 	case errors.Is(err, ErrInvalidClaim), errors.Is(err, ErrUnknownDrop):
 		return "invalid"
+	case errors.Is(err, ErrRegionClosed):
+		return "region_closed"
 	}
 	return "error"
 }

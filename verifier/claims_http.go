@@ -325,9 +325,12 @@ func clientIP(r *http.Request) string { return server.ClientIP(r) }
 // code's drop, when it was resolved.
 func (a *ClaimsAPI) claimError(w http.ResponseWriter, r *http.Request, d *config.Drop, err error) {
 	var ac *AlreadyClaimedError
+	var rc *RegionClosedError
 	switch {
 	case errors.As(err, &ac):
 		a.alreadyClaimed(w, r, d, ac.ClaimID)
+	case errors.As(err, &rc):
+		problem.Write(w, regionClosedProblem(rc))
 	case errors.Is(err, ErrDeviceRequired):
 		problem.Respond(w, http.StatusForbidden, "device_required",
 			"claims of this drop are made from its claim page: open /c/{code} (it sets the device cookie), then claim; API clients claim drops with identity \"token\"")

@@ -95,6 +95,12 @@ type DropState struct {
 	ClosesAt time.Time
 	ClosedAt time.Time
 	Seq      int64 // increases with every change
+	// Outside counts the triggers that came outside the drop's campaign
+	// run and opened nothing; the last one's time, moment and source.
+	Outside       int64
+	OutsideAt     time.Time
+	OutsideMoment string
+	OutsideSource string
 }
 
 // State returns the drop's state at now: an open drop past closes_at is
@@ -126,6 +132,8 @@ func parseState(drop string, h map[string]string, now time.Time) DropState {
 		ClosedAt: ms("closed_at"),
 	}
 	s.Seq, _ = strconv.ParseInt(h["seq"], 10, 64)
+	s.Outside, _ = strconv.ParseInt(h["outside_n"], 10, 64)
+	s.OutsideAt, s.OutsideMoment, s.OutsideSource = ms("outside_at"), h["outside_moment"], h["outside_source"]
 	if s.Status == "" {
 		s.Status = StatusIdle
 	}

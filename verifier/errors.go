@@ -66,6 +66,10 @@ var (
 	// verify (wrong nonce, another device or drop, or too old).
 	ErrProofRequired = errors.New("verifier: proof of work required")
 	ErrBadProof      = errors.New("verifier: proof of work does not verify")
+	// ErrRegionClosed is returned for a claim for stock at a node whose
+	// campaign region has no window open (or a pop-up node that is not
+	// open); see RegionClosedError for the next window.
+	ErrRegionClosed = errors.New("verifier: region closed")
 )
 
 // AlreadyClaimedError names the viewer's existing claim.

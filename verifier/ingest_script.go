@@ -22,7 +22,8 @@ import (
 // ARGV: 1 now ms, 2 dedupe ttl ms, 3 type, 4 moment, 5 source, 6 channel,
 // 7 event id, 8 quorum, 9 quorum window ms, 10 window ms, 11 rate per
 // period (0: none), 12 burst, 13 period ms, 14 state channel (full name),
-// 15 drop, 16 moment ttl ms.
+// 15 drop, 16 moment ttl ms, 17 "1" when a trigger falls outside its
+// campaign's run (recorded as the state's outside_* fields; opens nothing).
 // Returns {status, moment state, sources, opened_at ms, closes_at ms,
 // delay ms (-1: none), seq}; or the error reply "rate_limited:<ms>".
 //
@@ -66,7 +67,13 @@ local typ = ARGV[3]
 local mstate, sources, delay = 'recorded', 0, -1
 local publish = false
 
-if typ == 'drop.trigger' then
+if typ == 'drop.trigger' and ARGV[17] == '1' then
+  mstate = 'outside_window'
+  for _, v in ipairs({'outside_at', now, 'outside_moment', ARGV[4], 'outside_source', ARGV[5]}) do
+    writes[#writes + 1] = v
+  end
+  redis.call('HINCRBY', KEYS[2], 'outside_n', 1)
+elseif typ == 'drop.trigger' then
   if openedat > 0 or status ~= 'idle' then
     if st[2] == ARGV[4] then
       mstate = 'corroboration'
@@ -176,8 +183,12 @@ func ingestGo(tx store.Tx, keys, argv []string) (any, error) {
 	momentTTL := time.Duration(num(argv[15])) * time.Millisecond
 	publish := false
 
-	switch argv[2] {
-	case TypeDropTrigger:
+	switch {
+	case argv[2] == TypeDropTrigger && len(argv) > 16 && argv[16] == "1":
+		mstate = MomentOutsideWindow
+		writes = append(writes, "outside_at", argv[0], "outside_moment", argv[3], "outside_source", argv[4])
+		tx.HIncrBy(keys[1], "outside_n", 1)
+	case argv[2] == TypeDropTrigger:
 		if openedAt > 0 || status != "idle" {
 			if openingMoment == argv[3] {
 				mstate, delay = MomentCorroboration, now-openedAt
@@ -205,7 +216,7 @@ func ingestGo(tx store.Tx, keys, argv []string) (any, error) {
 				tx.Expire(keys[3], momentTTL)
 			}
 		}
-	case TypeDropClose:
+	case argv[2] == TypeDropClose:
 		if status == "open" {
 			seq++
 			writes = append(writes, "status", "closed", "closed_at", itoa(now), "seq", itoa(seq))

@@ -35,6 +35,9 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
+	// Campaigns, when set, finds a drop's campaign: a trigger outside the
+	// campaign's run opens nothing.
+	Campaigns Campaigns
 }
 
 // Verifier ingests verified capture events. See the package doc.
@@ -46,6 +49,7 @@ type Verifier struct {
 	now       func() time.Time
 	channel   string // full name of StateChannel
 	metrics   *metrics
+	campaigns Campaigns
 }
 
 // New returns a Verifier.
@@ -71,6 +75,7 @@ func New(cfg Config) (*Verifier, error) {
 		now:       cfg.Now,
 		channel:   cfg.Store.Prefix() + StateChannel,
 		metrics:   m,
+		campaigns: cfg.Campaigns,
 	}, nil
 }
 
@@ -116,13 +121,16 @@ func (v *Verifier) Ingest(ctx context.Context, src Source, ev Event) (Result, er
 		}
 		args = []any{nowMS, v.dedupeTTL.Milliseconds(), ev.Type, ev.Moment, src.ID, ev.Channel, ev.ID,
 			max(d.Quorum, 1), d.QuorumWindow.D().Milliseconds(), d.Window.D().Milliseconds(),
-			src.Rate, max(src.Burst, 1), int64(1000), v.channel, d.ID, v.dedupeTTL.Milliseconds()}
+			src.Rate, max(src.Burst, 1), int64(1000), v.channel, d.ID, v.dedupeTTL.Milliseconds(), "0"}
+		if ev.Type == TypeDropTrigger && outsideCampaign(v.campaigns, d.ID, ev.ReceivedAt) {
+			args[16] = "1"
+		}
 	case TypeStreamOnline, TypeStreamOffline:
 		// Not a drop's business: dedupe and rate-limit in the source's slot.
 		tag := "{s:" + src.ID + "}"
 		keys = []string{tag + ":ev:" + ev.ID, tag + ":state", tag + ":sources", tag + ":reports", tag + ":stock"}
 		args = []any{nowMS, v.dedupeTTL.Milliseconds(), ev.Type, ev.Moment, src.ID, ev.Channel, ev.ID,
-			1, 0, 0, src.Rate, max(src.Burst, 1), int64(1000), v.channel, "", v.dedupeTTL.Milliseconds()}
+			1, 0, 0, src.Rate, max(src.Burst, 1), int64(1000), v.channel, "", v.dedupeTTL.Milliseconds(), "0"}
 	default:
 		return Result{}, fmt.Errorf("%w: type %q", ErrInvalidEvent, ev.Type)
 	}
@@ -149,6 +157,11 @@ func (v *Verifier) Ingest(ctx context.Context, src Source, ev Event) (Result, er
 		res.Moment.Drop = drop.ID
 		if res.Moment.State == MomentPending || res.Moment.State == MomentOpened {
 			res.Moment.Quorum = max(drop.Quorum, 1)
+		}
+		if res.Moment.State == MomentOutsideWindow {
+			res.Moment.OpenedAt, res.Moment.ClosesAt = nil, nil
+			v.log.Info().Str("drop", drop.ID).Str("moment", ev.Moment).Str("source", src.ID).
+				Msg("trigger outside the campaign's run: recorded, nothing opened")
 		}
 	} else {
 		res.Moment = nil

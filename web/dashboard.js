@@ -241,6 +241,7 @@
         charts.appendChild(f1); charts.appendChild(f2);
         card.appendChild(charts);
         card.appendChild(el("div", "lat"));
+        card.appendChild(el("p", "outside"));
         var actions = el("div", "actions");
         var test = el("button", "", "Test drop"); test.type = "button"; test.setAttribute("data-action", "test");
         var stock = el("button", "ghost", "+10 stock"); stock.type = "button"; stock.setAttribute("data-action", "stock");
@@ -327,6 +328,10 @@
       } else {
         lat.textContent = d.status === "idle" ? "Not opened yet: a capture trigger or the Test drop button opens it." : "";
       }
+      var out = card.querySelector(".outside"), ow = d.outside_window;
+      out.textContent = ow ? ow.count + (ow.count === 1 ? " trigger" : " triggers") +
+        " outside the campaign window opened nothing; last " + new Date(ow.last_at).toLocaleString() +
+        " (moment " + ow.moment + " from " + ow.source + ")" : "";
     });
     Array.prototype.forEach.call(box.querySelectorAll("[data-drop]"), function (c) {
       if (!seen[c.getAttribute("data-drop")]) c.remove();

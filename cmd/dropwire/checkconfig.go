@@ -32,8 +32,15 @@ func runCheckConfig(_ context.Context, env *environ, args []string) error {
 		}
 		return &exitError{code: 1, err: err}
 	}
-	fmt.Fprintf(env.stdout, "%s: ok: %s, %s, %s, %s\n", fs.Arg(0), count(len(cfg.Creators), "creator"),
-		count(len(cfg.Sources), "source"), count(len(cfg.Nodes), "node"), count(len(cfg.Drops), "drop"))
+	more := ""
+	if n := len(cfg.Tiers); n > 0 {
+		more += ", " + count(n, "tier")
+	}
+	if n := len(cfg.Campaigns); n > 0 {
+		more += ", " + count(n, "campaign")
+	}
+	fmt.Fprintf(env.stdout, "%s: ok: %s, %s, %s, %s%s\n", fs.Arg(0), count(len(cfg.Creators), "creator"),
+		count(len(cfg.Sources), "source"), count(len(cfg.Nodes), "node"), count(len(cfg.Drops), "drop"), more)
 	return nil
 }
 

@@ -55,7 +55,7 @@ func TestReadmeConfigExamplePassesCheckConfig(t *testing.T) {
 	if code := run(context.Background(), env, []string{"check-config", file}); code != 0 {
 		t.Fatalf("check-config of the README's example: exit %d\n%s", code, errb.String())
 	}
-	if !strings.Contains(out.String(), "ok: 1 creator, 3 sources, 2 nodes, 2 drops") {
+	if !strings.Contains(out.String(), "ok: 1 creator, 3 sources, 2 nodes, 2 drops, 2 tiers, 1 campaign\n") {
 		t.Errorf("check-config said %q", out.String())
 	}
 }

@@ -23,6 +23,8 @@ func (a *App) wireAdmin() error {
 		Drops:    a.drops,
 		Verifier: a.verifier,
 		Pools:    a.pools,
+		// Campaigns created through the API join the file's.
+		Campaigns: a.campaigns,
 		// Test drops post their signed trigger through the whole server,
 		// middleware included, as a capture SDK's request would go.
 		Ingress:  a.server.Handler(),

@@ -38,12 +38,13 @@ type App struct {
 	store  store.Store
 	server *server.Server
 
-	drops    *verifier.Catalog
-	verifier *verifier.Verifier
-	pools    admin.Pools          // compensation code pools; set by wireFulfillment
-	keys     *admin.KeyRing       // overlay keys (rotation); set by wireAdmin
-	codes    *overlay.Codes       // claim codes, shared by the overlay and claims; set by wireOverlay
-	states   *verifier.StateCache // drop states for resolving claim codes; set by wireOverlay
+	drops     *verifier.Catalog
+	campaigns *verifier.CampaignBook
+	verifier  *verifier.Verifier
+	pools     admin.Pools          // compensation code pools; set by wireFulfillment
+	keys      *admin.KeyRing       // overlay keys (rotation); set by wireAdmin
+	codes     *overlay.Codes       // claim codes, shared by the overlay and claims; set by wireOverlay
+	states    *verifier.StateCache // drop states for resolving claim codes; set by wireOverlay
 }
 
 // New builds the App: it opens the store and registers every route.
@@ -96,7 +97,8 @@ func New(opts Options) (*App, error) {
 // wire builds the components and registers their routes, one file of
 // this package per component.
 func (a *App) wire() error {
-	for _, w := range []func() error{a.wireIngest, a.wireOverlay, a.wireRTC, a.wireClaims, a.wireFulfillment, a.wireAdmin} {
+	for _, w := range []func() error{a.wireIngest, a.wireOverlay, a.wireRTC, a.wireClaims, a.wireFulfillment, a.wireAdmin,
+		a.wireCampaigns} {
 		if err := w(); err != nil {
 			return err
 		}
@@ -108,9 +110,11 @@ func (a *App) wire() error {
 func (a *App) wireIngest() error {
 	cfg, reg := a.cfg, a.server.Registry()
 	a.drops = verifier.NewCatalog(cfg.Drops)
+	a.campaigns = verifier.NewCampaignBook(cfg.Campaigns)
 	v, err := verifier.New(verifier.Config{
 		Store:      a.store,
 		Drops:      a.drops,
+		Campaigns:  a.campaigns,
 		Logger:     a.log.With().Str("component", "verifier").Logger(),
 		DedupeTTL:  cfg.DedupeTTL.D(),
 		Registerer: reg,

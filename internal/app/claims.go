@@ -32,6 +32,8 @@ func (a *App) wireClaims() error {
 		Receipts:   receipts,
 		States:     a.states,
 		Nodes:      nodes,
+		Tiers:      cfg.Tier,
+		Campaigns:  a.campaigns,
 		Logger:     a.log.With().Str("component", "claims").Logger(),
 		Registerer: a.server.Registry(),
 	})

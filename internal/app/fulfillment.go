@@ -29,6 +29,8 @@ func (a *App) wireFulfillment() error {
 		Store:       a.store,
 		Drops:       a.drops,
 		Nodes:       cfg.Nodes,
+		Tiers:       cfg.Tiers,
+		CampaignOf:  a.campaignOf,
 		Receipts:    receipts,
 		Consumer:    fmt.Sprintf("%s-%d", host, os.Getpid()),
 		Workers:     cfg.ForwardWorkers,

@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/dropwire/dropwire/internal/schedule"
+)
 
 // Config is the whole Dropwire configuration: the process settings (which
 // flags and DROPWIRE_* variables override) and the creators, sources, nodes
@@ -102,6 +106,10 @@ type Config struct {
 	Sources  []Source  `yaml:"sources"`
 	Nodes    []Node    `yaml:"nodes"`
 	Drops    []Drop    `yaml:"drops"`
+	// Tiers give stock lines of a tier their own pickup SLA and pace;
+	// Campaigns group drops under announced, regional schedules.
+	Tiers     []Tier     `yaml:"tiers"`
+	Campaigns []Campaign `yaml:"campaigns"`
 
 	// File is the path the configuration was read from ("" when built in).
 	File string `yaml:"-"`
@@ -183,6 +191,15 @@ type Node struct {
 	PickupSLA Duration `yaml:"pickup_sla"`
 	// ConsoleKeys open a hosted node's pickup console; several: rotation.
 	ConsoleKeys []string `yaml:"console_keys"`
+	// Open are the node's opening hours in Timezone ("Mon-Fri 09:00-18:00",
+	// or dated pop-up windows "2026-12-06T10:00/2026-12-06T16:00"): the
+	// pickup SLA clock runs only while the node is open, and a node with
+	// dated windows only takes claims only inside them. Hours stays the
+	// free text shown to viewers.
+	Open     []string `yaml:"open"`
+	Timezone string   `yaml:"timezone"`
+	// hours is Open, parsed once by Validate.
+	hours *schedule.Hours
 	// Outbound delivery: the request timeout; retries back off
 	// exponentially from RetryBase up to RetryMax (full jitter) until
 	// RetryHorizon after the claim, then dead-letter. The circuit breaker

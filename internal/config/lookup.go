@@ -27,6 +27,7 @@ func (c *Config) index() {
 		ix.drops[c.Drops[i].ID] = i
 	}
 	c.idx = ix
+	c.cacheSchedules()
 }
 
 // Creator returns the creator with the given id.

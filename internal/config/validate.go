@@ -32,8 +32,9 @@ func (c *Config) Validate() error {
 // check that d.ID is unused.
 func (c *Config) CheckDrop(d *Drop) error {
 	d.ApplyDefaults()
-	k := &checker{c: &Config{Creators: c.Creators, Sources: c.Sources, Nodes: c.Nodes}, api: true}
+	k := &checker{c: &Config{Creators: c.Creators, Sources: c.Sources, Nodes: c.Nodes, Tiers: c.Tiers}, api: true}
 	k.drop("drop", d)
+	k.stockTiers("drop", d)
 	if len(k.problems) > 0 {
 		return &Error{Problems: k.problems}
 	}
@@ -95,6 +96,11 @@ func (c *Config) check() []Problem {
 	for i := range c.Drops {
 		k.drop(fmt.Sprintf("drops[%d]", i), &c.Drops[i])
 	}
+	k.tiers()
+	for i := range c.Drops {
+		k.stockTiers(fmt.Sprintf("drops[%d]", i), &c.Drops[i])
+	}
+	k.campaigns(creators)
 	return k.problems
 }
 
@@ -506,6 +512,7 @@ func (k *checker) node(path string, n *Node) {
 		}
 	}
 	k.positive(path+".pickup_sla", n.PickupSLA)
+	k.nodeHours(path, n)
 	k.positive(path+".timeout", n.Timeout)
 	k.positive(path+".retry_base", n.RetryBase)
 	k.positive(path+".retry_max", n.RetryMax)
