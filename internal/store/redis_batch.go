@@ -19,7 +19,7 @@ const maxBatch = 128
 // one replica keep up with a burst.
 type batcher struct {
 	c redis.UniversalClient // on a cluster, a pipeline goes to each master it touches
-	n int // pipelines that may be out at once
+	n int                   // pipelines that may be out at once
 
 	mu       sync.Mutex
 	inflight int

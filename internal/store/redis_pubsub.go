@@ -166,7 +166,7 @@ func (r *Redis) shardSubscribe(ctx context.Context, channels []string) (pss []*r
 
 func (s *redisSubscription) loop(ctx context.Context, ps *redis.PubSub) {
 	defer s.wg.Done()
-	defer s.end() // one connection lost is a gap for the whole subscription
+	defer s.end()   // one connection lost is a gap for the whole subscription
 	pinged := false // a ping is out and nothing has come since
 	for {
 		msg, err := ps.ReceiveTimeout(ctx, s.r.health)
