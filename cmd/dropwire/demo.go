@@ -45,7 +45,7 @@ func runDemo(ctx context.Context, env *environ, args []string) error {
 	}
 	pf.apply(cfg)
 	// The demo is the in-memory store by definition.
-	cfg.RedisURL = ""
+	cfg.RedisURL, cfg.RedisCluster = "", nil
 	publicSet := pf.publicURL != "" || env.envDefault("DROPWIRE_PUBLIC_URL", "") != ""
 	for i := range cfg.Sources {
 		cfg.Sources[i].Tolerance = config.Duration(demoTolerance)

@@ -140,7 +140,7 @@ func TestParseProblems(t *testing.T) {
 		{"public_url query", "", "public_url: https://x.example/?a=b", []want{{16, "public_url", "must not have a query"}}},
 		{"short admin token", "", "admin_token: abc", []want{{16, "admin_token", "is too short: use at least 16 characters"}}},
 		{"bad listen", "", "listen: 8080", []want{{16, "listen", "must be host:port"}}},
-		{"bad redis url", "", "redis_url: http://x", []want{{16, "redis_url", "must be a redis://, rediss:// or unix:// URL"}}},
+		{"bad redis url", "", "redis_url: http://x", []want{{16, "redis_url", "must be a redis://, rediss://, unix://, redis+cluster:// or rediss+cluster:// URL"}}},
 		{"key prefix braces", "", "key_prefix: \"{dw}:\"", []want{{16, "key_prefix", "must not contain { or }"}}},
 		{"bad log level", "", "log_level: loud", []want{{16, "log_level", `unknown level "loud"`}}},
 		{"bad log format", "", "log_format: xml", []want{{16, "log_format", `unknown format "xml"`}}},
