@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -160,4 +161,35 @@ func EachRedis(t *testing.T, fn func(t *testing.T, b Backend)) {
 			fn(t, b)
 		})
 	}
+}
+
+// SlotOwner returns the slot of a full key or shard channel, as the test
+// cluster computes it (CLUSTER KEYSLOT), and the address of the master
+// serving that slot (CLUSTER SHARDS).
+func SlotOwner(t testing.TB, c *redis.ClusterClient, key string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	slot, err := c.ClusterKeySlot(ctx, key).Result()
+	if err != nil {
+		t.Fatalf("storetest: CLUSTER KEYSLOT %s: %v", key, err)
+	}
+	shards, err := c.ClusterShards(ctx).Result()
+	if err != nil {
+		t.Fatalf("storetest: CLUSTER SHARDS: %v", err)
+	}
+	for _, sh := range shards {
+		for _, r := range sh.Slots {
+			if slot < r.Start || slot > r.End {
+				continue
+			}
+			for _, n := range sh.Nodes {
+				if n.Role == "master" {
+					return int(slot), fmt.Sprintf("%s:%d", n.IP, n.Port)
+				}
+			}
+		}
+	}
+	t.Fatalf("storetest: no master serves slot %d", slot)
+	return 0, ""
 }
