@@ -179,10 +179,14 @@ func TestDeliveryLogCapped(t *testing.T) {
 // Attempts one replica made, and its breaker, are what another replica's
 // admin API shows: a node answering 500 opens the first replica's
 // breaker, and the second reads the node's breaker open, with the
-// failing attempts.
+// failing attempts. On one Redis and on a Redis Cluster.
 func TestDeliveryLogSeenByAnotherReplica(t *testing.T) {
+	storetest.EachRedis(t, testDeliveryLogSeenByAnotherReplica)
+}
+
+func testDeliveryLogSeenByAnotherReplica(t *testing.T, be storetest.Backend) {
 	prefix := storetest.Prefix(t)
-	stA, stB := storetest.RedisWithPrefix(t, prefix), storetest.RedisWithPrefix(t, prefix)
+	stA, stB := be.Open(t, prefix), be.Open(t, prefix)
 	node := newTestNode(t)
 	node.setRespond(func(*http.Request, int) (int, http.Header) { return http.StatusInternalServerError, nil })
 	nc := testNodeConfig("shop", node.srv.URL, node.secret)

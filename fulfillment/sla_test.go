@@ -16,11 +16,16 @@ import (
 	"github.com/dropwire/dropwire/internal/store/storetest"
 )
 
-// Two replicas expire the same deadlines: each claim fails and is
-// compensated exactly once, and no code is handed out twice.
+// Two replicas expire the same deadlines (on one Redis and on a Redis
+// Cluster): each claim fails and is compensated exactly once, and no code
+// is handed out twice.
 func TestSLAExpiryTwoReplicas(t *testing.T) {
+	storetest.EachRedis(t, testSLAExpiryTwoReplicas)
+}
+
+func testSLAExpiryTwoReplicas(t *testing.T, be storetest.Backend) {
 	prefix := storetest.Prefix(t)
-	stA, stB := storetest.RedisWithPrefix(t, prefix), storetest.RedisWithPrefix(t, prefix)
+	stA, stB := be.Open(t, prefix), be.Open(t, prefix)
 	node := newTestNode(t)
 	nc := testNodeConfig("shop", node.srv.URL, node.secret)
 	nc.PickupSLA = config.Duration(400 * time.Millisecond)
