@@ -422,3 +422,41 @@ func TestNodesAdminAPI(t *testing.T) {
 		t.Errorf("replay of shop's: %d %v, want 1 replayed", code, body)
 	}
 }
+
+// The breaker report of a replica that has not reported for a day (gone,
+// or restarted under another name) is removed when a replica writes its
+// attempts; recent reports stay.
+func TestBreakerReportsOfGoneReplicasForgotten(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		node := newTestNode(t)
+		f := newFixture(t, st, config.Compensation{Kind: "none"}, testNodeConfig("shop", node.srv.URL, node.secret))
+		ctx := context.Background()
+		report := func(replica string, at time.Time) string {
+			b, _ := json.Marshal(ReplicaBreaker{Replica: replica, State: BreakerStateOpen, Failures: 3, At: at.UTC()})
+			return string(b)
+		}
+		if err := st.HSet(ctx, breakerKey("shop"), map[string]string{
+			"gone":   report("gone", time.Now().Add(-breakerForget-time.Hour)),
+			"recent": report("recent", time.Now().Add(-time.Hour)),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		s := f.service(func(c *Config) { c.Consumer = "replica-a" })
+		run(t, s)
+		f.claim("shop")
+		waitDeliveries(t, s, "shop", 1)
+		eventually(t, 10*time.Second, "the gone replica's report removed", func() bool {
+			h, err := st.HGetAll(ctx, breakerKey("shop"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, gone := h["gone"]
+			_, recent := h["recent"]
+			_, mine := h["replica-a"]
+			if !recent {
+				t.Fatalf("a recent report was removed: %v", h)
+			}
+			return !gone && mine
+		})
+	})
+}

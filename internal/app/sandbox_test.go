@@ -264,6 +264,10 @@ func testDeleteDrop(t *testing.T, b storetest.Backend) {
 	if keys := dropKeys(t, st1, sb); !slices.Contains(keys, store.DropKey(sb, "outbox")) {
 		t.Fatalf("no outbox after the claim: %v", keys)
 	}
+	var stats admin.Stats
+	if code := adminCall(t, srv1, tok, "GET", "/v1/admin/drops/"+sb+"/stats", nil, &stats); code != 200 || stats.Claims != 1 {
+		t.Fatalf("stats of the sandbox drop: %d %+v, want its one claim", code, stats)
+	}
 	eventually("replica 2 never saw the sandbox drop", func() bool { return adminCall(t, srv2, tok, "GET", "/v1/admin/drops/"+sb, nil, nil) == 200 })
 	// Replica 2 knows it as a sandbox too: its forwarder labels the claims.
 	if d, err := a2.Drops().Drop(t.Context(), sb); err != nil || !d.Sandbox {

@@ -89,6 +89,11 @@ type RedisConfig struct {
 	// connection for dead and ends (default 30 s).
 	HealthCheck time.Duration
 
+	// OnRun, when set, is told of each script run before it goes out:
+	// the script and its full keys (prefix included). For tests and
+	// tracing; it must be quick and safe for concurrent use.
+	OnRun func(s *Script, keys []string)
+
 	// Pipelines is how many pipelines of concurrent script runs may be in
 	// flight at once (default 1); -1 sends every script on its own. One is
 	// the fastest under load: the scripts that arrive while a pipeline is
@@ -121,6 +126,7 @@ type Redis struct {
 	health     time.Duration // see RedisConfig.HealthCheck
 	dropped    atomic.Uint64
 	unsent     atomic.Uint64 // announcements of scripts that could not be sent
+	onRun      func(s *Script, keys []string)
 
 	mu     sync.Mutex
 	closed bool
@@ -154,6 +160,7 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 		partitions: cfg.PubSubPartitions,
 		bufSize:    cfg.SubscriptionBuffer,
 		health:     cfg.HealthCheck,
+		onRun:      cfg.OnRun,
 		subs:       make(map[*redisSubscription]struct{}),
 	}
 	if len(cfg.Cluster) > 0 || IsClusterURL(cfg.URL) {
@@ -413,6 +420,9 @@ func (r *Redis) Run(ctx context.Context, s *Script, keys []string, args ...any) 
 		return nil, err
 	}
 	full := r.keys(keys)
+	if r.onRun != nil {
+		r.onRun(s, full)
+	}
 	body := s.body(r.cluster != nil)
 	var v any
 	if r.batch != nil {

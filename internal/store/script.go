@@ -3,6 +3,7 @@ package store
 import (
 	"crypto/sha1"
 	"encoding/hex"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -39,6 +40,7 @@ type Script struct {
 	Go   func(tx Tx, keys []string, args []string) (any, error)
 
 	single, cluster scriptBody // set by NewScript
+	file            string     // where NewScript was called
 }
 
 // scriptBody is the Lua a store sends and its SHA-1, as EVALSHA wants it.
@@ -82,6 +84,7 @@ var (
 func NewScript(name, lua string, fn func(tx Tx, keys []string, args []string) (any, error)) *Script {
 	s := &Script{Name: name, Lua: lua, Go: fn}
 	s.single, s.cluster = s.bodies()
+	_, s.file, _, _ = runtime.Caller(1)
 	registryMu.Lock()
 	registry = append(registry, s)
 	registryMu.Unlock()
@@ -95,6 +98,10 @@ func Scripts() []*Script {
 	defer registryMu.Unlock()
 	return slices.Clone(registry)
 }
+
+// File returns the source file that made s with NewScript ("" for a
+// Script built otherwise): a test can tell its package's scripts.
+func (s *Script) File() string { return s.file }
 
 func (s *Script) bodies() (single, cluster scriptBody) {
 	return newBody(announceSingle + s.Lua), newBody(clusterHead + s.Lua + clusterTail)

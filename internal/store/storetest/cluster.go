@@ -76,7 +76,7 @@ func Cluster(t testing.TB) *store.Redis {
 func ClusterWithPrefix(t testing.TB, prefix string) *store.Redis {
 	t.Helper()
 	raw := ClusterClient(t)
-	s, err := store.NewRedis(store.RedisConfig{Cluster: ClusterAddrs(), Prefix: prefix})
+	s, err := store.NewRedis(store.RedisConfig{Cluster: ClusterAddrs(), Prefix: prefix, OnRun: recordRun})
 	if err != nil {
 		t.Fatalf("storetest: %v", err)
 	}
