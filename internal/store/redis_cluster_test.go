@@ -70,7 +70,9 @@ func TestClusterSubscriptionFollowsSlotMove(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		store.Follow(ctx, sub, "news", nil, func(s store.Subscription) {
+		store.Follow(ctx, sub, "news", func(err error, retry time.Duration) {
+			t.Logf("subscribe failed, again in %s: %v", retry, err)
+		}, func(s store.Subscription) {
 			subscribed.Add(1)
 			for {
 				select {
@@ -113,7 +115,7 @@ func TestClusterSubscriptionFollowsSlotMove(t *testing.T) {
 	if pc.Owner(slot) != to {
 		t.Fatalf("slot %d did not move", slot)
 	}
-	eventually(t, 10*time.Second, "subscribed again after the move", func() bool { return subscribed.Load() == 2 })
+	eventually(t, 30*time.Second, "subscribed again after the move", func() bool { return subscribed.Load() == 2 })
 	expect("d 2")
 	expect(fmt.Sprintf("d %d", 3))
 }

@@ -106,6 +106,11 @@ func (r *Redis) Subscribe(ctx context.Context, channels ...string) (Subscription
 // the channels of one slot per command). It returns the messages that
 // arrived before the last confirmation.
 func (r *Redis) shardSubscribe(ctx context.Context, channels []string) (pss []*redis.PubSub, logical map[string]string, early []*redis.Message, err error) {
+	// A fresh map of the slots (ForEachMaster reloads it): a subscription
+	// is mostly made again because slots moved or a master failed over.
+	if err := r.cluster.ForEachMaster(ctx, func(context.Context, *redis.Client) error { return nil }); err != nil {
+		return nil, nil, nil, redisErr(ctx, err)
+	}
 	logical = make(map[string]string, len(channels)*r.partitions)
 	var order []string // masters, in the order first met
 	groups := make(map[string][]string)
