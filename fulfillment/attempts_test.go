@@ -192,6 +192,9 @@ func testDeliveryLogSeenByAnotherReplica(t *testing.T, be storetest.Backend) {
 	nc := testNodeConfig("shop", node.srv.URL, node.secret)
 	nc.BreakerFailures = 2
 	nc.BreakerCooldown = config.Duration(time.Hour)
+	// The attempt after the cooldown must stay within the horizon, or the
+	// entry is dead-lettered at once (rightly) and counted below.
+	nc.RetryHorizon = config.Duration(24 * time.Hour)
 	hosted := config.Node{ID: "kiosk", Name: "Kiosk", Secret: newSecret(t)}
 	f := newFixture(t, stA, config.Compensation{Kind: "none"}, nc, hosted)
 	id := f.claim("shop")

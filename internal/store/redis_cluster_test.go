@@ -115,7 +115,9 @@ func TestClusterSubscriptionFollowsSlotMove(t *testing.T) {
 	if pc.Owner(slot) != to {
 		t.Fatalf("slot %d did not move", slot)
 	}
-	eventually(t, 30*time.Second, "subscribed again after the move", func() bool { return subscribed.Load() == 2 })
+	// Once at least: while the slot migrates, a subscription made anew may
+	// land on the old owner and be dropped again when it lets the slot go.
+	eventually(t, 30*time.Second, "subscribed again after the move", func() bool { return subscribed.Load() >= 2 })
 	expect("d 2")
 	expect(fmt.Sprintf("d %d", 3))
 }
