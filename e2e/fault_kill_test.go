@@ -18,16 +18,20 @@ import (
 // retry with the same Idempotency-Key against the new process. Every
 // phone ends with a claim or "sold out"; the claims are exactly the stock;
 // each reads back with its receipt; the node gets each under one
-// webhook-id.
+// webhook-id. On one Redis, and on a Redis Cluster.
 func TestFaultKillDuringClaimBurst(t *testing.T) {
+	storetest.EachRedis(t, testFaultKillDuringClaimBurst)
+}
+
+func testFaultKillDuringClaimBurst(t *testing.T, be storetest.Backend) {
 	const stock, phones, concurrent = 300, 600, 24
 	prefix := storetest.Prefix(t)
-	storetest.RedisWithPrefix(t, prefix) // deletes the keys when the test ends
+	be.Open(t, prefix) // deletes the keys when the test ends
 	srcSecret, nodeSecret := newSecret(), newSecret()
 	node := newFaultNode(t, "shop", nodeSecret, nil)
 	srv := httptest.NewServer(node)
 	t.Cleanup(srv.Close)
-	cfg := writeFile(t, "dw.yaml", faultConfig(storetest.URL(), prefix)+fmt.Sprintf(`creators:
+	cfg := writeFile(t, "dw.yaml", faultConfig(be.URL(), prefix)+fmt.Sprintf(`creators:
   - id: ava
     overlay_keys: [%q]
 sources:

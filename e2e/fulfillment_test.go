@@ -78,10 +78,15 @@ func (n *fulfillmentNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // A replica killed with SIGKILL while deliveries are in flight: another
 // replica takes its pending entries over; no claim is lost and none is
-// delivered under two webhook-ids.
+// delivered under two webhook-ids. On one Redis, and on a Redis Cluster
+// named by a redis+cluster:// URL.
 func TestReplicaKilledMidDelivery(t *testing.T) {
+	storetest.EachRedis(t, testReplicaKilledMidDelivery)
+}
+
+func testReplicaKilledMidDelivery(t *testing.T, be storetest.Backend) {
 	prefix := storetest.Prefix(t)
-	st := storetest.RedisWithPrefix(t, prefix)
+	st := be.Open(t, prefix)
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
 	node := &fulfillmentNode{secret: "whsec_" + base64.StdEncoding.EncodeToString(secret), hold: true,
@@ -115,7 +120,7 @@ drops:
     creator: ava
     stock:
       - {node: shop, sku: sticker, qty: 1000}
-`, storetest.URL(), prefix, srv.URL+"/hook", node.secret))
+`, be.URL(), prefix, srv.URL+"/hook", node.secret))
 
 	a := start(t, nil, "serve", "--config", cfg, "--listen", "127.0.0.1:0")
 	// Claims as verifier.Claims writes them (claim hash, history, outbox

@@ -179,15 +179,22 @@ func TestDeliveryLogCapped(t *testing.T) {
 // Attempts one replica made, and its breaker, are what another replica's
 // admin API shows: a node answering 500 opens the first replica's
 // breaker, and the second reads the node's breaker open, with the
-// failing attempts.
+// failing attempts. On one Redis and on a Redis Cluster.
 func TestDeliveryLogSeenByAnotherReplica(t *testing.T) {
+	storetest.EachRedis(t, testDeliveryLogSeenByAnotherReplica)
+}
+
+func testDeliveryLogSeenByAnotherReplica(t *testing.T, be storetest.Backend) {
 	prefix := storetest.Prefix(t)
-	stA, stB := storetest.RedisWithPrefix(t, prefix), storetest.RedisWithPrefix(t, prefix)
+	stA, stB := be.Open(t, prefix), be.Open(t, prefix)
 	node := newTestNode(t)
 	node.setRespond(func(*http.Request, int) (int, http.Header) { return http.StatusInternalServerError, nil })
 	nc := testNodeConfig("shop", node.srv.URL, node.secret)
 	nc.BreakerFailures = 2
 	nc.BreakerCooldown = config.Duration(time.Hour)
+	// The attempt after the cooldown must stay within the horizon, or the
+	// entry is dead-lettered at once (rightly) and counted below.
+	nc.RetryHorizon = config.Duration(24 * time.Hour)
 	hosted := config.Node{ID: "kiosk", Name: "Kiosk", Secret: newSecret(t)}
 	f := newFixture(t, stA, config.Compensation{Kind: "none"}, nc, hosted)
 	id := f.claim("shop")
@@ -417,4 +424,42 @@ func TestNodesAdminAPI(t *testing.T) {
 	if code, body := call("POST", "/v1/admin/dlq/replay?node=shop"); code != 202 || body["replayed"] != 1.0 {
 		t.Errorf("replay of shop's: %d %v, want 1 replayed", code, body)
 	}
+}
+
+// The breaker report of a replica that has not reported for a day (gone,
+// or restarted under another name) is removed when a replica writes its
+// attempts; recent reports stay.
+func TestBreakerReportsOfGoneReplicasForgotten(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		node := newTestNode(t)
+		f := newFixture(t, st, config.Compensation{Kind: "none"}, testNodeConfig("shop", node.srv.URL, node.secret))
+		ctx := context.Background()
+		report := func(replica string, at time.Time) string {
+			b, _ := json.Marshal(ReplicaBreaker{Replica: replica, State: BreakerStateOpen, Failures: 3, At: at.UTC()})
+			return string(b)
+		}
+		if err := st.HSet(ctx, breakerKey("shop"), map[string]string{
+			"gone":   report("gone", time.Now().Add(-breakerForget-time.Hour)),
+			"recent": report("recent", time.Now().Add(-time.Hour)),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		s := f.service(func(c *Config) { c.Consumer = "replica-a" })
+		run(t, s)
+		f.claim("shop")
+		waitDeliveries(t, s, "shop", 1)
+		eventually(t, 10*time.Second, "the gone replica's report removed", func() bool {
+			h, err := st.HGetAll(ctx, breakerKey("shop"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, gone := h["gone"]
+			_, recent := h["recent"]
+			_, mine := h["replica-a"]
+			if !recent {
+				t.Fatalf("a recent report was removed: %v", h)
+			}
+			return !gone && mine
+		})
+	})
 }

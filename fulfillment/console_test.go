@@ -321,7 +321,11 @@ func TestConsoleSignInRateLimited(t *testing.T) {
 // claims of another node, unknown codes and malformed ones are refused
 // with a message that says which.
 func TestConsoleLookupByPickupCode(t *testing.T) {
-	r := newConsoleRig(t)
+	storetest.Each(t, testConsoleLookupByPickupCode)
+}
+
+func testConsoleLookupByPickupCode(t *testing.T, st store.Store) {
+	r := newConsoleRigOn(t, st)
 	id, pc := r.claim("shop")
 	otherID, otherCode := r.claim("other")
 	b := r.signedIn("shop", shopKey)

@@ -295,7 +295,7 @@ if ARGV[3] == 'claim.created' and st == 'forward_failed' then
   redis.call('HDEL', KEYS[3], 'compensation', 'forward_error')
   redis.call('RPUSH', KEYS[4], 'forwarded\t' .. ARGV[4])
   local seq = redis.call('HINCRBY', KEYS[5], 'seq', 1)
-  redis.call('PUBLISH', ARGV[5], ARGV[6] .. ' ' .. seq .. ' claim forwarded')
+  announce(ARGV[5], ARGV[6] .. ' ' .. seq .. ' claim forwarded')
 end
 local fields = {}
 for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end

@@ -324,7 +324,7 @@ redis.call('RPUSH', KEYS[2], 'claimed\t' .. ARGV[6])
 redis.call('HSET', KEYS[3], ARGV[3] .. ':' .. ARGV[4], ARGV[1])
 redis.call('XADD', KEYS[4], '*', 'type', 'claim.created', 'claim', ARGV[1], 'event', ARGV[1] .. '.created',
   'node', ARGV[3], 'drop', ARGV[2])
-redis.call('PUBLISH', ARGV[7], ARGV[2] .. ' 0')
+announce(ARGV[7], ARGV[2] .. ' 0')
 return 1
 `, func(tx store.Tx, keys, argv []string) (any, error) {
 	tx.HSet(keys[0], "id", argv[0], "drop", argv[1], "state", "claimed", "node", argv[2], "sku", "sku",

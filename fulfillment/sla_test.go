@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -13,14 +14,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/dropwire/dropwire/internal/config"
+	"github.com/dropwire/dropwire/internal/store"
 	"github.com/dropwire/dropwire/internal/store/storetest"
 )
 
-// Two replicas expire the same deadlines: each claim fails and is
-// compensated exactly once, and no code is handed out twice.
+// Two replicas expire the same deadlines (on one Redis and on a Redis
+// Cluster): each claim fails and is compensated exactly once, and no code
+// is handed out twice.
 func TestSLAExpiryTwoReplicas(t *testing.T) {
+	storetest.EachRedis(t, testSLAExpiryTwoReplicas)
+}
+
+func testSLAExpiryTwoReplicas(t *testing.T, be storetest.Backend) {
 	prefix := storetest.Prefix(t)
-	stA, stB := storetest.RedisWithPrefix(t, prefix), storetest.RedisWithPrefix(t, prefix)
+	stA, stB := be.Open(t, prefix), be.Open(t, prefix)
 	node := newTestNode(t)
 	nc := testNodeConfig("shop", node.srv.URL, node.secret)
 	nc.PickupSLA = config.Duration(400 * time.Millisecond)
@@ -165,4 +172,36 @@ func TestWebhookCompensation(t *testing.T) {
 	if got := strings.Join(f.history(id), ","); got != "claimed,forwarded,rejected,compensated" {
 		t.Fatalf("history %s", got)
 	}
+}
+
+// zaddScript adds a member to a sorted set, as a deadline is written.
+var zaddScript = store.NewScript("test-zadd", `return redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])`,
+	func(tx store.Tx, keys, argv []string) (any, error) {
+		score, _ := strconv.ParseFloat(argv[0], 64)
+		if tx.ZAdd(keys[0], score, argv[1]) {
+			return int64(1), nil
+		}
+		return int64(0), nil
+	})
+
+// A passed deadline of a claim that no longer exists (its hash expired)
+// is dropped, and fails nothing.
+func TestSLADeadlineOfUnknownClaimDropped(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		node := newTestNode(t)
+		f := newFixture(t, st, config.Compensation{Kind: "none"}, testNodeConfig("shop", node.srv.URL, node.secret))
+		ctx := context.Background()
+		past := strconv.FormatInt(time.Now().Add(-time.Minute).UnixMilli(), 10)
+		if _, err := st.Run(ctx, zaddScript, []string{slaKey(f.drop)}, past, f.drop+".gonegonegonegone"); err != nil {
+			t.Fatal(err)
+		}
+		s := f.service()
+		n, err := s.ExpirePickups(ctx)
+		if err != nil || n != 0 {
+			t.Fatalf("ExpirePickups = %d, %v; want nothing failed", n, err)
+		}
+		if left, err := st.Run(ctx, cardScript, []string{slaKey(f.drop)}); err != nil || left != int64(0) {
+			t.Fatalf("deadlines left: %v, %v", left, err)
+		}
+	})
 }

@@ -151,7 +151,7 @@ if failing[to] then
   end
 end
 local seq = redis.call('HINCRBY', KEYS[4], 'seq', 1)
-redis.call('PUBLISH', ARGV[7], ARGV[8] .. ' ' .. seq .. ' claim ' .. ARGV[2])
+announce(ARGV[7], ARGV[8] .. ' ' .. seq .. ' claim ' .. ARGV[2])
 if dedupe > 0 then redis.call('SET', KEYS[5], '1', 'PX', dedupe) end
 return {'applied', state, code, tonumber(h[3]) or 0}
 `, transitionGo)

@@ -174,15 +174,19 @@ func readState(t testing.TB, ws *websocket.Conn, ok func(overlay.State) bool) ov
 	}
 }
 
-// Two replicas on one Redis: a drop opened through A reaches the overlay
-// connected to B, and both show the same code.
+// Two replicas on one Redis, and on a Redis Cluster: a drop opened through
+// A reaches the overlay connected to B, and both show the same code.
 func TestTwoReplicas(t *testing.T) {
-	stA := storetest.Redis(t)
-	stB := storetest.RedisWithPrefix(t, stA.Prefix())
+	storetest.EachRedis(t, testTwoReplicas)
+}
+
+func testTwoReplicas(t *testing.T, b storetest.Backend) {
+	prefix := storetest.Prefix(t)
+	stA, stB := b.Open(t, prefix), b.Open(t, prefix)
 	cfg := testConfig(t, "https://drops.example.com", 0)
 	a := startReplica(t, cfg, stA, "127.0.0.1:0")
-	b := startReplica(t, testConfig(t, "https://drops.example.com", 0), stB, "127.0.0.1:0")
-	wsA, wsB := dialOverlay(t, a), dialOverlay(t, b)
+	rb := startReplica(t, testConfig(t, "https://drops.example.com", 0), stB, "127.0.0.1:0")
+	wsA, wsB := dialOverlay(t, a), dialOverlay(t, rb)
 	for _, ws := range []*websocket.Conn{wsA, wsB} {
 		if s := readState(t, ws, func(overlay.State) bool { return true }); s.Status != overlay.StatusIdle {
 			t.Fatalf("first state %+v", s)

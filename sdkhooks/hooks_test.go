@@ -259,12 +259,15 @@ func TestHooksTwitch(t *testing.T) {
 	}
 }
 
-// Two replicas on one Redis: a retry that lands on the other replica is
-// still a duplicate, and the moment opens once.
+// Two replicas on one Redis, and on a Redis Cluster: a retry that lands on
+// the other replica is still a duplicate, and the moment opens once.
 func TestHooksTwoReplicas(t *testing.T) {
+	storetest.EachRedis(t, testHooksTwoReplicas)
+}
+
+func testHooksTwoReplicas(t *testing.T, be storetest.Backend) {
 	prefix := storetest.Prefix(t)
-	a := storetest.RedisWithPrefix(t, prefix)
-	b := storetest.RedisWithPrefix(t, prefix)
+	a, b := be.Open(t, prefix), be.Open(t, prefix)
 	tsA, _ := newHooksServer(t, a)
 	tsB, appB := newHooksServer(t, b)
 

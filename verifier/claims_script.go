@@ -106,7 +106,7 @@ if total - 1 == 0 then redis.call('HSET', KEYS[1], 'sold_out_at', ARGV[1]) end
 redis.call('XADD', KEYS[6], '*', 'type', 'claim.created', 'claim', id, 'event', id .. '.created',
   'node', node, 'drop', ARGV[9])
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-redis.call('PUBLISH', ARGV[8], ARGV[9] .. ' ' .. seq .. ' ' .. (total - 1))
+announce(ARGV[8], ARGV[9] .. ' ' .. seq .. ' ' .. (total - 1))
 return {'created', id, node, ARGV[chosen + 1], ARGV[chosen + 2], code, tonumber(ARGV[chosen + 4]),
   now, left, total - 1, seq}
 `, claimGo)

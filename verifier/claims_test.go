@@ -400,3 +400,29 @@ func TestClaimsForgetSoldOutAfterSubscriptionBreak(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// InitStock writes a drop's configured quantities once: every replica
+// calls it at every start, and it never gives back stock claims took.
+func TestInitStockNeverResets(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		d := claimDrop("restock", 2, 1)
+		e := newClaimEnv(t, st, nil, d)
+		ctx := context.Background()
+		if err := e.claims.InitStock(ctx, &d); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.stockLeft(t, "restock"); got["north:pack"] != 2 || got["south:pack"] != 1 {
+			t.Fatalf("stock after init: %v", got)
+		}
+		e.open(t, "restock")
+		if _, err := e.claims.Claim(ctx, ClaimRequest{Code: "open-restock", Viewer: "v1", Node: "north"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.claims.InitStock(ctx, &d); err != nil { // another replica starts
+			t.Fatal(err)
+		}
+		if got := e.stockLeft(t, "restock"); got["north:pack"] != 1 || got["south:pack"] != 1 {
+			t.Fatalf("stock after a claim and a second init: %v, want north 1, south 1", got)
+		}
+	})
+}

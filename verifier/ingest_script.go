@@ -137,7 +137,7 @@ if publish then
     end
     msg = msg .. ' open ' .. openedat .. ' ' .. closesat .. ' ' .. left .. ' ' .. ARGV[4]
   end
-  redis.call('PUBLISH', ARGV[14], msg)
+  announce(ARGV[14], msg)
 end
 return {'accepted', mstate, sources, openedat, closesat, delay, seq}
 `, ingestGo)

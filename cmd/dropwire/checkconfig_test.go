@@ -90,3 +90,54 @@ func TestCheckConfigCountsAndBareHelp(t *testing.T) {
 		t.Errorf("healthcheck --help: exit %d, %q: want its flags", code, errb.String())
 	}
 }
+
+// check-config explains the Redis Cluster settings at their lines, and
+// never prints the password of a redis URL; a good cluster file is ok.
+func TestCheckConfigRedisCluster(t *testing.T) {
+	dir := t.TempDir()
+	const head = `creators:
+  - id: ava
+    overlay_keys: ["ava-overlay-key-0001"]
+nodes:
+  - id: shop
+    secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+drops:
+  - id: spring
+    creator: ava
+    stock: [{node: shop, sku: sticker, qty: 10}]
+`
+	check := func(body string, env map[string]string) (string, string, int) {
+		file := filepath.Join(dir, "dropwire.yaml")
+		if err := os.WriteFile(file, []byte(head+body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var out, errb bytes.Buffer
+		e := &environ{stdout: &out, stderr: &errb, lookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+		code := run(context.Background(), e, []string{"check-config", file})
+		return out.String(), errb.String(), code
+	}
+	file := filepath.Join(dir, "dropwire.yaml")
+	_, errOut, code := check(`redis_cluster:
+  - 10.0.0.5:6379
+  - 10.0.0.6
+redis_tls_ca: ca.pem
+`, nil)
+	for _, w := range []string{
+		file + `:13: redis_cluster[1]: must be host:port`,
+		file + `:14: redis_tls_ca: is set but TLS is off`,
+	} {
+		if code != 1 || !strings.Contains(errOut, w) {
+			t.Errorf("exit %d, output lacks %q:\n%s", code, w, errOut)
+		}
+	}
+	_, errOut, code = check("redis_url: \"rediss+cluster://dropwire:${REDIS_PASSWORD}@10.0.0.5:6379,10.0.0.6/0\"\n",
+		map[string]string{"REDIS_PASSWORD": "hunter2-secret"})
+	if code != 1 || !strings.Contains(errOut, file+":11: redis_url: cluster nodes must be host:port") || strings.Contains(errOut, "hunter2") {
+		t.Errorf("bad cluster URL: exit %d:\n%s", code, errOut)
+	}
+	out, errOut, code := check("redis_url: \"rediss+cluster://dropwire:${REDIS_PASSWORD}@10.0.0.5:6379,10.0.0.6:6379\"\npubsub_partitions: 32\n",
+		map[string]string{"REDIS_PASSWORD": "hunter2-secret"})
+	if code != 0 || !strings.Contains(out, "ok") {
+		t.Fatalf("good cluster file: %d %q %q", code, out, errOut)
+	}
+}

@@ -42,7 +42,7 @@ func runDemo(ctx context.Context, env *environ, args []string) error {
 	}
 	pf.apply(cfg)
 	// The demo is the in-memory store by definition.
-	cfg.RedisURL = ""
+	cfg.RedisURL, cfg.RedisCluster = "", nil
 	publicSet := pf.publicURL != "" || env.envDefault("DROPWIRE_PUBLIC_URL", "") != ""
 	log, err := logging.New(env.stderr, cfg.LogLevel, cfg.LogFormat)
 	if err != nil {

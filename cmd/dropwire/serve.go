@@ -28,7 +28,7 @@ func (f *processFlags) register(env *environ, fs *flag.FlagSet, withRedis bool) 
 	fs.StringVar(&f.logFormat, "log-format", "", "json or console (env DROPWIRE_LOG_FORMAT; default: console on a terminal, else json)")
 	fs.StringVar(&f.debugListen, "debug-listen", "", "serve Go's pprof profiles on this address, e.g. 127.0.0.1:6060 (keep it private)")
 	if withRedis {
-		fs.StringVar(&f.redisURL, "redis-url", "", "Redis URL, e.g. redis://127.0.0.1:6379/0 (env DROPWIRE_REDIS_URL; absent: the volatile in-memory store)")
+		fs.StringVar(&f.redisURL, "redis-url", "", "Redis URL, e.g. redis://127.0.0.1:6379/0, or redis+cluster://host:port,host:port for a Redis Cluster (env DROPWIRE_REDIS_URL; absent: the volatile in-memory store)")
 	}
 }
 
@@ -39,7 +39,7 @@ func (f *processFlags) apply(cfg *config.Config) {
 		cfg.Listen = f.listen
 	}
 	if f.redisURL != "" {
-		cfg.RedisURL = f.redisURL
+		cfg.SetRedisURL(f.redisURL, "--redis-url")
 	}
 	if f.publicURL != "" {
 		cfg.PublicURL = f.publicURL

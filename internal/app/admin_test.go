@@ -146,10 +146,15 @@ func adminCall(t *testing.T, srv *httptest.Server, token, method, path string, b
 }
 
 // TestAdminDropsAcrossReplicas creates, tests, stocks and closes drops on
-// one replica and reads them on another sharing the Redis.
+// one replica and reads them on another sharing the Redis (one Redis, and
+// a Redis Cluster).
 func TestAdminDropsAcrossReplicas(t *testing.T) {
-	st1 := storetest.Redis(t)
-	st2 := storetest.RedisWithPrefix(t, st1.Prefix())
+	storetest.EachRedis(t, testAdminDropsAcrossReplicas)
+}
+
+func testAdminDropsAcrossReplicas(t *testing.T, b storetest.Backend) {
+	prefix := storetest.Prefix(t)
+	st1, st2 := b.Open(t, prefix), b.Open(t, prefix)
 	cfg1, err := config.Demo()
 	if err != nil {
 		t.Fatal(err)

@@ -26,7 +26,8 @@ import (
 type Options struct {
 	Config *config.Config
 	Logger zerolog.Logger
-	// Store, when set, is used instead of one built from Config.RedisURL;
+	// Store, when set, is used instead of one built from Config.RedisURL
+	// (or RedisCluster);
 	// the App does not close it.
 	Store store.Store
 }
@@ -151,14 +152,25 @@ func openStore(opts Options) (store.Store, bool, error) {
 		return opts.Store, false, nil
 	}
 	cfg := opts.Config
-	if cfg.RedisURL == "" {
+	if !cfg.UsesRedis() {
 		opts.Logger.Warn().Msg("no redis_url: using the in-memory store; everything is lost when the process stops and replicas share nothing")
 		m, err := store.NewMemory(store.MemoryConfig{Prefix: cfg.KeyPrefix})
 		return m, true, err
 	}
-	r, err := store.NewRedis(store.RedisConfig{URL: cfg.RedisURL, Prefix: cfg.KeyPrefix})
+	tlsc, err := cfg.RedisTLSConfig()
 	if err != nil {
 		return nil, false, fmt.Errorf("app: redis: %w", err)
+	}
+	r, err := store.NewRedis(store.RedisConfig{
+		URL: cfg.RedisURL, Cluster: cfg.RedisCluster, Prefix: cfg.KeyPrefix,
+		Username: cfg.RedisUsername, Password: cfg.RedisPassword, TLS: tlsc,
+		PubSubPartitions: cfg.PubSubPartitions,
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("app: redis: %w", err)
+	}
+	if r.Cluster() {
+		opts.Logger.Info().Int("pubsub_partitions", r.Partitions()).Msg("redis cluster: announcements go over sharded pub/sub")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -227,8 +239,19 @@ func registerStoreMetrics(reg prometheus.Registerer, st store.Store) error {
 	if !ok {
 		return nil
 	}
-	return reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+	if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "dropwire_pubsub_dropped_total",
 		Help: "Pub/sub messages dropped because a subscriber's buffer was full.",
-	}, func() float64 { return float64(d.Dropped()) }))
+	}, func() float64 { return float64(d.Dropped()) })); err != nil {
+		return err
+	}
+	// On a Redis Cluster a script's announcement leaves after the script;
+	// one that could not be sent is repaired by the subscribers' resyncs.
+	if r, ok := st.(*store.Redis); ok && r.Cluster() {
+		return reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "dropwire_pubsub_unsent_total",
+			Help: "Announcements of changes made on a Redis Cluster that could not be published.",
+		}, func() float64 { return float64(r.Unsent()) }))
+	}
+	return nil
 }

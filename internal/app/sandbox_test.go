@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/dropwire/dropwire/admin"
 	"github.com/dropwire/dropwire/internal/config"
@@ -166,10 +167,17 @@ func TestTestDropRefusedWhileLive(t *testing.T) {
 }
 
 // dropKeys lists the Redis keys of a drop under the app's prefix, read
-// with a raw client.
+// with a raw client (on a cluster, of the master of the drop's slot).
 func dropKeys(t *testing.T, st *store.Redis, drop string) []string {
 	t.Helper()
-	raw := storetest.Client(t)
+	var raw redis.Cmdable = storetest.Client(t)
+	if st.Cluster() {
+		node, err := storetest.ClusterClient(t).MasterForKey(t.Context(), st.Prefix()+store.DropKey(drop))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw = node
+	}
 	var keys []string
 	iter := raw.Scan(t.Context(), 0, st.Prefix()+store.DropKey(drop)+"*", 1000).Iterator()
 	for iter.Next(t.Context()) {
@@ -205,13 +213,17 @@ func claim(t *testing.T, srv *httptest.Server, claimURL string) {
 	}
 }
 
-// TestDeleteDrop: a sandbox drop goes in any state with every key of it
+// TestDeleteDrop, on one Redis and on a Redis Cluster: a sandbox drop goes in any state with every key of it
 // (its claims are tests), on every replica, and leaves the overlay; a
 // drop of the API that never opened goes too; an opened real drop, a
 // drop of the configuration file and an unknown id are refused.
 func TestDeleteDrop(t *testing.T) {
-	st1 := storetest.Redis(t)
-	st2 := storetest.RedisWithPrefix(t, st1.Prefix())
+	storetest.EachRedis(t, testDeleteDrop)
+}
+
+func testDeleteDrop(t *testing.T, b storetest.Backend) {
+	prefix := storetest.Prefix(t)
+	st1, st2 := b.Open(t, prefix), b.Open(t, prefix)
 	cfg1, _ := config.Demo()
 	cfg2, _ := config.Demo()
 	cfg2.AdminToken, cfg2.Creators, cfg2.Sources, cfg2.Nodes = cfg1.AdminToken, cfg1.Creators, cfg1.Sources, cfg1.Nodes
@@ -261,6 +273,10 @@ func TestDeleteDrop(t *testing.T) {
 	claim(t, srv1, qrURL(t, shown))
 	if keys := dropKeys(t, st1, sb); !slices.Contains(keys, store.DropKey(sb, "outbox")) {
 		t.Fatalf("no outbox after the claim: %v", keys)
+	}
+	var stats admin.Stats
+	if code := adminCall(t, srv1, tok, "GET", "/v1/admin/drops/"+sb+"/stats", nil, &stats); code != 200 || stats.Claims != 1 {
+		t.Fatalf("stats of the sandbox drop: %d %+v, want its one claim", code, stats)
 	}
 	eventually("replica 2 never saw the sandbox drop", func() bool { return adminCall(t, srv2, tok, "GET", "/v1/admin/drops/"+sb, nil, nil) == 200 })
 	// Replica 2 knows it as a sandbox too: its forwarder labels the claims.

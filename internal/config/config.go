@@ -22,6 +22,18 @@ type Config struct {
 	// public one.
 	MetricsListen string `yaml:"metrics_listen"`
 
+	// Redis beyond one URL (checked in redis.go): a Redis Cluster by its
+	// seed nodes, ACL credentials and TLS for any Redis, and how many
+	// shard channels carry each announcement channel on a cluster.
+	RedisCluster     []string `yaml:"redis_cluster"`
+	RedisUsername    string   `yaml:"redis_username"`
+	RedisPassword    string   `yaml:"redis_password"`
+	RedisTLS         bool     `yaml:"redis_tls"`
+	RedisTLSCA       string   `yaml:"redis_tls_ca"`
+	RedisTLSCert     string   `yaml:"redis_tls_cert"`
+	RedisTLSKey      string   `yaml:"redis_tls_key"`
+	PubSubPartitions int      `yaml:"pubsub_partitions"`
+
 	// MaxBody limits webhook and API request bodies, in bytes.
 	MaxBody int64 `yaml:"max_body"`
 	// DedupeTTL is how long an event id is remembered: the senders' retry

@@ -93,6 +93,9 @@ func (c *Config) ApplyDefaults() {
 	if c.MaxBody == 0 {
 		c.MaxBody = DefaultMaxBody
 	}
+	if c.PubSubPartitions == 0 {
+		c.PubSubPartitions = DefaultPubSubPartitions
+	}
 	c.fill(&c.DedupeTTL, "dedupe_ttl", DefaultDedupeTTL)
 	c.fill(&c.ShutdownTimeout, "shutdown_timeout", DefaultShutdownTimeout)
 	c.fill(&c.ReadTimeout, "read_timeout", DefaultReadTimeout)

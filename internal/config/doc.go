@@ -45,6 +45,7 @@
 //	read_timeout      10s (a request body must arrive within it after its headers)
 //	trusted_proxies   none: the client is always the TCP peer
 //	redis_url         none: the volatile in-memory store
+//	pubsub_partitions 16 (shard channels per announcement channel on a Redis Cluster)
 //	viewer_secret     none: generated once and kept in the store
 //	receipt_ttl       168h (7 days)
 //	receipt_key_rotate 24h

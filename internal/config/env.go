@@ -51,6 +51,9 @@ func (c *Config) ApplyEnv(env func(string) (string, bool)) error {
 		}
 		*o.field(c) = v
 		c.SetOrigin(o.path, "$"+o.name)
+		if o.path == "redis_url" {
+			c.SetRedisURL(v, "$"+o.name) // it names the Redis: a redis_cluster of the file goes
+		}
 		listen = listen || o.path == "listen"
 		publicURL = publicURL || o.path == "public_url"
 	}

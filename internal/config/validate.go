@@ -126,18 +126,7 @@ func (k *checker) process() {
 	if u, err := url.Parse(c.PublicURL); err == nil && (u.RawQuery != "" || u.Fragment != "") {
 		k.add("public_url", "must not have a query or fragment: it is the base of QR and receipt URLs")
 	}
-	if c.RedisURL != "" {
-		// The URL may hold a password: never echo it.
-		u, err := url.Parse(c.RedisURL)
-		switch {
-		case err != nil:
-			k.add("redis_url", "is not a valid URL")
-		case u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix":
-			k.add("redis_url", "must be a redis://, rediss:// or unix:// URL")
-		case u.Scheme != "unix" && u.Host == "":
-			k.add("redis_url", "has no host")
-		}
-	}
+	k.redis()
 	if strings.ContainsAny(c.KeyPrefix, "{}") {
 		k.add("key_prefix", "must not contain { or }: they would break the per-drop Redis Cluster hash tags")
 	}

@@ -142,7 +142,7 @@ func TestParseProblems(t *testing.T) {
 		{"bad listen", "", "listen: 8080", []want{{16, "listen", "must be host:port"}}},
 		{"bad metrics_listen", "", "metrics_listen: metrics", []want{{16, "metrics_listen", "must be host:port"}}},
 		{"metrics_listen on listen", "", "listen: \":8080\"\nmetrics_listen: \":8080\"", []want{{17, "metrics_listen", "must differ from listen"}}},
-		{"bad redis url", "", "redis_url: http://x", []want{{16, "redis_url", "must be a redis://, rediss:// or unix:// URL"}}},
+		{"bad redis url", "", "redis_url: http://x", []want{{16, "redis_url", "must be a redis://, rediss://, unix://, redis+cluster:// or rediss+cluster:// URL"}}},
 		{"key prefix braces", "", "key_prefix: \"{dw}:\"", []want{{16, "key_prefix", "must not contain { or }"}}},
 		{"bad log level", "", "log_level: loud", []want{{16, "log_level", `unknown level "loud"`}}},
 		{"bad log format", "", "log_format: xml", []want{{16, "log_format", `unknown format "xml"`}}},

@@ -11,10 +11,12 @@ import (
 	"github.com/dropwire/dropwire/internal/store/storetest"
 )
 
-// benchEach runs fn against a fresh store of each kind.
+// benchEach runs fn against a fresh store of each kind; "cluster" skips
+// without a test cluster.
 func benchEach(b *testing.B, fn func(b *testing.B, s store.Store)) {
 	b.Run("memory", func(b *testing.B) { fn(b, storetest.Memory(b)) })
 	b.Run("redis", func(b *testing.B) { fn(b, storetest.Redis(b)) })
+	b.Run("cluster", func(b *testing.B) { fn(b, storetest.Cluster(b)) })
 }
 
 // counterScript increments a counter up to a cap, the shape of a claim.
@@ -152,6 +154,29 @@ func BenchmarkAllow(b *testing.B) {
 			key := "ip:" + strconv.FormatInt(seq.Add(1), 10)
 			for pb.Next() {
 				if _, err := s.Allow(ctx, key, l); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
+
+// BenchmarkRunAnnounce is a script that changes a drop and announces it,
+// the shape of a claim or an opening: on one Redis the announcement is a
+// PUBLISH inside the script; on a cluster an SPUBLISH to the drop's
+// partition after it, one more round trip.
+func BenchmarkRunAnnounce(b *testing.B) {
+	benchEach(b, func(b *testing.B, s store.Store) {
+		ctx := context.Background()
+		channel := s.(prefixed).Prefix() + "drop-state"
+		var seq atomic.Int64
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			drop := "d" + strconv.FormatInt(seq.Add(1), 10)
+			keys := []string{store.DropKey(drop, "state")}
+			for pb.Next() {
+				if _, err := s.Run(ctx, announceScript, keys, drop+" 1 0", channel); err != nil {
 					b.Error(err)
 					return
 				}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	"github.com/dropwire/dropwire/internal/store"
@@ -18,8 +19,10 @@ import (
 )
 
 // TestMain fails the package when any test leaves a goroutine behind:
-// Close must stop the memory janitor and every subscription's forwarder.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// Close must stop the memory janitor and every subscription's forwarder;
+// and when a script ran on the test cluster with keys of several slots,
+// or the store's own scripts never ran there.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(storetest.ScriptCheck(m)) }
 
 func TestMemoryContract(t *testing.T) {
 	runContract(t, func(t *testing.T) store.Store { return storetest.Memory(t) })
@@ -29,6 +32,13 @@ func TestRedisContract(t *testing.T) {
 	runContract(t, func(t *testing.T) store.Store { return storetest.Redis(t) })
 }
 
+// The same contract on a Redis Cluster: every key of a script in one slot,
+// announcements of scripts on the partitions, scans over every master.
+func TestClusterContract(t *testing.T) {
+	storetest.NeedCluster(t)
+	runContract(t, func(t *testing.T) store.Store { return storetest.Cluster(t) })
+}
+
 // prefixed is what both stores offer beyond Store to see their prefix.
 type prefixed interface{ Prefix() string }
 
@@ -36,6 +46,9 @@ type prefixed interface{ Prefix() string }
 // second Redis store with the same prefix, or s itself for memory.
 func peer(t *testing.T, s store.Store) store.Store {
 	if r, ok := s.(*store.Redis); ok {
+		if r.Cluster() {
+			return storetest.ClusterWithPrefix(t, r.Prefix())
+		}
 		return storetest.RedisWithPrefix(t, r.Prefix())
 	}
 	return s
@@ -137,15 +150,15 @@ var hgetScript = store.NewScript("hget", `return redis.call('HGET', KEYS[1], 'f'
 		return v, nil
 	})
 
-// announceScript bumps a counter and publishes on KEYS[2], a channel
-// handed over like a key so it carries the prefix on both stores.
+// announceScript bumps a counter and announces ARGV[1] on ARGV[2], a
+// channel's full name (prefix included).
 var announceScript = store.NewScript("announce", `
 local n = redis.call('INCRBY', KEYS[1], 1)
-redis.call('PUBLISH', KEYS[2], ARGV[1])
+announce(ARGV[2], ARGV[1])
 return n
 `, func(tx store.Tx, keys, args []string) (any, error) {
 	n := tx.IncrBy(keys[0], 1)
-	tx.Publish(keys[1], []byte(args[0]))
+	tx.Publish(args[1], []byte(args[0]))
 	return n, nil
 })
 
@@ -346,14 +359,17 @@ func runContract(t *testing.T, newStore func(t *testing.T) store.Store) {
 		var other store.Store
 		switch s := s.(type) {
 		case *store.Redis:
-			raw := storetest.Client(t)
+			var raw redis.Cmdable = storetest.Client(t)
+			other = storetest.Redis(t)
+			if s.Cluster() {
+				raw, other = storetest.ClusterClient(t), storetest.Cluster(t)
+			}
 			if v, err := raw.Get(ctx, s.Prefix()+"k").Result(); err != nil || v != "mine" {
 				t.Fatalf("raw GET %sk = %q, %v", s.Prefix(), v, err)
 			}
 			if n, _ := raw.Exists(ctx, "k").Result(); n != 0 {
 				t.Fatal("key stored without its prefix")
 			}
-			other = storetest.Redis(t)
 		default:
 			// Memory stores share nothing, even under one prefix.
 			m, err := store.NewMemory(store.MemoryConfig{Prefix: s.(prefixed).Prefix()})
@@ -462,7 +478,7 @@ func runContract(t *testing.T, newStore func(t *testing.T) store.Store) {
 			{shape: "true", want: int64(1)},
 			{shape: "float", want: int64(3)},
 			{shape: "args", args: []any{7, 2.5, true, []byte("x"), time.Second}, want: []any{"7", "2.5", "1", "x", "1000000000"}},
-			{shape: "keys", keys: []string{"a", store.DropKey("d", "b")}, want: []any{p + "a", p + "{d:d}:b"}},
+			{shape: "keys", keys: []string{store.DropKey("d", "a"), store.DropKey("d", "b")}, want: []any{p + "{d:d}:a", p + "{d:d}:b"}},
 		}
 		for _, c := range cases {
 			got, err := s.Run(ctx, shapeScript, c.keys, append([]any{c.shape}, c.args...)...)
@@ -480,11 +496,19 @@ func runContract(t *testing.T, newStore func(t *testing.T) store.Store) {
 			t.Fatal(err)
 		}
 		defer func() { _ = sub.Close() }()
-		if n, err := s.Run(ctx, announceScript, []string{"count", "events"}, "hello"); err != nil || n != int64(1) {
-			t.Fatalf("Run = %v, %v", n, err)
+		full := s.(prefixed).Prefix() + "events"
+		// A drop's announcements reach the subscriber in the order its
+		// scripts ran, on one Redis and on the partitions of a cluster.
+		for i := range 20 {
+			msg := "spring " + strconv.Itoa(i)
+			if n, err := s.Run(ctx, announceScript, []string{store.DropKey("spring", "count")}, msg, full); err != nil || n != int64(i+1) {
+				t.Fatalf("Run = %v, %v", n, err)
+			}
 		}
-		if m := receive(t, sub); m.Channel != "events" || string(m.Payload) != "hello" {
-			t.Fatalf("got %q on %q", m.Payload, m.Channel)
+		for i := range 20 {
+			if m := receive(t, sub); m.Channel != "events" || string(m.Payload) != "spring "+strconv.Itoa(i) {
+				t.Fatalf("message %d: got %q on %q", i, m.Payload, m.Channel)
+			}
 		}
 	})
 
@@ -497,20 +521,35 @@ func runContract(t *testing.T, newStore func(t *testing.T) store.Store) {
 			t.Fatal(err)
 		}
 		defer func() { _ = sub.Close() }()
+		// Messages of one ordering key (up to the first space) keep their
+		// order; on a cluster other keys may go by other partitions.
 		for i := range 5 {
-			if err := s.Publish(ctx, "a", []byte(strconv.Itoa(i))); err != nil {
+			if err := s.Publish(ctx, "a", []byte("k "+strconv.Itoa(i))); err != nil {
 				t.Fatal(err)
 			}
 		}
-		_ = s.Publish(ctx, "unwatched", []byte("x"))
-		_ = s.Publish(ctx, "b", []byte("on b"))
+		_ = s.Publish(ctx, "unwatched", []byte("k x"))
+		_ = s.Publish(ctx, "b", []byte("k on b"))
 		for i := range 5 {
-			if m := receive(t, sub); m.Channel != "a" || string(m.Payload) != strconv.Itoa(i) {
+			if m := receive(t, sub); m.Channel != "a" || string(m.Payload) != "k "+strconv.Itoa(i) {
 				t.Fatalf("message %d: %q on %q", i, m.Payload, m.Channel)
 			}
 		}
-		if m := receive(t, sub); m.Channel != "b" || string(m.Payload) != "on b" {
+		if m := receive(t, sub); m.Channel != "b" || string(m.Payload) != "k on b" {
 			t.Fatalf("got %q on %q, want on b", m.Payload, m.Channel)
+		}
+		// Every key reaches the subscriber, whatever its partition.
+		got := map[string]bool{}
+		for i := range 40 {
+			if err := s.Publish(ctx, "a", []byte("drop-"+strconv.Itoa(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 40 {
+			got[string(receive(t, sub).Payload)] = true
+		}
+		if len(got) != 40 {
+			t.Fatalf("%d distinct messages of 40", len(got))
 		}
 		if _, err := s.Subscribe(ctx); !errors.Is(err, store.ErrInvalid) {
 			t.Fatalf("Subscribe to nothing: %v, want ErrInvalid", err)

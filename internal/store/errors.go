@@ -18,6 +18,10 @@ var (
 	// ErrWrongType is returned when a key holds another kind of value than
 	// the operation needs (Redis's WRONGTYPE).
 	ErrWrongType = errors.New("store: wrong type")
+	// ErrCrossSlot is returned when a Redis Cluster refuses a script or
+	// command whose keys span hash slots (CROSSSLOT): a key built without
+	// the hash tag its neighbours carry. It is a bug, not an outage.
+	ErrCrossSlot = errors.New("store: keys of several cluster slots")
 	// ErrNotInteger is returned when a value to increment is not an integer
 	// or the result would overflow.
 	ErrNotInteger = errors.New("store: not an integer or out of range")

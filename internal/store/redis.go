@@ -2,8 +2,7 @@ package store
 
 import (
 	"context"
-	"crypto/sha1"
-	"encoding/hex"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -36,13 +35,36 @@ const (
 	DefaultRedisDialRetries = 1
 )
 
-// RedisConfig configures a Redis store. Zero settings keep what the URL
-// says, else the DefaultRedis… values, else go-redis's defaults.
+// RedisConfig configures a Redis store: one Redis, or a Redis Cluster.
+// Zero settings keep what the URL says, else the DefaultRedis… values,
+// else go-redis's defaults.
 type RedisConfig struct {
-	// URL is a redis:// or rediss:// URL, as redis.ParseURL reads it.
+	// URL is a redis://, rediss:// or unix:// URL of one Redis, as
+	// redis.ParseURL reads it; or a redis+cluster:// (rediss+cluster://
+	// with TLS) URL of a Redis Cluster listing seed nodes,
+	// redis+cluster://[user:password@]host:port[,host:port…][?options],
+	// options as redis.ParseClusterURL reads them.
 	URL string
+	// Cluster lists seed nodes (host:port) of a Redis Cluster, for a
+	// cluster without a URL. The store learns the other nodes from them.
+	Cluster []string
 	// Prefix is prepended to every key and channel.
 	Prefix string
+
+	// Username and Password authenticate every connection (AUTH; a
+	// password alone is the default user's). Set, they replace the URL's.
+	Username string
+	Password string
+	// TLS, when set, is the TLS configuration of every connection, with
+	// any URL (rediss:// alone turns TLS on with the system's roots). Its
+	// ServerName may be empty: each node is then checked against the
+	// host it is dialled at.
+	TLS *tls.Config
+
+	// PubSubPartitions is how many shard channels carry each channel on a
+	// cluster (default 16); see Publish. Every replica must use the same
+	// number. Ignored on one Redis.
+	PubSubPartitions int
 
 	PoolSize     int
 	MinIdleConns int
@@ -51,8 +73,9 @@ type RedisConfig struct {
 	WriteTimeout time.Duration
 	// PoolTimeout is how long a command waits for a free connection.
 	PoolTimeout time.Duration
-	// MaxRetries is how often a failed command is retried; -1 disables
-	// retries (go-redis's convention), 0 keeps the default.
+	// MaxRetries is how often a failed command is retried (on a cluster:
+	// redirected, or retried on another node); -1 disables retries
+	// (go-redis's convention), 0 keeps the default.
 	MaxRetries int
 	// DialRetries is how many dials one connection attempt makes (0: the
 	// go-redis default).
@@ -66,6 +89,11 @@ type RedisConfig struct {
 	// connection for dead and ends (default 30 s).
 	HealthCheck time.Duration
 
+	// OnRun, when set, is told of each script run before it goes out:
+	// the script and its full keys (prefix included). For tests and
+	// tracing; it must be quick and safe for concurrent use.
+	OnRun func(s *Script, keys []string)
+
 	// Pipelines is how many pipelines of concurrent script runs may be in
 	// flight at once (default 1); -1 sends every script on its own. One is
 	// the fastest under load: the scripts that arrive while a pipeline is
@@ -74,19 +102,31 @@ type RedisConfig struct {
 	Pipelines int
 }
 
-// Redis is the production Store. Keys and channels carry the configured
-// prefix. Rate limiter state lives at prefix + "rate:" + key.
+// DefaultPubSubPartitions is RedisConfig.PubSubPartitions' default.
+const DefaultPubSubPartitions = 16
+
+// MaxPubSubPartitions bounds RedisConfig.PubSubPartitions: every
+// subscription holds each partition of its channels.
+const MaxPubSubPartitions = 1024
+
+// Redis is the production Store, on one Redis or a Redis Cluster. Keys
+// and channels carry the configured prefix. Rate limiter state lives at
+// prefix + "rate:" + key.
 //
 // Slow subscribers do not block the connection reading from Redis: each
 // Subscription has a bounded buffer, and a message that does not fit is
 // dropped and counted (see Dropped).
 type Redis struct {
-	c       *redis.Client
-	batch   *batcher // nil: scripts are sent one by one
-	prefix  string
-	bufSize int
-	health  time.Duration // see RedisConfig.HealthCheck
-	dropped atomic.Uint64
+	c          redis.UniversalClient
+	cluster    *redis.ClusterClient // nil on one Redis
+	partitions int                  // shard channels per channel on a cluster
+	batch      *batcher             // nil: scripts are sent one by one
+	prefix     string
+	bufSize    int
+	health     time.Duration // see RedisConfig.HealthCheck
+	dropped    atomic.Uint64
+	unsent     atomic.Uint64 // announcements of scripts that could not be sent
+	onRun      func(s *Script, keys []string)
 
 	mu     sync.Mutex
 	closed bool
@@ -98,92 +138,56 @@ var _ Store = (*Redis)(nil)
 // NewRedis returns a Redis store. It does not connect: call Ping to check
 // that Redis answers.
 func NewRedis(cfg RedisConfig) (*Redis, error) {
-	if cfg.URL == "" {
-		return nil, fmt.Errorf("%w: redis URL is empty", ErrInvalid)
-	}
-	opt, err := redis.ParseURL(cfg.URL)
-	if err != nil {
-		return nil, fmt.Errorf("%w: redis URL: %w", ErrInvalid, err)
-	}
 	if cfg.PoolSize < 0 || cfg.MinIdleConns < 0 || cfg.SubscriptionBuffer < 0 || cfg.DialRetries < 0 || cfg.MaxRetries < -1 ||
-		cfg.DialTimeout < 0 || cfg.ReadTimeout < 0 || cfg.WriteTimeout < 0 || cfg.PoolTimeout < 0 || cfg.HealthCheck < 0 {
+		cfg.DialTimeout < 0 || cfg.ReadTimeout < 0 || cfg.WriteTimeout < 0 || cfg.PoolTimeout < 0 || cfg.HealthCheck < 0 ||
+		cfg.PubSubPartitions < 0 {
 		return nil, fmt.Errorf("%w: negative redis setting", ErrInvalid)
 	}
-	if cfg.PoolSize > 0 {
-		opt.PoolSize = cfg.PoolSize
+	if cfg.PubSubPartitions > MaxPubSubPartitions {
+		return nil, fmt.Errorf("%w: %d pub/sub partitions, at most %d", ErrInvalid, cfg.PubSubPartitions, MaxPubSubPartitions)
 	}
-	if cfg.MinIdleConns > 0 {
-		opt.MinIdleConns = cfg.MinIdleConns
-	}
-	if cfg.DialTimeout > 0 {
-		opt.DialTimeout = cfg.DialTimeout
-	}
-	if cfg.ReadTimeout > 0 {
-		opt.ReadTimeout = cfg.ReadTimeout
-	}
-	if cfg.WriteTimeout > 0 {
-		opt.WriteTimeout = cfg.WriteTimeout
-	}
-	if cfg.PoolTimeout > 0 {
-		opt.PoolTimeout = cfg.PoolTimeout
-	}
-	if cfg.MaxRetries != 0 {
-		opt.MaxRetries = cfg.MaxRetries
-	}
-	if cfg.DialRetries > 0 {
-		opt.DialerRetries = cfg.DialRetries
-	}
-	failFast(opt)
 	if cfg.SubscriptionBuffer == 0 {
 		cfg.SubscriptionBuffer = defaultSubscriptionBuffer
 	}
 	if cfg.HealthCheck == 0 {
 		cfg.HealthCheck = defaultHealthCheck
 	}
-	// The caller's context bounds every call, blocking reads included.
-	opt.ContextTimeoutEnabled = true
-	// RESP2: Dropwire uses no push notifications, and RESP3's check for
-	// them costs work on every reply.
-	opt.Protocol = 2
-	c := redis.NewClient(opt)
-	var b *batcher
+	if cfg.PubSubPartitions == 0 {
+		cfg.PubSubPartitions = DefaultPubSubPartitions
+	}
+	r := &Redis{
+		prefix:     cfg.Prefix,
+		partitions: cfg.PubSubPartitions,
+		bufSize:    cfg.SubscriptionBuffer,
+		health:     cfg.HealthCheck,
+		onRun:      cfg.OnRun,
+		subs:       make(map[*redisSubscription]struct{}),
+	}
+	if len(cfg.Cluster) > 0 || IsClusterURL(cfg.URL) {
+		opt, err := clusterOptions(cfg)
+		if err != nil {
+			return nil, err
+		}
+		r.cluster = redis.NewClusterClient(opt)
+		r.c = r.cluster
+	} else {
+		opt, err := singleOptions(cfg)
+		if err != nil {
+			return nil, err
+		}
+		r.c = redis.NewClient(opt)
+	}
 	switch {
 	case cfg.Pipelines == 0:
-		b = newBatcher(c, 1)
+		r.batch = newBatcher(r.c, 1)
 	case cfg.Pipelines > 0:
-		b = newBatcher(c, cfg.Pipelines)
+		r.batch = newBatcher(r.c, cfg.Pipelines)
 	}
-	return &Redis{
-		c:       c,
-		batch:   b,
-		prefix:  cfg.Prefix,
-		bufSize: cfg.SubscriptionBuffer,
-		health:  cfg.HealthCheck,
-		subs:    make(map[*redisSubscription]struct{}),
-	}, nil
+	return r, nil
 }
 
-// failFast fills the timeouts and retries that neither the URL nor the
-// RedisConfig set with the DefaultRedis… values.
-func failFast(opt *redis.Options) {
-	set := func(d *time.Duration, def time.Duration) {
-		if *d == 0 {
-			*d = def
-		}
-	}
-	set(&opt.DialTimeout, DefaultRedisDialTimeout)
-	set(&opt.ReadTimeout, DefaultRedisReadTimeout)
-	set(&opt.WriteTimeout, opt.ReadTimeout) // as go-redis: writes follow reads
-	set(&opt.PoolTimeout, DefaultRedisPoolTimeout)
-	set(&opt.MinRetryBackoff, 8*time.Millisecond)
-	set(&opt.MaxRetryBackoff, 64*time.Millisecond)
-	if opt.MaxRetries == 0 {
-		opt.MaxRetries = DefaultRedisMaxRetries
-	}
-	if opt.DialerRetries == 0 {
-		opt.DialerRetries = DefaultRedisDialRetries
-	}
-}
+// Cluster reports whether the store runs on a Redis Cluster.
+func (r *Redis) Cluster() bool { return r.cluster != nil }
 
 // Prefix returns the prefix the store adds to keys and channels.
 func (r *Redis) Prefix() string { return r.prefix }
@@ -257,6 +261,8 @@ func redisErr(ctx context.Context, err error) error {
 			return fmt.Errorf("%w: %s", ErrNotInteger, msg)
 		case strings.Contains(msg, "Invalid stream ID"):
 			return fmt.Errorf("%w: %s", ErrInvalid, msg)
+		case strings.HasPrefix(msg, "CROSSSLOT"):
+			return fmt.Errorf("%w: %s", ErrCrossSlot, msg)
 		case unavailableReply(msg):
 			return fmt.Errorf("%w: %s", ErrUnavailable, msg)
 		}
@@ -271,7 +277,10 @@ func redisErr(ctx context.Context, err error) error {
 // unavailableReply reports replies of a server that cannot serve now but
 // may later: loading, busy with a script, failing over, out of clients.
 func unavailableReply(msg string) bool {
-	for _, p := range []string{"LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "ERR max number of clients"} {
+	// MOVED and ASK reach the caller only when a cluster kept redirecting
+	// past the redirects allowed: its slots are moving or failing over.
+	for _, p := range []string{"LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "MOVED ", "ASK ",
+		"ERR max number of clients"} {
 		if strings.HasPrefix(msg, p) {
 			return true
 		}
@@ -300,8 +309,14 @@ func redisTTL(ttl time.Duration) time.Duration {
 	return ttl
 }
 
-// Ping implements Store.
+// Ping implements Store. On a cluster every master must answer: a
+// master that does not leaves its slots unserved.
 func (r *Redis) Ping(ctx context.Context) error {
+	if r.cluster != nil {
+		return redisErr(ctx, r.cluster.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+			return c.Ping(ctx).Err()
+		}))
+	}
 	return redisErr(ctx, r.c.Ping(ctx).Err())
 }
 
@@ -322,10 +337,14 @@ func (r *Redis) Get(ctx context.Context, key string) (string, error) {
 	return v, redisErr(ctx, err)
 }
 
-// Del implements Store.
+// Del implements Store. On a cluster, keys of several slots are deleted
+// slot by slot, in one pipeline.
 func (r *Redis) Del(ctx context.Context, keys ...string) error {
 	if len(keys) == 0 {
 		return nil
+	}
+	if r.cluster != nil {
+		return r.delBySlot(ctx, r.keys(keys))
 	}
 	return redisErr(ctx, r.c.Del(ctx, r.keys(keys)...).Err())
 }
@@ -390,7 +409,8 @@ func (r *Redis) HIncrBy(ctx context.Context, key, field string, n int64) (int64,
 }
 
 // Run implements Store with EVALSHA, falling back to EVAL when Redis does
-// not have the script cached yet.
+// not have the script cached yet. On a cluster it then sends what the
+// script announced (see Script).
 func (r *Redis) Run(ctx context.Context, s *Script, keys []string, args ...any) (any, error) {
 	if s == nil || s.Lua == "" {
 		return nil, fmt.Errorf("%w: script without a Lua body", ErrInvalid)
@@ -400,18 +420,17 @@ func (r *Redis) Run(ctx context.Context, s *Script, keys []string, args ...any) 
 		return nil, err
 	}
 	full := r.keys(keys)
-	sha := s.Hash()
-	if sha == "" { // a Script built without NewScript
-		sum := sha1.Sum([]byte(s.Lua))
-		sha = hex.EncodeToString(sum[:])
+	if r.onRun != nil {
+		r.onRun(s, full)
 	}
+	body := s.body(r.cluster != nil)
 	var v any
 	if r.batch != nil {
-		v, err = r.batch.run(ctx, sha, s.Lua, full, wire)
+		v, err = r.batch.run(ctx, body.sha, body.lua, full, wire)
 	} else {
-		v, err = r.c.EvalSha(ctx, sha, full, wire...).Result()
+		v, err = r.c.EvalSha(ctx, body.sha, full, wire...).Result()
 		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-			v, err = r.c.Eval(ctx, s.Lua, full, wire...).Result()
+			v, err = r.c.Eval(ctx, body.lua, full, wire...).Result()
 		}
 	}
 	if errors.Is(err, redis.Nil) {
@@ -419,6 +438,11 @@ func (r *Redis) Run(ctx context.Context, s *Script, keys []string, args ...any) 
 	}
 	if err != nil {
 		return nil, scriptErr(ctx, s.Name, err)
+	}
+	if r.cluster != nil {
+		if v, err = r.sendAnnounced(ctx, s.Name, v); err != nil {
+			return nil, err
+		}
 	}
 	return scriptResult(v)
 }
@@ -465,7 +489,7 @@ func scriptErr(ctx context.Context, name string, err error) error {
 	if strings.Contains(msg, "@user_script") || strings.Contains(msg, "Error running script") {
 		return fmt.Errorf("%w: %s: %w", ErrScript, name, redisErr(ctx, err))
 	}
-	if unavailableReply(msg) {
+	if unavailableReply(msg) || strings.HasPrefix(msg, "CROSSSLOT") {
 		return redisErr(ctx, err)
 	}
 	// Redis 7 puts "ERR " before a code given to redis.error_reply.

@@ -18,8 +18,8 @@ const maxBatch = 128
 // calls per round trip, not Redis, bound throughput, so this is what lets
 // one replica keep up with a burst.
 type batcher struct {
-	c *redis.Client
-	n int // pipelines that may be out at once
+	c redis.UniversalClient // on a cluster, a pipeline goes to each master it touches
+	n int                   // pipelines that may be out at once
 
 	mu       sync.Mutex
 	inflight int
@@ -40,7 +40,7 @@ type batchCall struct {
 }
 
 // newBatcher returns a batcher with at most n pipelines out at once.
-func newBatcher(c *redis.Client, n int) *batcher {
+func newBatcher(c redis.UniversalClient, n int) *batcher {
 	return &batcher{c: c, n: max(n, 1)}
 }
 

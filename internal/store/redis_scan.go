@@ -3,24 +3,35 @@ package store
 import (
 	"context"
 	"strings"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // scanCount is how many keys one SCAN step looks at: small enough that a
 // step costs Redis well under a millisecond.
 const scanCount = 1000
 
-// ScanPrefix implements Store with SCAN … MATCH <prefix>*.
+// ScanPrefix implements Store with SCAN … MATCH <prefix>*: on a cluster,
+// on each master in turn.
 func (r *Redis) ScanPrefix(ctx context.Context, prefix string, fn func(keys []string) error) error {
-	match := globEscape(r.prefix+prefix) + "*"
+	if r.cluster != nil {
+		return r.scanCluster(ctx, prefix, fn)
+	}
+	return r.scanNode(ctx, r.c, r.prefix+prefix, fn)
+}
+
+// scanNode walks the keys of one node that start with full.
+func (r *Redis) scanNode(ctx context.Context, c redis.Cmdable, full string, fn func(keys []string) error) error {
+	match := globEscape(full) + "*"
 	var cursor uint64
 	for {
-		full, next, err := r.c.Scan(ctx, cursor, match, scanCount).Result()
+		found, next, err := c.Scan(ctx, cursor, match, scanCount).Result()
 		if err != nil {
 			return redisErr(ctx, err)
 		}
-		if len(full) > 0 {
-			keys := make([]string, len(full))
-			for i, k := range full {
+		if len(found) > 0 {
+			keys := make([]string, len(found))
+			for i, k := range found {
 				keys[i] = strings.TrimPrefix(k, r.prefix)
 			}
 			if err := fn(keys); err != nil {

@@ -3,6 +3,9 @@ package store
 import (
 	"crypto/sha1"
 	"encoding/hex"
+	"runtime"
+	"slices"
+	"sync"
 	"time"
 )
 
@@ -16,22 +19,109 @@ import (
 // script signals a domain outcome with an error reply
 // (`return redis.error_reply("sold_out")` / `&ScriptError{Code: "sold_out"}`),
 // which Run returns as a *ScriptError.
+//
+// Every key a script touches is in KEYS and all of them share one Redis
+// Cluster hash slot (one drop's keys do: see DropKey): a cluster refuses a
+// script whose keys span slots.
+//
+// A script announces a change with announce(channel, msg) in Lua and
+// tx.Publish(channel, msg) in Go, channel being a full name (Prefix() +
+// the logical channel) passed in ARGV, never in KEYS: a channel is not a
+// key of the script's slot. The message goes out only when the script has
+// run: on one Redis by PUBLISH inside the script, so subscribers hear it
+// in the order the scripts ran; on a cluster by SPUBLISH to the channel's
+// partition (see Publish) as soon as the script has returned, so it is
+// lost if the replica dies in between (subscribers repair that as they
+// repair a broken subscription). A script that returns an error reply
+// announces nothing on a cluster: announce only on success.
 type Script struct {
 	Name string
 	Lua  string
 	Go   func(tx Tx, keys []string, args []string) (any, error)
 
-	sha string
+	single, cluster scriptBody // set by NewScript
+	file            string     // where NewScript was called
 }
 
-// NewScript returns a Script; both bodies are required.
-func NewScript(name, lua string, fn func(tx Tx, keys []string, args []string) (any, error)) *Script {
+// scriptBody is the Lua a store sends and its SHA-1, as EVALSHA wants it.
+type scriptBody struct{ lua, sha string }
+
+func newBody(lua string) scriptBody {
 	sum := sha1.Sum([]byte(lua))
-	return &Script{Name: name, Lua: lua, Go: fn, sha: hex.EncodeToString(sum[:])}
+	return scriptBody{lua: lua, sha: hex.EncodeToString(sum[:])}
 }
 
-// Hash returns the SHA-1 of the Lua body, as EVALSHA wants it.
-func (s *Script) Hash() string { return s.sha }
+// announceSingle defines announce for one Redis: PUBLISH, atomic with the
+// script.
+const announceSingle = "local function announce(channel, msg) redis.call('PUBLISH', channel, msg) end\n"
+
+// clusterWrap runs a script body on a cluster: announce collects the
+// announcements, and the script returns {result, {channel, msg, …}} for
+// the store to SPUBLISH. An error reply stays the script's reply.
+const (
+	clusterHead = `local announced = {}
+local function announce(channel, msg)
+  announced[#announced + 1] = channel
+  announced[#announced + 1] = msg
+end
+local result = (function()
+`
+	clusterTail = `
+end)()
+if type(result) == 'table' and result.err then return result end
+if result == nil then result = false end
+return {result, announced}
+`
+)
+
+var (
+	registryMu sync.Mutex
+	registry   []*Script
+)
+
+// NewScript returns a Script; both bodies are required. Every Script made
+// by NewScript is listed by Scripts.
+func NewScript(name, lua string, fn func(tx Tx, keys []string, args []string) (any, error)) *Script {
+	s := &Script{Name: name, Lua: lua, Go: fn}
+	s.single, s.cluster = s.bodies()
+	_, s.file, _, _ = runtime.Caller(1)
+	registryMu.Lock()
+	registry = append(registry, s)
+	registryMu.Unlock()
+	return s
+}
+
+// Scripts returns every Script made by NewScript so far: the package-level
+// scripts of every package linked in, so a test can check them all.
+func Scripts() []*Script {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	return slices.Clone(registry)
+}
+
+// File returns the source file that made s with NewScript ("" for a
+// Script built otherwise): a test can tell its package's scripts.
+func (s *Script) File() string { return s.file }
+
+func (s *Script) bodies() (single, cluster scriptBody) {
+	return newBody(announceSingle + s.Lua), newBody(clusterHead + s.Lua + clusterTail)
+}
+
+// body returns what a store sends for s: for one Redis or for a cluster.
+func (s *Script) body(onCluster bool) scriptBody {
+	single, cluster := s.single, s.cluster
+	if single.sha == "" { // a Script built without NewScript
+		single, cluster = s.bodies()
+	}
+	if onCluster {
+		return cluster
+	}
+	return single
+}
+
+// Hash returns the SHA-1 of the Lua a single Redis runs, as EVALSHA wants
+// it.
+func (s *Script) Hash() string { return s.body(false).sha }
 
 // ScriptError is a domain outcome reported by a script, e.g. "sold_out".
 type ScriptError struct{ Code string }
@@ -83,8 +173,8 @@ type Tx interface {
 
 	// XAdd appends to a stream, as OutboxAdd does, and returns the id.
 	XAdd(stream string, fields map[string]string) string
-	// Publish queues a message that is sent when the script has finished.
-	// Like keys, channel is a full (prefixed) name: pass the channel to Run
-	// among the keys, so that Lua's PUBLISH gets the prefixed name too.
+	// Publish queues a message that is sent when the script has finished,
+	// as Lua's announce(channel, msg). Like keys, channel is a full
+	// (prefixed) name: pass Prefix() + channel to Run in args.
 	Publish(channel string, msg []byte)
 }

@@ -50,6 +50,9 @@ type Store interface {
 	Run(ctx context.Context, s *Script, keys []string, args ...any) (any, error)
 
 	// Publish sends msg to every subscriber of channel on every replica.
+	// Messages with the same ordering key (msg up to its first space)
+	// arrive in the order they were published; on a Redis Cluster,
+	// messages of other keys may overtake them (see Redis.Publish).
 	Publish(ctx context.Context, channel string, msg []byte) error
 	// Subscribe listens on channels until the Subscription is closed.
 	Subscribe(ctx context.Context, channels ...string) (Subscription, error)
@@ -82,7 +85,9 @@ type Store interface {
 // Subscription is a live pub/sub subscription.
 type Subscription interface {
 	// C delivers messages until the subscription is closed or its
-	// connection to the store breaks; it is then closed too. Messages
+	// connection to the store breaks (on a Redis Cluster: any of its
+	// connections, or a partition moving to another node); it is then
+	// closed too. Messages
 	// published while no subscription stands are lost: Follow subscribes
 	// again, and its consumer re-reads what may have changed.
 	C() <-chan Message

@@ -79,6 +79,8 @@ func (s *RedisServer) Start() {
 	}
 	all := append([]string{"--port", fmt.Sprint(s.port), "--bind", "127.0.0.1", "--save", "", "--dir", s.dir}, s.args...)
 	cmd := exec.Command("redis-server", all...)
+	out := &tailBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("storetest: redis-server: %v (install it with apt-get install redis-server)", err)
 	}
@@ -101,7 +103,7 @@ func (s *RedisServer) Start() {
 		}
 		select {
 		case <-exited:
-			s.t.Fatalf("storetest: private redis-server on port %d exited: %v", s.port, err)
+			s.t.Fatalf("storetest: private redis-server on port %d exited: %v\n%s", s.port, err, out)
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -109,4 +111,27 @@ func (s *RedisServer) Start() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// tailBuffer keeps the last 4 KiB written to it: what a server said
+// before it died.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	if n := len(b.buf) - 4096; n > 0 {
+		b.buf = append(b.buf[:0], b.buf[n:]...)
+	}
+	return len(p), nil
+}
+
+func (b *tailBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.buf)
 }

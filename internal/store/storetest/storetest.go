@@ -1,7 +1,8 @@
 // Package storetest gives tests a store.Store of each kind: an in-memory
-// one, and a Redis one under a key prefix of its own that is deleted when
-// the test ends, so tests of any package can run in parallel against one
-// Redis. It never flushes a database.
+// one, and a Redis one (on one Redis, or on the test Redis Cluster) under a
+// key prefix of its own that is deleted when the test ends, so tests of
+// any package can run in parallel against one Redis. It never flushes a
+// database.
 package storetest
 
 import (
@@ -109,12 +110,14 @@ func Memory(t testing.TB) *store.Memory {
 	return s
 }
 
-// Each runs fn as the subtests "memory" and "redis", each with a fresh
-// store.
+// Each runs fn as the subtests "memory", "redis" and "cluster", each with
+// a fresh store; "cluster" skips, saying why, when there is no test
+// cluster (see ClusterEnv).
 func Each(t *testing.T, fn func(t *testing.T, s store.Store)) {
 	t.Helper()
 	t.Run("memory", func(t *testing.T) { fn(t, Memory(t)) })
 	t.Run("redis", func(t *testing.T) { fn(t, Redis(t)) })
+	t.Run("cluster", func(t *testing.T) { fn(t, Cluster(t)) })
 }
 
 func deletePrefix(c *redis.Client, prefix string) error {
