@@ -128,8 +128,9 @@ type RTC struct {
 	// refused offer created none).
 	created atomic.Int64
 	// acked, when set (by benchmarks, before any peer), is told of each
-	// ack: its message's arrival and when the ack was handed to SCTP.
-	acked func(ack Ack, in, out time.Time)
+	// ack: its message's arrival, when the ingest returned and when the
+	// ack was handed to SCTP.
+	acked func(ack Ack, in, ingested, out time.Time)
 
 	mu       sync.Mutex
 	peers    map[string]*rtcPeer

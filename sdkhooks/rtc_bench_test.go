@@ -219,16 +219,18 @@ func BenchmarkRTCPeers(b *testing.B) {
 // (decode, the ingest script, the ack's encoding and its hand-off to
 // SCTP), and the ack back to the client's handler. in-unqueued is the
 // first leg less any wait for the peer's previous message, which the
-// server handles first.
+// server handles first; server-ingest and server-ack split the server's
+// work at the ingest's return (decode and the ingest script; the ack's
+// encoding and its hand-off to SCTP).
 func BenchmarkRTCAckBreakdown(b *testing.B) {
 	const n, rate, npeers = 3000, 1000, 10
 	defer debug.SetGCPercent(debug.SetGCPercent(200))
 	s, url := newRTCBenchServer(b, nil)
 	var mu sync.Mutex
-	server := map[string][2]time.Time{}
-	s.acked = func(a Ack, in, out time.Time) {
+	server := map[string][3]time.Time{}
+	s.acked = func(a Ack, in, ingested, out time.Time) {
 		mu.Lock()
-		server[a.Ack] = [2]time.Time{in, out}
+		server[a.Ack] = [3]time.Time{in, ingested, out}
 		mu.Unlock()
 	}
 	peers := make([]*RTCClient, npeers)
@@ -240,7 +242,7 @@ func BenchmarkRTCAckBreakdown(b *testing.B) {
 			_ = c.Close(context.Background())
 		}
 	}()
-	var legIn, legFree, legServer, legOut, total []time.Duration
+	var legIn, legFree, legServer, legIngest, legSend, legOut, total []time.Duration
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 	b.ResetTimer()
 	for round := range b.N {
@@ -299,9 +301,11 @@ func BenchmarkRTCAckBreakdown(b *testing.B) {
 					from = prevOut
 				}
 				legFree = append(legFree, st[0].Sub(from))
-				prevOut = st[1]
-				legServer = append(legServer, st[1].Sub(st[0]))
-				legOut = append(legOut, arrived[p][j].Sub(st[1]))
+				prevOut = st[2]
+				legServer = append(legServer, st[2].Sub(st[0]))
+				legIngest = append(legIngest, st[1].Sub(st[0]))
+				legSend = append(legSend, st[2].Sub(st[1]))
+				legOut = append(legOut, arrived[p][j].Sub(st[2]))
 				total = append(total, arrived[p][j].Sub(sentAt[i]))
 			}
 		}
@@ -312,7 +316,8 @@ func BenchmarkRTCAckBreakdown(b *testing.B) {
 	for _, leg := range []struct {
 		name string
 		v    []time.Duration
-	}{{"in", legIn}, {"in-unqueued", legFree}, {"server", legServer}, {"out", legOut}, {"total", total}} {
+	}{{"in", legIn}, {"in-unqueued", legFree}, {"server", legServer}, {"server-ingest", legIngest}, {"server-ack", legSend},
+		{"out", legOut}, {"total", total}} {
 		slices.Sort(leg.v)
 		b.ReportMetric(float64(quantile(leg.v, .5).Microseconds()), leg.name+"-p50-µs")
 		b.ReportMetric(float64(quantile(leg.v, .99).Microseconds()), leg.name+"-p99-µs")

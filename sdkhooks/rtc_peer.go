@@ -217,6 +217,7 @@ func (p *rtcPeer) handle(m rtcMessage) {
 		}
 	}
 	ack := p.ingest(m)
+	ingested := time.Now()
 	b, err := json.Marshal(ack)
 	if err != nil {
 		b = []byte(`{"ack":"","status":"rejected","reason":"internal"}`)
@@ -226,7 +227,7 @@ func (p *rtcPeer) handle(m rtcMessage) {
 	}
 	sent := time.Now()
 	if p.s.acked != nil {
-		p.s.acked(ack, m.at, sent)
+		p.s.acked(ack, m.at, ingested, sent)
 	}
 	p.s.metrics.ack.Observe(sent.Sub(m.at).Seconds())
 	p.s.metrics.messages.WithLabelValues(ack.Status, ack.Reason).Inc()

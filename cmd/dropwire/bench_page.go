@@ -174,7 +174,7 @@ func runBenchPage(ctx context.Context, env *environ, args []string) error {
 			}
 			out.Runs = append(out.Runs, mr)
 			if !*asJSON {
-				fmt.Fprintf(env.stdout, "round %d, %s (%d request%s in turn):\n", round, mix, k, map[bool]string{true: "", false: "s"}[k == 1])
+				fmt.Fprintf(env.stdout, "round %d, %s (%s):\n", round, mix, strings.Join(targets[:k], ", "))
 				for _, s := range mr.Sides {
 					l := s.Result.Latency
 					cpuText := "CPU n/a"
