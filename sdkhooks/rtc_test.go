@@ -183,6 +183,30 @@ func TestRTCIngest(t *testing.T) {
 	})
 }
 
+// NextAckAt gives the ack (past a pong) and when it arrived on the
+// channel: after the event was sent, and no later than it is read.
+func TestRTCNextAckAt(t *testing.T) {
+	e := newRTCEnv(t, storetest.Redis(t), nil)
+	c := e.dial(t, "cap")
+	if err := c.Ping(); err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now()
+	if err := c.Send([]byte(rtcTrigger("evt-at", "m-at"))); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	a, at, err := c.NextAckAt(ctx)
+	read := time.Now()
+	if err != nil || a.Ack != "evt-at" || a.Status != verifier.StatusAccepted {
+		t.Fatalf("ack %+v, %v", a, err)
+	}
+	if at.Before(sent) || at.After(read) {
+		t.Fatalf("arrived at %v: sent %v, read %v", at, sent, read)
+	}
+}
+
 // Over the source's rate: rejected with rate_limited and a retry hint.
 func TestRTCRateLimit(t *testing.T) {
 	e := newRTCEnv(t, storetest.Redis(t), nil)
