@@ -68,10 +68,19 @@ func TestTwoReplicasAcrossMasters(t *testing.T) {
 			t.Fatalf("replica B shows %s without its QR or stock: %+v", p.drop, s)
 		}
 	}
-	// Both states are in the store the replicas share.
+	// The first frame of each is recorded in the store the replicas share
+	// (in the background, after the frame went out).
 	for _, p := range picked {
-		if _, err := stB.Get(context.Background(), overlay.FrameKey(p.drop, "m-evt-"+p.drop)); err != nil {
-			t.Fatalf("first frame of %s not recorded: %v", p.drop, err)
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			_, err := stB.Get(context.Background(), overlay.FrameKey(p.drop, "m-evt-"+p.drop))
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("first frame of %s not recorded: %v", p.drop, err)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 }
