@@ -19,9 +19,9 @@ import (
 // it left, so stock is live on the next view), on a claim made through
 // this process (before its 201 is written, so the claimant's next view
 // shows it). Past maxAge, the next view reads it again (while it does,
-// other views are answered from what is kept): that bounds staleness,
-// to maxAge and one read, should an announcement be lost while the
-// store is unreachable. Concurrent views of a drop with nothing kept
+// for refreshGrace at most, other views are answered from what is kept):
+// that bounds staleness, to maxAge and refreshGrace, should an
+// announcement be lost while the store is unreachable. Concurrent views of a drop with nothing kept
 // wait for the read in flight rather than send their own, unless the
 // drop changed since that read began.
 //
@@ -69,10 +69,12 @@ func (c *previewCache) get(ctx context.Context, drop string, now time.Time,
 			c.drops[drop] = e
 		}
 		// A kept snapshot has seen no change since it was read (forget
-		// drops it). Past maxAge it still answers while the one view
-		// that reads it afresh waits for the store, so that a slow read
-		// holds up one view, not the crowd.
-		if e.kept != nil && (now.Sub(e.at) < c.maxAge || e.reading != nil && e.readGen == e.gen) {
+		// drops it). Past maxAge, for refreshGrace more, it still answers
+		// while the one view that reads it afresh waits for the store, so
+		// that a slow read holds up one view, not the crowd; a store that
+		// does not answer for longer is every view's error again.
+		age := now.Sub(e.at)
+		if e.kept != nil && (age < c.maxAge || age < c.maxAge+refreshGrace && e.reading != nil && e.readGen == e.gen) {
 			snap := e.kept
 			c.mu.Unlock()
 			return snap, nil

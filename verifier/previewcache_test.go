@@ -265,7 +265,8 @@ func TestPreviewKeptReadClosesOnTime(t *testing.T) {
 }
 
 // Past maxAge, one view reads the drop again and the others are answered
-// with what is kept until it has; a change forgets it for all of them.
+// with what is kept until it has (for refreshGrace at most); a change
+// forgets it for all of them.
 func TestPreviewCacheOneReadPastMaxAge(t *testing.T) {
 	ctx := context.Background()
 	c := newPreviewCache(time.Second)
@@ -298,15 +299,29 @@ func TestPreviewCacheOneReadPastMaxAge(t *testing.T) {
 			t.Fatalf("during the read: %v %v", s.stock, err)
 		}
 	}
+	// Past the grace, a view no longer gets what is kept: it waits for
+	// the read in flight.
+	late := make(chan string)
+	go func() {
+		s, _ := c.get(ctx, "d", t0.Add(time.Second+refreshGrace), func(context.Context) (*previewSnapshot, error) {
+			return snap("late"), nil
+		})
+		late <- s.stock["v"]
+	}()
+	waitFor(t, func() bool { return c.waiting("d") })
 	close(release)
 	if v := <-leader; v != "two" {
 		t.Fatalf("the reader got %q", v)
 	}
-	if s, _ := c.get(ctx, "d", later, nil); s.stock["v"] != "two" {
-		t.Fatalf("kept %q after the read", s.stock["v"])
+	// (Its clock is past the new read's maxAge too: it reads again.)
+	if v := <-late; v == "one" {
+		t.Fatalf("a view past the grace got what was kept, %q", v)
+	}
+	if s, _ := c.get(ctx, "d", t0.Add(time.Second+refreshGrace), nil); s.stock["v"] != "late" {
+		t.Fatalf("kept %q after the reads", s.stock["v"])
 	}
 	c.forget("d")
-	if s, _ := c.get(ctx, "d", later, func(context.Context) (*previewSnapshot, error) { return snap("four"), nil }); s.stock["v"] != "four" {
+	if s, _ := c.get(ctx, "d", t0.Add(time.Second+refreshGrace), func(context.Context) (*previewSnapshot, error) { return snap("four"), nil }); s.stock["v"] != "four" {
 		t.Fatal("a change did not make the next view read")
 	}
 }

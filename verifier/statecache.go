@@ -22,6 +22,12 @@ type StateCache struct {
 	states map[string]cachedState
 }
 
+// refreshGrace is how long past its maxAge a kept state (or claim-page
+// read, see previewCache) still answers while one caller reads it
+// afresh: longer than a read of a store that answers, shorter than an
+// outage.
+const refreshGrace = 5 * time.Second
+
 type cachedState struct {
 	st DropState
 	at time.Time
@@ -38,15 +44,17 @@ func NewStateCache(v *Verifier, maxAge time.Duration) *StateCache {
 // State returns the drop's state at now, as Verifier.State does.
 //
 // Past maxAge the first caller reads the state again, and the others are
-// answered with the kept state until it has: a slow store then holds up
-// one scan, not the crowd's. A kept state has seen no announced change
-// (Forget drops it), so this serves nothing a change has overtaken.
+// answered with the kept state until it has (for refreshGrace at most): a
+// slow store then holds up one scan, not the crowd's. A kept state has
+// seen no announced change (Forget drops it), so this serves nothing a
+// change has overtaken.
 func (c *StateCache) State(ctx context.Context, drop string) (DropState, error) {
 	now := c.v.now()
 	c.mu.Lock()
 	cs, ok := c.states[drop]
 	gen := c.gen
-	if ok && (now.Sub(cs.at) < c.maxAge || cs.refreshing) {
+	age := now.Sub(cs.at)
+	if ok && (age < c.maxAge || age < c.maxAge+refreshGrace && cs.refreshing) {
 		c.mu.Unlock()
 		st := cs.st
 		if st.Status == StatusOpen && !st.ClosesAt.IsZero() && !now.Before(st.ClosesAt) {

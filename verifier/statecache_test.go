@@ -151,8 +151,8 @@ func hasField(s string, i int, want string) bool {
 }
 
 // Past maxAge, one caller reads the state again; while its read hangs on
-// a store that does not answer, the others are answered from memory. Once
-// it gives up, the next caller reads.
+// a store that does not answer, the others are answered from memory, for
+// refreshGrace. Once it gives up, the next caller reads.
 func TestStateCacheOneReadPastMaxAge(t *testing.T) {
 	ctx := context.Background()
 	prefix := storetest.Prefix(t)
@@ -193,6 +193,15 @@ func TestStateCacheOneReadPastMaxAge(t *testing.T) {
 			t.Fatalf("during the read: %+v %v", s, err)
 		}
 	}
+	// Past the grace, the kept state no longer answers: the store is asked.
+	mu.Lock()
+	now = now.Add(refreshGrace)
+	mu.Unlock()
+	short, stop := context.WithTimeout(ctx, 200*time.Millisecond)
+	if s, err := c.State(short, "slow"); err == nil {
+		t.Fatalf("past the grace, with the store frozen: %+v", s)
+	}
+	stop()
 	cancel()
 	if err := <-leader; err == nil {
 		t.Fatal("the read of a store that does not answer succeeded")
