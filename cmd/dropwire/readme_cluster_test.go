@@ -14,24 +14,7 @@ import (
 // The README's Redis Cluster examples are settings an operator can paste:
 // each, added to a valid file, passes check-config.
 func TestReadmeClusterExamplesPassCheckConfig(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, section, ok := strings.Cut(string(readme), "\n### Running on Redis Cluster\n")
-	if !ok {
-		t.Fatal("README has no Running on Redis Cluster section")
-	}
-	section, _, _ = strings.Cut(section, "\n### ")
-	var examples []string
-	for {
-		var ex string
-		if _, section, ok = strings.Cut(section, "```yaml\n"); !ok {
-			break
-		}
-		ex, section, _ = strings.Cut(section, "```")
-		examples = append(examples, ex)
-	}
+	examples := readmeYAML(t, "### Running on Redis Cluster")
 	if len(examples) != 2 {
 		t.Fatalf("%d YAML examples in the section, want the URL and the seed list", len(examples))
 	}

@@ -15,19 +15,11 @@ import (
 // from: with its variables set and its codes file beside it, check-config
 // accepts it.
 func TestReadmeConfigExamplePassesCheckConfig(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, ref, ok := strings.Cut(string(readme), "\n## Configuration reference\n")
-	if !ok {
-		t.Fatal("README has no Configuration reference section")
-	}
-	_, example, ok := strings.Cut(ref, "```yaml\n")
-	if !ok {
+	examples := readmeYAML(t, "## Configuration reference")
+	if len(examples) == 0 {
 		t.Fatal("the Configuration reference has no YAML example")
 	}
-	example, _, _ = strings.Cut(example, "```")
+	example := examples[0]
 
 	dir := t.TempDir()
 	file := filepath.Join(dir, "dropwire.yaml")
