@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/dropwire/dropwire/admin"
 	"github.com/dropwire/dropwire/internal/config"
@@ -311,6 +312,7 @@ func TestCampaignReportSeeded(t *testing.T) {
 		if err := json.Unmarshal(body, &got); err != nil {
 			t.Fatal(err)
 		}
+		reportDocumented(t, body)
 		wj, _ := json.MarshalIndent(want, "", " ")
 		gj, _ := json.MarshalIndent(got, "", " ")
 		if !bytes.Equal(wj, gj) {
@@ -368,4 +370,38 @@ func TestCampaignReportSeeded(t *testing.T) {
 			t.Errorf("report changed on reading again:\n%s", g2)
 		}
 	})
+}
+
+// reportDocumented fails when the report body does not validate against
+// the OpenAPI document's CampaignReport, or has a member it does not
+// declare.
+func reportDocumented(t *testing.T, body []byte) {
+	t.Helper()
+	doc := openAPIDoc(t)
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.AssertFormat()
+	if err := c.AddResource("https://dropwire.invalid/openapi.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile("https://dropwire.invalid/openapi.json#/components/schemas/CampaignReport")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := schemaJSON(t, body)
+	if err := sch.Validate(v); err != nil {
+		t.Errorf("report does not match the OpenAPI document: %v", err)
+	}
+	schemas := doc["components"].(map[string]any)["schemas"].(map[string]any)
+	props := func(name string) map[string]any { return schemas[name].(map[string]any)["properties"].(map[string]any) }
+	for k := range v {
+		if _, ok := props("CampaignReport")[k]; !ok {
+			t.Errorf("report member %q is not in CampaignReport", k)
+		}
+	}
+	for k := range v["total"].(map[string]any) {
+		if _, ok := props("ReportRow")[k]; !ok {
+			t.Errorf("report row member %q is not in ReportRow", k)
+		}
+	}
 }
