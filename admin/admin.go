@@ -74,6 +74,8 @@ type Config struct {
 	// Campaigns, when set, serves /v1/admin/campaigns and keeps the
 	// campaigns created through it on every replica.
 	Campaigns CampaignBook
+	// CampaignLog, with Campaigns, serves campaign reports.
+	CampaignLog CampaignLog
 	// Ingress is the server's whole HTTP handler: the test drop posts its
 	// signed trigger through it, exactly as a capture SDK would.
 	Ingress http.Handler

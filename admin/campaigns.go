@@ -57,10 +57,12 @@ var (
 
 func (a *Admin) campaignRoutes() map[string]http.Handler {
 	return map[string]http.Handler{
-		"GET /v1/admin/campaigns":      a.guard(a.listCampaigns),
-		"POST /v1/admin/campaigns":     a.guard(a.createCampaign),
-		"GET /v1/admin/campaigns/{id}": a.guard(a.getCampaign),
-		"PUT /v1/admin/campaigns/{id}": a.guard(a.putCampaign),
+		"GET /v1/admin/campaigns":                 a.guard(a.listCampaigns),
+		"POST /v1/admin/campaigns":                a.guard(a.createCampaign),
+		"GET /v1/admin/campaigns/{id}":            a.guard(a.getCampaign),
+		"PUT /v1/admin/campaigns/{id}":            a.guard(a.putCampaign),
+		"GET /v1/admin/campaigns/{id}/report":     a.guard(a.report(false)),
+		"GET /v1/admin/campaigns/{id}/report.csv": a.guard(a.report(true)),
 	}
 }
 

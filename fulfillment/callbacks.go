@@ -1,6 +1,7 @@
 package fulfillment
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dropwire/dropwire/internal/problem"
 	"github.com/dropwire/dropwire/internal/store"
@@ -18,7 +20,7 @@ import (
 
 // Callback is the body of POST /v1/fulfillment/{node}/events.
 type Callback struct {
-	Type string `json:"type"` // claim.accepted | claim.rejected | claim.ready | claim.picked_up | claim.failed
+	Type string `json:"type"` // claim.accepted | claim.rejected | claim.ready | claim.picked_up | claim.failed | claim.sale
 	// Claim is the claim id (optional with receipt or pickup_code). The
 	// JSON may also carry the claim object of the claim.created webhook as
 	// it came: its "id" is taken (see UnmarshalJSON).
@@ -30,6 +32,12 @@ type Callback struct {
 	// Locker is shown on the receipt page (claim.ready).
 	Locker *Locker `json:"locker,omitempty"`
 	Reason string  `json:"reason,omitempty"`
+	// A claim.sale's amount (a decimal, as a JSON number or string, at
+	// most 2 decimals), currency (ISO 4217) and time (RFC 3339; default:
+	// when it arrives). "claim_id" may name the claim instead of "claim".
+	Amount   string `json:"amount,omitempty"`
+	Currency string `json:"currency,omitempty"`
+	At       string `json:"at,omitempty"`
 }
 
 // UnmarshalJSON decodes a callback body. "claim" is the claim id, or, so
@@ -46,6 +54,10 @@ func (cb *Callback) UnmarshalJSON(b []byte) error {
 		PickupCode string          `json:"pickup_code"`
 		Locker     *Locker         `json:"locker"`
 		Reason     string          `json:"reason"`
+		ClaimID    string          `json:"claim_id"`
+		Amount     json.RawMessage `json:"amount"`
+		Currency   string          `json:"currency"`
+		At         string          `json:"at"`
 	}
 	if err := json.Unmarshal(b, &raw); err != nil {
 		if fe := typeError(err); fe != nil {
@@ -57,9 +69,40 @@ func (cb *Callback) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return err
 	}
+	if id == "" {
+		id = raw.ClaimID
+	} else if raw.ClaimID != "" && raw.ClaimID != id {
+		return &FieldError{Field: "claim_id", Msg: `names another claim than "claim"`}
+	}
+	amount, err := amountText(raw.Amount)
+	if err != nil {
+		return err
+	}
 	*cb = Callback{Type: raw.Type, Claim: id, Receipt: raw.Receipt, PickupCode: raw.PickupCode,
-		Locker: raw.Locker, Reason: raw.Reason}
+		Locker: raw.Locker, Reason: raw.Reason, Amount: amount, Currency: raw.Currency, At: raw.At}
 	return nil
+}
+
+// amountText reads a sale's "amount": a JSON number, kept as written
+// (no float rounding), or a string.
+func amountText(raw json.RawMessage) (string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
+	var v any
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	if err := d.Decode(&v); err != nil {
+		return "", err
+	}
+	switch v := v.(type) {
+	case json.Number:
+		return v.String(), nil
+	case string:
+		return v, nil
+	default:
+		return "", &FieldError{Field: "amount", Msg: "must be a number or a decimal string, not " + jsonKind(v)}
+	}
 }
 
 // claimID reads the "claim" member of a callback: a string, null, or an
@@ -233,13 +276,22 @@ func typeError(err error) *FieldError {
 func callbackProblem(err error) *problem.Problem {
 	var ill *IllegalTransitionError
 	var fe *FieldError
+	var se *verifier.SaleError
 	switch {
 	case errors.As(err, &fe):
 		return problem.New(http.StatusBadRequest, "malformed_event", strconv.Quote(fe.Field)+" "+fe.Msg).With("field", fe.Field)
 	case errors.As(err, &ill):
 		return problem.New(http.StatusConflict, "illegal_transition", ill.Error()).With("state", ill.From)
-	case errors.Is(err, ErrUnknownClaim):
+	case errors.Is(err, ErrUnknownClaim), errors.Is(err, verifier.ErrUnknownClaim):
 		return problem.New(http.StatusNotFound, "unknown_claim", "no claim of this node matches")
+	case errors.As(err, &se):
+		return problem.New(http.StatusUnprocessableEntity, "invalid_sale", strconv.Quote(se.Field)+" "+se.Msg).With("field", se.Field)
+	case errors.Is(err, verifier.ErrNoCampaign):
+		return problem.New(http.StatusConflict, "not_in_campaign", "the claim's drop is in no campaign: there is no report to count the sale in")
+	case errors.Is(err, verifier.ErrSaleOutside):
+		return problem.New(http.StatusUnprocessableEntity, "sale_outside_campaign", err.Error()).With("field", "at")
+	case errors.Is(err, ErrNoSales):
+		return problem.New(http.StatusConflict, "sales_not_recorded", "this server records no sales")
 	case errors.Is(err, ErrUnknownEvent):
 		return problem.New(http.StatusBadRequest, "unknown_event_type", err.Error())
 	case errors.Is(err, ErrMalformedEvent):
@@ -259,6 +311,9 @@ func callbackProblem(err error) *problem.Problem {
 // eventID. Errors: ErrUnknownEvent, ErrMalformedEvent, ErrUnknownClaim,
 // *IllegalTransitionError, verifier.ErrBadReceipt, store errors.
 func (s *Service) HandleCallback(ctx context.Context, node, eventID string, cb Callback) (CallbackResult, error) {
+	if cb.Type == TypeClaimSale {
+		return s.recordSale(ctx, node, eventID, cb)
+	}
 	to, ok := callbackTargets[cb.Type]
 	if !ok {
 		return CallbackResult{}, ErrUnknownEvent
@@ -352,4 +407,45 @@ func clip(s string, n int) string {
 		return s[:n]
 	}
 	return s
+}
+
+// TypeClaimSale is the callback a node sends for a sale it made to a
+// claimant: counted in the report of the claim's campaign.
+const TypeClaimSale = "claim.sale"
+
+// recordSale records a claim.sale callback: once per webhook-id; a repeat
+// answers "duplicate". The claim must be one of node's, of a campaign's
+// drop; the sale dated inside the campaign.
+func (s *Service) recordSale(ctx context.Context, node, eventID string, cb Callback) (CallbackResult, error) {
+	if s.cfg.CampaignLog == nil {
+		return CallbackResult{}, ErrNoSales
+	}
+	if s.nodes[node] == nil {
+		return CallbackResult{}, ErrUnknownNode
+	}
+	if cb.Claim == "" {
+		return CallbackResult{}, &FieldError{Field: "claim", Msg: `is required (the claim id, as "claim" or "claim_id")`}
+	}
+	if cb.Amount == "" {
+		return CallbackResult{}, &verifier.SaleError{Field: "amount", Msg: "is required"}
+	}
+	sale := verifier.Sale{ID: eventID, Node: node, Claim: cb.Claim, Amount: cb.Amount, Currency: cb.Currency}
+	if cb.At != "" {
+		at, err := time.Parse(time.RFC3339, cb.At)
+		if err != nil {
+			return CallbackResult{}, &verifier.SaleError{Field: "at", Msg: "must be an RFC 3339 time, e.g. 2026-12-05T18:30:00Z"}
+		}
+		sale.At = at
+	} else {
+		sale.At = s.now()
+	}
+	_, err := s.cfg.CampaignLog.RecordSale(ctx, sale)
+	switch {
+	case errors.Is(err, verifier.ErrSaleDuplicate):
+		return CallbackResult{Status: ResultDuplicate, Claim: cb.Claim, State: "sale"}, nil
+	case err != nil:
+		return CallbackResult{}, err
+	}
+	s.log.Info().Str("node", node).Str("claim", cb.Claim).Str("currency", cb.Currency).Msg("sale recorded")
+	return CallbackResult{Status: "recorded", Claim: cb.Claim, State: "sale"}, nil
 }

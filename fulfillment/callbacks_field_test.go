@@ -84,7 +84,7 @@ func TestCallbackAcceptsTheReceivedClaimObject(t *testing.T) {
 // fields again, and one added to Callback alone would be dropped.
 func TestCallbackJSONRoundTrip(t *testing.T) {
 	in := Callback{Type: "claim.ready", Claim: "drop-1.x", Receipt: "r", PickupCode: "p",
-		Locker: &Locker{Slot: "B4", PIN: "1234"}, Reason: "why"}
+		Locker: &Locker{Slot: "B4", PIN: "1234"}, Reason: "why", Amount: "12.50", Currency: "EUR", At: "2026-12-05T18:30:00Z"}
 	v := reflect.ValueOf(in)
 	for i := range v.NumField() {
 		if v.Field(i).IsZero() {

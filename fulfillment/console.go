@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -218,6 +219,9 @@ type ConsoleAction struct {
 	// claim.picked_up (checked against the claim, and recorded).
 	PickupCode string `json:"pickup_code,omitempty"`
 	Receipt    string `json:"receipt,omitempty"`
+	// Amount and Currency of a claim.sale: a sale made to the claimant.
+	Amount   json.Number `json:"amount,omitempty"`
+	Currency string      `json:"currency,omitempty"`
 }
 
 // Act applies an action of node's console, signed in with keyID, to a
@@ -237,10 +241,13 @@ func (c *Console) Act(ctx context.Context, node, keyID, claim string, a ConsoleA
 	}) >= 0 {
 		return CallbackResult{}, &FieldError{Field: "id", Msg: "must be up to 64 letters, digits, - or _"}
 	}
-	if _, ok := callbackTargets[a.Type]; !ok {
-		return CallbackResult{}, fmt.Errorf("%w: %q: use claim.ready, claim.picked_up or claim.failed", ErrUnknownEvent, a.Type)
+	if _, ok := callbackTargets[a.Type]; !ok && a.Type != TypeClaimSale {
+		return CallbackResult{}, fmt.Errorf("%w: %q: use claim.ready, claim.picked_up, claim.failed or claim.sale", ErrUnknownEvent, a.Type)
 	}
 	cb := Callback{Type: a.Type, Claim: claim, Locker: a.Locker, Reason: a.Reason}
+	if a.Type == TypeClaimSale {
+		cb.Amount, cb.Currency = a.Amount.String(), a.Currency
+	}
 	if a.Type == "claim.picked_up" {
 		cb.PickupCode, cb.Receipt = a.PickupCode, a.Receipt
 	}

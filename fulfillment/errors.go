@@ -13,6 +13,9 @@ var (
 	// ErrUnknownClaim is returned when no claim matches a callback (or the
 	// claim belongs to another node).
 	ErrUnknownClaim = errors.New("fulfillment: unknown claim")
+	// ErrNoSales is returned for a claim.sale on a service without a
+	// campaign log.
+	ErrNoSales = errors.New("fulfillment: sales are not recorded")
 	// ErrIllegalTransition is returned for a state change the claim's
 	// current state does not allow; the claim is left as it was.
 	ErrIllegalTransition = errors.New("fulfillment: illegal transition")

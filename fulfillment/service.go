@@ -56,6 +56,9 @@ type Config struct {
 	// CampaignOf names a drop's campaign: a tier's max_ready_per_hour is
 	// shared by the campaign's drops at a node. Optional.
 	CampaignOf func(drop string) (string, bool)
+	// CampaignLog, when set, records each claim change of a campaign's
+	// drop and the nodes' claim.sale callbacks (*verifier.CampaignLog).
+	CampaignLog CampaignLog
 	// Receipts, when set, adds the viewer's receipt to claim.created and
 	// lets nodes confirm a pickup with it.
 	Receipts Receipts
@@ -373,6 +376,12 @@ func (s *Service) setDisabled(ctx context.Context, node string, on bool) error {
 	return err
 }
 
+// CampaignLog records what campaign reports count (*verifier.CampaignLog).
+type CampaignLog interface {
+	ClaimChanged(ctx context.Context, drop, claim string) error
+	RecordSale(ctx context.Context, s verifier.Sale) (verifier.CampaignSale, error)
+}
+
 // Apply runs one claim transition with the drop's compensation policy and
 // counts it. Errors: ErrUnknownClaim, *IllegalTransitionError, store
 // errors.
@@ -387,6 +396,13 @@ func (s *Service) Apply(ctx context.Context, t Transition) (Outcome, error) {
 	s.metrics.transitioned(t.Drop, t.To, o, t.Compensation)
 	if o.Result == ResultApplied && t.To == verifier.ClaimPickedUp && !o.CreatedAt.IsZero() && o.CreatedAt.Unix() > 0 {
 		s.metrics.pickup.Observe(s.now().Sub(o.CreatedAt).Seconds())
+	}
+	if o.Result == ResultApplied && s.cfg.CampaignLog != nil {
+		// The change stands whatever happens here: a failure costs the
+		// campaign's report this change, and is logged.
+		if err := s.cfg.CampaignLog.ClaimChanged(ctx, t.Drop, t.Claim); err != nil {
+			s.log.Warn().Err(err).Str("drop", t.Drop).Str("claim", t.Claim).Msg("claim change not in the campaign log")
+		}
 	}
 	if o.Result == ResultApplied {
 		ev := s.log.Info()

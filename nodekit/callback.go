@@ -24,10 +24,13 @@ const (
 	TypeReady    = "claim.ready"
 	TypePickedUp = "claim.picked_up"
 	TypeFailed   = "claim.failed"
+	// TypeSale reports a sale to the claimant, counted in the campaign
+	// report of the claim's drop.
+	TypeSale = "claim.sale"
 )
 
 // Callback is the body of POST /v1/fulfillment/{node}/events. Build one
-// with Accepted, Rejected, Ready, PickedUp or Failed.
+// with Accepted, Rejected, Ready, PickedUp, Failed or Sale.
 type Callback struct {
 	// ID is the webhook-id: Dropwire applies one ID once, so a retry must
 	// keep it. Empty: "<type>:<claim>" (or the pickup code or receipt
@@ -41,6 +44,11 @@ type Callback struct {
 	PickupCode string  `json:"pickup_code,omitempty"`
 	Locker     *Locker `json:"locker,omitempty"`
 	Reason     string  `json:"reason,omitempty"`
+	// A claim.sale's amount (a decimal, at most 2 decimals: "12.50"),
+	// currency (ISO 4217) and time (RFC 3339; empty: when it arrives).
+	Amount   string `json:"amount,omitempty"`
+	Currency string `json:"currency,omitempty"`
+	At       string `json:"at,omitempty"`
 }
 
 // Locker is where a ready claim waits: the viewer's receipt shows it.
@@ -74,6 +82,17 @@ func Failed(claim, reason string) Callback {
 	return Callback{Type: TypeFailed, Claim: claim, Reason: reason}
 }
 
+// Sale reports a sale of amount (a decimal, "12.50") in currency ("EUR")
+// to the claimant, made at at (zero: now). Give each sale its own ID: a
+// second sale for one claim with the default ID is taken as a retry.
+func Sale(claim, amount, currency string, at time.Time) Callback {
+	cb := Callback{Type: TypeSale, Claim: claim, Amount: amount, Currency: currency}
+	if !at.IsZero() {
+		cb.At = at.UTC().Format(time.RFC3339)
+	}
+	return cb
+}
+
 func (cb Callback) webhookID() string {
 	if cb.ID != "" {
 		return cb.ID
@@ -91,7 +110,8 @@ func (cb Callback) webhookID() string {
 // Result is Dropwire's 202 answer.
 type Result struct {
 	// Status is "applied", "unchanged" (a late or repeated report: the
-	// claim had moved on) or "duplicate" (this ID was applied before).
+	// claim had moved on), "duplicate" (this ID was applied before) or,
+	// for a claim.sale, "recorded".
 	Status string `json:"status"`
 	Claim  string `json:"claim"`
 	State  string `json:"state"`

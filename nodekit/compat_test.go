@@ -43,7 +43,8 @@ func TestWireTypesMatchDropwire(t *testing.T) {
 	}
 
 	cb := nodekit.Callback{Type: nodekit.TypeReady, Claim: "d.c1", Receipt: "r", PickupCode: "p",
-		Locker: &nodekit.Locker{Slot: "B-14", PIN: "4711"}, Reason: "why"}
+		Locker: &nodekit.Locker{Slot: "B-14", PIN: "4711"}, Reason: "why", Amount: "12.50", Currency: "EUR",
+		At: "2026-12-05T18:30:00Z"}
 	cbJSON, _ := json.Marshal(cb)
 	var got fulfillment.Callback
 	if err := json.Unmarshal(cbJSON, &got); err != nil {
@@ -51,7 +52,8 @@ func TestWireTypesMatchDropwire(t *testing.T) {
 	}
 	allSet(t, got)
 	want := fulfillment.Callback{Type: cb.Type, Claim: cb.Claim, Receipt: cb.Receipt, PickupCode: cb.PickupCode,
-		Locker: &fulfillment.Locker{Slot: "B-14", PIN: "4711"}, Reason: cb.Reason}
+		Locker: &fulfillment.Locker{Slot: "B-14", PIN: "4711"}, Reason: cb.Reason, Amount: cb.Amount, Currency: cb.Currency,
+		At: cb.At}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Dropwire reads %+v, want %+v", got, want)
 	}

@@ -126,6 +126,8 @@ type Claims struct {
 	now       func() time.Time
 	channel   string
 	metrics   *claimMetrics
+	// campaignLog records claims of campaign drops (nil: no campaigns).
+	campaignLog *CampaignLog
 
 	soldMu sync.RWMutex
 	sold   map[string]time.Time // drop → when it was seen sold out
@@ -173,10 +175,17 @@ func NewClaims(cfg ClaimsConfig) (*Claims, error) {
 		retention: cfg.Retention, log: cfg.Logger, now: cfg.Now, channel: cfg.Store.Prefix() + StateChannel,
 		metrics: m, sold: map[string]time.Time{}, cancel: cancel, previews: newPreviewCache(previewMaxAge),
 	}
+	if l, ok := cfg.Campaigns.(CampaignLister); ok && l != nil {
+		c.campaignLog = &CampaignLog{st: cfg.Store, claims: c, campaigns: l, now: cfg.Now}
+	}
 	c.wg.Add(1)
 	go c.watch(ctx)
 	return c, nil
 }
+
+// CampaignLog returns the log of campaign outcomes the claims write to,
+// nil when the claims have no campaigns.
+func (c *Claims) CampaignLog() *CampaignLog { return c.campaignLog }
 
 // Close stops the subscription and waits for it; idempotent.
 func (c *Claims) Close() error {
@@ -362,8 +371,25 @@ func (c *Claims) Claim(ctx context.Context, req ClaimRequest) (res ClaimResult, 
 		res, err := c.claimed(ctx, d, raw)
 		if err == nil && res.Created {
 			res.Claim.Viewer, res.Claim.Device = req.Viewer, req.Device
+			c.logCampaignClaim(ctx, res.Claim)
 		}
 		return res, err
+	}
+}
+
+// logCampaignClaim records a new claim of a campaign's drop in the
+// campaign's log. The claim stands whatever happens here: a failure
+// costs the report one claim, and is logged.
+func (c *Claims) logCampaignClaim(ctx context.Context, cl *Claim) {
+	if c.campaignLog == nil {
+		return
+	}
+	cp, ok := c.campaigns.CampaignOf(cl.Drop)
+	if !ok {
+		return
+	}
+	if err := c.campaignLog.record(ctx, cp.ID, cl); err != nil {
+		c.log.Warn().Err(err).Str("campaign", cp.ID).Str("claim", cl.ID).Msg("claim not in the campaign log")
 	}
 }
 

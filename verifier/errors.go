@@ -79,3 +79,17 @@ func (e *AlreadyClaimedError) Error() string { return ErrAlreadyClaimed.Error() 
 
 // Unwrap makes errors.Is(err, ErrAlreadyClaimed) hold.
 func (e *AlreadyClaimedError) Unwrap() error { return ErrAlreadyClaimed }
+
+// Campaign log errors.
+var (
+	// ErrBadSale is returned for a sale with a malformed amount, currency
+	// or id.
+	ErrBadSale = errors.New("verifier: bad sale")
+	// ErrNoCampaign is returned for a sale of a claim whose drop is in no
+	// campaign.
+	ErrNoCampaign = errors.New("verifier: the claim's drop is in no campaign")
+	// ErrSaleOutside is returned for a sale dated outside its campaign.
+	ErrSaleOutside = errors.New("verifier: sale outside the campaign")
+	// ErrSaleDuplicate is returned for a sale id already recorded.
+	ErrSaleDuplicate = errors.New("verifier: sale already recorded")
+)

@@ -211,8 +211,13 @@
     var attempt = function (n) {
       return call("POST", "/claims/" + encodeURIComponent(id) + "/events", body).then(function (r) {
         if (r.status === 202) {
-          $("pc-d-note").textContent = r.data.status === "applied" ? "Done: " + r.data.state.replace("_", " ") + "."
-            : "Nothing changed: the claim is " + r.data.state.replace("_", " ") + ".";
+          if (type === "claim.sale") {
+            $("pc-d-note").textContent = r.data.status === "recorded" ? "Sale recorded." : "This sale was recorded already.";
+            $("pc-sale-amount").value = "";
+          } else {
+            $("pc-d-note").textContent = r.data.status === "applied" ? "Done: " + r.data.state.replace("_", " ") + "."
+              : "Nothing changed: the claim is " + r.data.state.replace("_", " ") + ".";
+          }
           openClaim(id, detail.found_by);
           poll();
           return;
@@ -245,6 +250,12 @@
     var reason = $("pc-reason").value.trim();
     if (!confirm("Mark this claim failed? The viewer is compensated by the drop's policy.")) return;
     act("claim.failed", reason ? { reason: reason } : {}, $("pc-fail"));
+  });
+  // A sale to the claimant counts in the campaign's report (its uplift).
+  $("pc-sale-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    act("claim.sale", { amount: $("pc-sale-amount").value.trim(),
+      currency: $("pc-sale-currency").value.trim().toUpperCase() }, $("pc-sale"));
   });
   $("pc-d-close").onclick = function () { detail = null; proof = {}; show($("pc-detail"), false); };
 

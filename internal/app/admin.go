@@ -24,7 +24,8 @@ func (a *App) wireAdmin() error {
 		Verifier: a.verifier,
 		Pools:    a.pools,
 		// Campaigns created through the API join the file's.
-		Campaigns: a.campaigns,
+		Campaigns:   a.campaigns,
+		CampaignLog: a.campaignLog,
 		// Test drops post their signed trigger through the whole server,
 		// middleware included, as a capture SDK's request would go.
 		Ingress:  a.server.Handler(),

@@ -41,6 +41,7 @@ func (a *App) wireClaims() error {
 		return err
 	}
 	a.server.OnShutdown("claims", claims.Shutdown)
+	a.campaignLog = claims.CampaignLog()
 	viewers, err := verifier.NewViewers(verifier.ViewersConfig{
 		Store: a.store, Secret: cfg.ViewerSecret,
 		JWKS: cfg.ResolvePath(cfg.ViewerJWKS), Issuer: cfg.ViewerIssuer, Audience: cfg.ViewerAudience,

@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"image"
 	"image/png"
 	"io"
@@ -138,6 +139,17 @@ func TestConsoleBrowserPickup(t *testing.T) {
 	cfg := hostedConfig(t)
 	cfg.PublicURL = base
 	cfg.Drops[0].Stock = []config.StockLine{{Node: "kiosk", SKU: config.DemoSKU, Qty: 5}} // every claim at the kiosk
+	// The drop runs in a campaign: its report counts the claims, pickups
+	// and the sale recorded in the console.
+	for i := range cfg.Nodes {
+		if cfg.Nodes[i].ID == "kiosk" {
+			cfg.Nodes[i].Region = "local"
+		}
+	}
+	now := time.Now().UTC()
+	cfg.Campaigns = []config.Campaign{{ID: "kiosk-days", Creator: config.DemoCreator, Title: "Kiosk days",
+		StartsAt: now.Add(-time.Hour).Format(time.RFC3339), EndsAt: now.Add(24 * time.Hour).Format(time.RFC3339),
+		Drops: []string{config.DemoDrop}, Regions: []config.Region{{ID: "local", Timezone: "UTC"}}}}
 	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -266,6 +278,39 @@ func TestConsoleBrowserPickup(t *testing.T) {
 	console.do("picked up", chromedp.Click("#pc-picked"))
 	console.until("picked up", `document.getElementById("pc-d-status").textContent === "Picked up" &&
 		document.getElementById("pc-n-picked_up").textContent === "2"`)
+	// The viewer buys something: a sale with a bad amount is refused with
+	// the reason; a good one is recorded and counted in the campaign's
+	// report with both claims and pickups.
+	console.do("bad sale", chromedp.SendKeys("#pc-sale-amount", "4.555"), chromedp.Click("#pc-sale"))
+	console.until("the sale refused", `document.getElementById("pc-find-error").textContent.indexOf("amount") >= 0`)
+	console.str(`document.getElementById("pc-sale-amount").value = ""`)
+	console.do("sale", chromedp.SendKeys("#pc-sale-amount", "4.50"), chromedp.Click("#pc-sale"))
+	console.until("the sale recorded", `document.getElementById("pc-d-note").textContent === "Sale recorded."`)
+	console.shot("console-7-sale.png")
+	rreq, _ := http.NewRequest("GET", base+"/v1/admin/campaigns/kiosk-days/report", nil)
+	rreq.Header.Set("Authorization", "Bearer "+cfg.AdminToken)
+	rres, err := http.DefaultClient.Do(rreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rbody, _ := io.ReadAll(rres.Body)
+	rres.Body.Close()
+	var rep struct {
+		Total struct {
+			Claims, Sales int
+			PickedUp      int               `json:"picked_up"`
+			Revenue       map[string]string `json:"revenue"`
+		}
+		Retention struct{ Claimants int }
+	}
+	if err := json.Unmarshal(rbody, &rep); err != nil || rres.StatusCode != http.StatusOK {
+		t.Fatalf("report: %d %s", rres.StatusCode, rbody)
+	}
+	if rep.Total.Claims != 2 || rep.Total.PickedUp != 2 || rep.Total.Sales != 1 || rep.Total.Revenue["EUR"] != "4.50" ||
+		rep.Retention.Claimants != 2 {
+		t.Errorf("report after two pickups and a sale: %s", rbody)
+	}
+
 	// Typed again: refused, with the time it was picked up.
 	console.do("type it again", chromedp.SendKeys("#pc-code", code2), chromedp.Click("#pc-find"))
 	console.until("already picked up", `document.getElementById("pc-find-error").textContent.startsWith("Already picked up at ")`)

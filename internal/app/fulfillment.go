@@ -32,6 +32,7 @@ func (a *App) wireFulfillment() error {
 		Tiers:       cfg.Tiers,
 		CampaignOf:  a.campaignOf,
 		Receipts:    receipts,
+		CampaignLog: a.campaignLog,
 		Consumer:    fmt.Sprintf("%s-%d", host, os.Getpid()),
 		Workers:     cfg.ForwardWorkers,
 		Tick:        cfg.ForwardTick.D(),

@@ -210,6 +210,9 @@ type Node struct {
 	// free text shown to viewers.
 	Open     []string `yaml:"open"`
 	Timezone string   `yaml:"timezone"`
+	// BaselineSalesPerDay is how many sales the node makes on an ordinary
+	// day: a campaign report's uplift is measured against it. 0: none.
+	BaselineSalesPerDay float64 `yaml:"baseline_sales_per_day"`
 	// hours is Open, parsed once by Validate.
 	hours *schedule.Hours
 	// Outbound delivery: the request timeout; retries back off

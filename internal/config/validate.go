@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"slices"
@@ -501,6 +502,9 @@ func (k *checker) node(path string, n *Node) {
 		}
 	}
 	k.positive(path+".pickup_sla", n.PickupSLA)
+	if n.BaselineSalesPerDay < 0 || math.IsNaN(n.BaselineSalesPerDay) || math.IsInf(n.BaselineSalesPerDay, 0) {
+		k.add(path+".baseline_sales_per_day", "must be a number of sales a day, 0 or more")
+	}
 	k.nodeHours(path, n)
 	k.positive(path+".timeout", n.Timeout)
 	k.positive(path+".retry_base", n.RetryBase)

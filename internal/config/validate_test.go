@@ -70,6 +70,9 @@ func TestParseProblems(t *testing.T) {
 		{"whpk not base64", secretLine, `    public_keys: ["whpk_!!!!"]`, []want{{8, "sources[0].public_keys[0]", "whpk_ key does not decode"}}},
 		{"whpk prefix", secretLine, secretLine + `
     public_keys: ["ebVWLo/mVPlAeLES6KmLp5AfhTrmlb7X4OORC60ElmQ="]`, []want{{9, "sources[0].public_keys[0]", "public key must start with whpk_"}}},
+		{"baseline a number", nodeSecret, nodeSecret + "\n    baseline_sales_per_day: 12.5", nil},
+		{"baseline not a number", nodeSecret, nodeSecret + "\n    baseline_sales_per_day: many", []want{{12, "nodes[0].baseline_sales_per_day", `expected a number, got "many"`}}},
+		{"baseline negative", nodeSecret, nodeSecret + "\n    baseline_sales_per_day: -3", []want{{12, "nodes[0].baseline_sales_per_day", "must be a number of sales a day, 0 or more"}}},
 		{"node secret bad", nodeSecret, `    secret: "whsec_c2hvcnQ="`, []want{{11, "nodes[0].secret", "secret decodes to 5 bytes"}}},
 		{"node secret missing", nodeSecret, `    url: "https://shop.example/hook"`, []want{{10, "nodes[0].secret", "is required"}}},
 		{"console key short", nodeSecret, nodeSecret + "\n    console_keys: [\"short\"]", []want{{12, "nodes[0].console_keys[0]", "is too short: use at least 16 characters"}}},

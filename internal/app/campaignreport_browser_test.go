@@ -1,0 +1,167 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/dropwire/dropwire/internal/browsertest"
+	"github.com/dropwire/dropwire/internal/config"
+	"github.com/dropwire/dropwire/internal/store"
+	"github.com/dropwire/dropwire/internal/store/storetest"
+	"github.com/dropwire/dropwire/verifier"
+)
+
+// The dashboard's campaign view shows a campaign's report: the summary
+// figures, a table per region and node, and the per-region chart. The
+// campaign's log is written here as the claims, fulfillment and sale
+// paths write it (those are tested in fulfillment/); this test is about
+// what the dashboard makes of it.
+func TestDashboardCampaignReport(t *testing.T) {
+	cfg, err := config.Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	north := cfg.Nodes[0]
+	north.ID, north.Name, north.Region, north.URL = "north-shop", "North shop", "north", "http://127.0.0.1:9/"
+	cfg.Nodes[0].BaselineSalesPerDay = 10
+	cfg.Nodes = append(cfg.Nodes, north)
+	start := time.Now().UTC().Add(-24 * time.Hour).Truncate(time.Second)
+	cfg.Campaigns = []config.Campaign{{ID: "spring-tour", Creator: config.DemoCreator, Title: "Spring tour",
+		StartsAt: start.Format(time.RFC3339), EndsAt: start.Add(48 * time.Hour).Format(time.RFC3339),
+		Drops: []string{config.DemoDrop}, Regions: []config.Region{{ID: "local", Timezone: "UTC"}, {ID: "north", Timezone: "UTC"}}}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	st := storetest.Memory(t)
+	_, srv := adminApp(t, cfg, st)
+	seedCampaignLog(t, st, "spring-tour", start)
+
+	ctx, cancel := context.WithTimeout(browsertest.New(t, browsertest.Options{Width: 1280, Height: 1400}), 2*time.Minute)
+	defer cancel()
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(srv.URL+"/dashboard"),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), cfg.AdminToken),
+		chromedp.Click(chromedp.CSS("#signin")),
+		chromedp.WaitVisible(chromedp.CSS(`#campaign-list button[data-campaign="spring-tour"]`)),
+		chromedp.Click(chromedp.CSS(`#campaign-list button[data-campaign="spring-tour"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#campaign-summary`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	text := func(js string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		if err != nil {
+			t.Fatalf("%s: %v", js, err)
+		}
+		return s
+	}
+	// 5 claims, 3 picked up (2 within 24 h); 4 claimants, 1 back after 7 days.
+	if got, want := text(`document.getElementById('campaign-summary').textContent`),
+		"5 claims · 60 % redeemed · 40 % picked up within 24 h · D7 retention 25 % (1 of 4 claimants; no baseline)"; got != want {
+		t.Errorf("summary: %q, want %q", got, want)
+	}
+	row := func(table int, key string) string {
+		return text(fmt.Sprintf(`Array.from(document.querySelectorAll('#campaign-view table.report')[%d].querySelector('tr[data-key=%q]').children).map(function (c) { return c.textContent; }).join('|')`, table, key))
+	}
+	for _, c := range []struct {
+		table     int
+		key, want string
+	}{
+		{0, "total", "total|5|60 %|40 %|2 h|30 h|40 %|1|24|120.00 EUR|+20 %"},
+		{0, "local", "local|3|66.7 %|66.7 %|1 h|2 h|66.7 %|1|24|120.00 EUR|+20 %"},
+		{0, "north", "north|2|50 %|0 %|30 h|30 h|0 %|0|0|–|–"},
+		{1, "north-shop", "north-shop|2|50 %|0 %|30 h|30 h|0 %|0|0|–|–"},
+	} {
+		if got := row(c.table, c.key); got != c.want {
+			t.Errorf("row %s: %q, want %q", c.key, got, c.want)
+		}
+	}
+	// The chart: two bars a region, as long as the rates.
+	var bars []struct {
+		Region, Class string
+		Width         float64
+	}
+	js := text(`JSON.stringify(Array.from(document.querySelectorAll('svg.region-chart rect.bar')).map(function (r) {
+		return {Region: r.getAttribute('data-region'), Class: r.getAttribute('class'), Width: r.getBBox().width}; }))`)
+	if err := json.Unmarshal([]byte(js), &bars); err != nil {
+		t.Fatal(err)
+	}
+	width := map[string]float64{}
+	for _, b := range bars {
+		width[b.Region+" "+b.Class] = b.Width
+	}
+	if len(bars) != 4 {
+		t.Fatalf("chart bars: %+v", bars)
+	}
+	full := width["local bar redeemed"] / (2.0 / 3)
+	for k, rate := range map[string]float64{"local bar redeemed": 2.0 / 3, "local bar within24": 2.0 / 3,
+		"north bar redeemed": 0.5, "north bar within24": 0} {
+		if want := max(rate*full, 1); width[k] < want-1 || width[k] > want+1 {
+			t.Errorf("bar %s is %.1f wide, want %.1f", k, width[k], want)
+		}
+	}
+	labels := text(`Array.from(document.querySelectorAll('svg.region-chart text.value')).map(function (e) { return e.textContent; }).join(',')`)
+	if labels != "66.7 %,66.7 %,50 %,0 %" {
+		t.Errorf("chart labels: %q", labels)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById('campaigns-section').scrollIntoView(), true`)); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.Screenshot(t, ctx, "dashboard-campaign.png")
+	if os.Getenv("DROPWIRE_DOCS") == "1" {
+		buf, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join("..", "..", "docs", "dashboard-campaign.png"), buf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// seedCampaignLog writes a campaign's log: 3 claims at the demo locker
+// (picked up after 1 h and 2 h, one failed), 2 at the north shop (one
+// picked up after 30 h), 24 sales at the locker, and 4 claimants of
+// whom one returned after 7 days.
+func seedCampaignLog(t *testing.T, st store.Store, campaign string, start time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	ms := func(d time.Duration) int64 { return start.Add(d).UnixMilli() }
+	h := time.Hour
+	claims := map[string]verifier.CampaignClaim{
+		"c1": {Drop: config.DemoDrop, Node: config.DemoNode, Created: ms(h), PickupBy: ms(5 * h), PickedUp: ms(2 * h)},
+		"c2": {Drop: config.DemoDrop, Node: config.DemoNode, Created: ms(h), PickupBy: ms(5 * h), PickedUp: ms(3 * h)},
+		"c3": {Drop: config.DemoDrop, Node: config.DemoNode, Created: ms(2 * h), PickupBy: ms(6 * h), Failed: ms(6 * h), Compensation: "none"},
+		"c4": {Drop: config.DemoDrop, Node: "north-shop", Created: ms(2 * h), PickupBy: ms(6 * h), PickedUp: ms(32 * h)},
+		"c5": {Drop: config.DemoDrop, Node: "north-shop", Created: ms(3 * h), PickupBy: ms(7 * h)},
+	}
+	fields := map[string]string{}
+	for id, c := range claims {
+		b, _ := json.Marshal(c)
+		fields[id] = string(b)
+	}
+	sales := map[string]string{}
+	for i := range 24 {
+		b, _ := json.Marshal(verifier.CampaignSale{Node: config.DemoNode, Claim: "c1", Drop: config.DemoDrop, Minor: 500,
+			Currency: "EUR", At: ms(time.Duration(i) * h)})
+		sales["s"+strconv.Itoa(i)] = string(b)
+	}
+	viewers := map[string]string{"va": strconv.FormatInt(ms(h), 10), "vb": strconv.FormatInt(ms(h), 10),
+		"vc": strconv.FormatInt(ms(2*h), 10), "vd": strconv.FormatInt(ms(3*h), 10)}
+	for key, f := range map[string]map[string]string{"claims": fields, "sales": sales, "viewers": viewers,
+		"returned": {"vb": strconv.FormatInt(ms(h+8*24*h), 10)}} {
+		if err := st.HSet(ctx, verifier.CampaignKey(campaign, key), f); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
