@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/dropwire/dropwire/internal/config"
@@ -79,9 +78,11 @@ type Config struct {
 	// Ingress is the server's whole HTTP handler: the test drop posts its
 	// signed trigger through it, exactly as a capture SDK would.
 	Ingress http.Handler
-	// Gatherer reads this replica's overlay connection gauge
-	// (dropwire_overlay_connections); nil: counts are 0.
-	Gatherer prometheus.Gatherer
+	// Overlays returns this replica's overlay connections by creator
+	// (the overlay hub's count); nil: counts are 0. It is read every
+	// Heartbeat, so it must not gather the whole metrics registry, whose
+	// collectors may read the store.
+	Overlays func() map[string]int
 	// Replica names this process in the overlay-count heartbeat; default
 	// random.
 	Replica string

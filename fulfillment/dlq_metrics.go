@@ -18,7 +18,7 @@ var dlqEntriesDesc = prometheus.NewDesc("dropwire_fulfillment_dlq_entries",
 	"Dead-lettered outbox entries of a drop waiting to be replayed (GET /v1/admin/dlq lists them).", []string{"drop"}, nil)
 
 // dlqCollector exports the size of every drop's dead-letter list: one
-// store read per drop and scrape.
+// store read per drop and scrape, sweepWorkers at a time.
 type dlqCollector struct{ s *Service }
 
 func (c dlqCollector) Describe(ch chan<- *prometheus.Desc) { ch <- dlqEntriesDesc }
@@ -26,16 +26,17 @@ func (c dlqCollector) Describe(ch chan<- *prometheus.Desc) { ch <- dlqEntriesDes
 func (c dlqCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	for _, d := range c.s.cfg.Drops.All("") {
-		n, err := c.s.st.Run(ctx, hlenScript, []string{dlqKey(d.ID)})
+	eachDrop(ctx, c.s.dropIDs(), func(drop string) bool {
+		n, err := c.s.st.Run(ctx, hlenScript, []string{dlqKey(drop)})
 		if err != nil {
 			// Missing beats wrong: an alert on the gauge sees no data.
 			c.s.storeErr(ctx, err, "dead-letter metrics")
-			return
+			return false
 		}
 		entries, _ := n.(int64)
-		ch <- prometheus.MustNewConstMetric(dlqEntriesDesc, prometheus.GaugeValue, float64(entries), d.ID)
-	}
+		ch <- prometheus.MustNewConstMetric(dlqEntriesDesc, prometheus.GaugeValue, float64(entries), drop)
+		return true
+	})
 }
 
 var hlenScript = store.NewScript("hlen", `return redis.call('HLEN', KEYS[1])`,

@@ -197,16 +197,6 @@ func (s *Service) isHot(drop string, now time.Time) bool {
 }
 
 func (s *Service) pollOnce(ctx context.Context, work chan<- item, mode pollMode) {
-	sent := false
-	send := func(it item) bool {
-		sent = true
-		select {
-		case work <- it:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
 	now := s.now()
 	s.hotMu.Lock()
 	dirty := s.dirty
@@ -220,6 +210,7 @@ func (s *Service) pollOnce(ctx context.Context, work chan<- item, mode pollMode)
 		}
 	}
 	s.hotMu.Unlock()
+	var drops []string
 	for _, d := range s.cfg.Drops.All("") {
 		_, announced := dirty[d.ID]
 		switch {
@@ -229,15 +220,24 @@ func (s *Service) pollOnce(ctx context.Context, work chan<- item, mode pollMode)
 		default:
 			continue
 		}
-		sent = false
-		s.pollDrop(ctx, d.ID, send)
-		if sent {
-			s.heat(d.ID)
-		}
-		if ctx.Err() != nil {
-			return
-		}
+		drops = append(drops, d.ID)
 	}
+	eachDrop(ctx, drops, func(drop string) bool {
+		sent := false
+		s.pollDrop(ctx, drop, func(it item) bool {
+			sent = true
+			select {
+			case work <- it:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		})
+		if sent {
+			s.heat(drop)
+		}
+		return ctx.Err() == nil
+	})
 }
 
 // pollDrop sends the drop's new entries, those taken over from a dead
@@ -293,29 +293,43 @@ func (s *Service) storeErr(ctx context.Context, err error, what string) {
 // gauge refreshes the outbox depth and age metrics of the drops a sweep
 // polled, and notes which are quiet: nothing pending, nothing due.
 func (s *Service) gauge(ctx context.Context, full bool) {
+	var drops []string
 	for _, d := range s.cfg.Drops.All("") {
-		if !full && s.isQuiet(d.ID) {
-			continue // its depth is still 0
-		}
-		p, err := s.st.OutboxPending(ctx, outboxKey(d.ID), Group)
+		if full || !s.isQuiet(d.ID) {
+			drops = append(drops, d.ID)
+		} // else its depth is still 0
+	}
+	eachDrop(ctx, drops, func(drop string) bool {
+		p, err := s.st.OutboxPending(ctx, outboxKey(drop), Group)
 		if err != nil {
-			return
+			return false
 		}
-		n, err := s.st.Run(ctx, cardScript, []string{dueKey(d.ID)})
+		n, err := s.st.Run(ctx, cardScript, []string{dueKey(drop)})
 		if err != nil {
-			return
+			return false
 		}
 		waiting, _ := n.(int64)
-		s.metrics.depth.WithLabelValues(d.ID).Set(float64(p.Count + waiting))
-		s.metrics.oldest.WithLabelValues(d.ID).Set(p.OldestIdle.Seconds())
+		s.metrics.depth.WithLabelValues(drop).Set(float64(p.Count + waiting))
+		s.metrics.oldest.WithLabelValues(drop).Set(p.OldestIdle.Seconds())
 		s.hotMu.Lock()
-		if _, announced := s.dirty[d.ID]; p.Count+waiting == 0 && !announced {
-			s.quiet[d.ID] = struct{}{}
+		if _, announced := s.dirty[drop]; p.Count+waiting == 0 && !announced {
+			s.quiet[drop] = struct{}{}
 		} else {
-			delete(s.quiet, d.ID)
+			delete(s.quiet, drop)
 		}
 		s.hotMu.Unlock()
+		return true
+	})
+}
+
+// dropIDs returns the ids of the drops configured.
+func (s *Service) dropIDs() []string {
+	all := s.cfg.Drops.All("")
+	ids := make([]string, len(all))
+	for i, d := range all {
+		ids[i] = d.ID
 	}
+	return ids
 }
 
 // isQuiet reports whether the last sweep found drop without work.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dropwire/dropwire/internal/config"
@@ -47,42 +49,65 @@ const poolSweep = 10 * time.Second
 
 // ExpirePickups moves every claim whose pickup deadline has passed to
 // pickup_failed (and compensates it) and returns how many this call
-// changed.
+// changed. The drops are checked sweepWorkers at a time (see eachDrop):
+// a round trip per drop and tick is the loop's whole cost when nothing is
+// due.
 func (s *Service) ExpirePickups(ctx context.Context) (int, error) {
+	var (
+		n        atomic.Int64
+		mu       sync.Mutex
+		firstErr error
+	)
+	eachDrop(ctx, s.dropIDs(), func(drop string) bool {
+		k, err := s.expireDrop(ctx, drop)
+		n.Add(int64(k))
+		if err != nil {
+			mu.Lock()
+			if firstErr == nil {
+				firstErr = err
+			}
+			mu.Unlock()
+			return false
+		}
+		return true
+	})
+	return int(n.Load()), firstErr
+}
+
+// expireDrop is ExpirePickups for one drop.
+func (s *Service) expireDrop(ctx context.Context, drop string) (int, error) {
 	n := 0
-	for _, d := range s.cfg.Drops.All("") {
-		// The series exists from the first pass, at 0, so that an alert
-		// on its increase sees the first miss too.
-		missed := s.metrics.slaMissed.WithLabelValues(d.ID)
-		for ctx.Err() == nil {
-			raw, err := s.st.Run(ctx, slaDueScript, []string{slaKey(d.ID)}, s.now().UnixMilli(), DefaultBatch)
-			if err != nil {
+	// The series exists from the first pass, at 0, so that an alert on
+	// its increase sees the first miss too.
+	missed := s.metrics.slaMissed.WithLabelValues(drop)
+	for ctx.Err() == nil {
+		raw, err := s.st.Run(ctx, slaDueScript, []string{slaKey(drop)}, s.now().UnixMilli(), DefaultBatch)
+		if err != nil {
+			return n, err
+		}
+		ids, _ := raw.([]any)
+		changed := 0
+		for _, v := range ids {
+			id, _ := v.(string)
+			o, err := s.Apply(ctx, Transition{Drop: drop, Claim: id, To: verifier.ClaimPickupFailed, DueOnly: true,
+				Fields: map[string]string{"failure": "pickup_sla"}})
+			var ill *IllegalTransitionError
+			switch {
+			case errors.As(err, &ill), errors.Is(err, ErrUnknownClaim):
+				// Already past pickup, or expired: drop the deadline.
+				_, _ = s.st.Run(ctx, zremScript, []string{slaKey(drop)}, id)
+			case err != nil:
 				return n, err
+			case o.Result == ResultApplied:
+				n++
+				changed++
+				missed.Inc()
 			}
-			ids, _ := raw.([]any)
-			changed := 0
-			for _, v := range ids {
-				id, _ := v.(string)
-				o, err := s.Apply(ctx, Transition{Drop: d.ID, Claim: id, To: verifier.ClaimPickupFailed, DueOnly: true,
-					Fields: map[string]string{"failure": "pickup_sla"}})
-				var ill *IllegalTransitionError
-				switch {
-				case errors.As(err, &ill), errors.Is(err, ErrUnknownClaim):
-					// Already past pickup, or expired: drop the deadline.
-					_, _ = s.st.Run(ctx, zremScript, []string{slaKey(d.ID)}, id)
-				case err != nil:
-					return n, err
-				case o.Result == ResultApplied:
-					n++
-					changed++
-					missed.Inc()
-				}
-			}
-			// Another replica may be expiring the same ids: stop when a
-			// batch changed nothing here, the rest waits for the next tick.
-			if len(ids) < DefaultBatch || changed == 0 {
-				break
-			}
+		}
+		// Another replica may be expiring the same ids: stop when a batch
+		// changed nothing here, the rest waits for the next tick.
+		if len(ids) < DefaultBatch || changed == 0 {
+			break
 		}
 	}
 	return n, nil

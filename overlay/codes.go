@@ -193,30 +193,49 @@ func (c *Codes) Current(ctx context.Context, d *config.Drop, now time.Time) (str
 }
 
 // Issue returns the drop's code at now, as Current does, and records it as
-// issued, once per rotation per process. A failed record is returned with
-// the code: the code still scans while it is current (Resolve derives it),
-// only its later "expired" answer is lost, so a caller may show it anyway.
+// issued, once per rotation per process (Record). A failed record is
+// returned with the code: the code still scans while it is current (Resolve
+// derives it), only its later "expired" answer is lost, so a caller may
+// show it anyway.
 func (c *Codes) Issue(ctx context.Context, d *config.Drop, now time.Time) (string, time.Time, error) {
 	s, end, err := c.Current(ctx, d, now)
 	if err != nil {
 		return "", time.Time{}, err
 	}
+	return s, end, c.Record(ctx, d, now)
+}
+
+// Recorded reports whether this process has recorded the drop's code at
+// now as issued, without a store call.
+func (c *Codes) Recorded(d *config.Drop, now time.Time) bool {
 	idx, _, _ := window(d, now)
 	c.mu.Lock()
-	done := c.issued[d.ID] == idx+1 // stored +1, so 0 means none
-	c.mu.Unlock()
-	if done {
-		return s, end, nil
+	defer c.mu.Unlock()
+	return c.issued[d.ID] == idx+1 // stored +1, so 0 means none
+}
+
+// Record records the drop's code at now as issued, once per rotation per
+// process. The record is needed only once the code has rotated out (a
+// current code is derived, not looked up), so a caller may put the code
+// on screen first and record it after.
+func (c *Codes) Record(ctx context.Context, d *config.Drop, now time.Time) error {
+	if c.Recorded(d, now) {
+		return nil
 	}
+	s, _, err := c.Current(ctx, d, now)
+	if err != nil {
+		return err
+	}
+	idx, _, _ := window(d, now)
 	ttl := d.Window.D() + rotation(d) + d.ScanGrace.D() + CodeMemory
 	if err := c.st.Set(ctx, issuedKey(s), d.ID+"\t"+strconv.FormatInt(idx, 10), ttl); err != nil {
-		return s, end, fmt.Errorf("overlay: record issued code of %s: %w", d.ID, err)
+		return fmt.Errorf("overlay: record issued code of %s: %w", d.ID, err)
 	}
 	c.mu.Lock()
-	c.issued[d.ID] = idx + 1
+	c.issued[d.ID] = max(c.issued[d.ID], idx+1)
 	c.mu.Unlock()
 	c.remember(s, issuedCode{d.ID, idx})
-	return s, end, nil
+	return nil
 }
 
 // Resolve validates a code scanned at now, as the claim endpoint does. It

@@ -182,3 +182,68 @@ func TestIssuedCodeReadOnce(t *testing.T) {
 		t.Fatalf("%d reads of the code's record for 51 scans, want 1", n)
 	}
 }
+
+// heldStore holds the writes of issued-code records until released, on a
+// real store.
+type heldStore struct {
+	store.Store
+	release  chan struct{}
+	returned atomic.Int64 // record writes that have returned, done or failed
+}
+
+func (s *heldStore) Set(ctx context.Context, key, value string, ttl time.Duration) error {
+	if !strings.HasPrefix(key, "overlay:code:") {
+		return s.Store.Set(ctx, key, value, ttl)
+	}
+	defer s.returned.Add(1)
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return s.Store.Set(ctx, key, value, ttl)
+}
+
+// The frame that puts a code on screen does not wait for the code's
+// record: the code scans while current (it is derived), and the record,
+// written after the frame, makes it "expired", not "unknown", once it has
+// rotated out.
+func TestHubFrameBeforeCodeRecord(t *testing.T) {
+	direct := storetest.Redis(t)
+	st := &heldStore{Store: direct, release: make(chan struct{})}
+	// A record write fails, and is retried, only after the store timeout.
+	e := newEnv(t, st, func(c *HubConfig) { c.StoreTimeout = time.Minute }, testDrop("spring"))
+	c := e.dial(t)
+	if s := c.next(); s.Status != StatusIdle {
+		t.Fatalf("first state: %+v", s)
+	}
+	e.trigger(t, "spring", "e1")
+	s := c.until(func(s State) bool { return s.Status == StatusOpen })
+	code := strings.TrimPrefix(qrText(t, s.QR), "https://drops.example.com/c/")
+	if n := st.returned.Load(); n != 0 {
+		t.Fatalf("the frame came after %d record writes returned; want it before any", n)
+	}
+	ctx := context.Background()
+	if _, err := direct.Get(ctx, issuedKey(code)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("record of the code on screen while its write is held: %v", err)
+	}
+	if drop, _, err := e.codes.Resolve(ctx, code, time.Now()); err != nil || drop != "spring" {
+		t.Fatalf("code on screen, record not written yet: %q %v", drop, err)
+	}
+	close(st.release)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := direct.Get(ctx, issuedKey(code)); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the code's record was never written")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Another replica, which never saw the code, reads the record.
+	other := newEnv(t, storetest.RedisWithPrefix(t, direct.Prefix()), nil, testDrop("spring"))
+	if _, _, err := other.codes.Resolve(ctx, code, s.QR.RotatesAt.Add(time.Hour)); !errors.Is(err, ErrCodeExpired) {
+		t.Fatalf("an hour after it rotated out: %v", err)
+	}
+}

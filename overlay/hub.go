@@ -113,6 +113,8 @@ type dropView struct {
 	// framed is the opening moment whose first open frame this hub has
 	// recorded (FrameKey).
 	framed string
+	// recording is set while its claim code's record is out.
+	recording bool
 }
 
 // NewHub returns a running Hub: it subscribes to verifier.StateChannel in
@@ -211,6 +213,26 @@ func (h *Hub) Connected(creator string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.conns)
+}
+
+// Overlays returns how many overlays of each creator are connected to
+// this replica (creators with none left out).
+func (h *Hub) Overlays() map[string]int {
+	h.mu.Lock()
+	cs := make([]*creatorHub, 0, len(h.creators))
+	for _, c := range h.creators {
+		cs = append(cs, c)
+	}
+	h.mu.Unlock()
+	out := make(map[string]int, len(cs))
+	for _, c := range cs {
+		c.mu.Lock()
+		if n := len(c.conns); n > 0 {
+			out[c.id] = n
+		}
+		c.mu.Unlock()
+	}
+	return out
 }
 
 // goroutine admits one more goroutine unless the hub is shutting down.
@@ -578,6 +600,10 @@ func (h *Hub) refreshLocked(ctx context.Context, c *creatorHub, reload string) b
 func (h *Hub) publishLocked(ctx context.Context, c *creatorHub, now time.Time) {
 	st, next := h.build(ctx, c, now)
 	h.schedule(c, next)
+	if st.Status == StatusOpen && st.QR != nil {
+		// After the frames, which wait for no store call.
+		defer h.recordShown(c, c.drops[st.Drop.ID], now)
+	}
 	if c.state != nil && c.state.same(st) {
 		return
 	}
@@ -587,9 +613,6 @@ func (h *Hub) publishLocked(ctx context.Context, c *creatorHub, now time.Time) {
 	f := textFrame(st.encode())
 	for cn := range c.conns {
 		cn.send(f)
-	}
-	if st.Status == StatusOpen && st.QR != nil {
-		h.recordFrame(c.drops[st.Drop.ID], now)
 	}
 }
 
@@ -601,20 +624,46 @@ func FrameKey(drop, moment string) string { return store.DropKey(drop, "m", mome
 // frameTTL keeps the record as long as the moment's other keys.
 const frameTTL = 72 * time.Hour
 
-// recordFrame notes the first frame of v's opening moment, once per hub,
-// in the background: the next change need not wait for the round trip.
-func (h *Hub) recordFrame(v *dropView, now time.Time) {
-	if v == nil || v.st.Moment == "" || v.framed == v.st.Moment || !h.goroutine() {
+// recordShown records, in the background, what a frame showing v open
+// needs kept: its claim code as issued (Codes.Record), which a scan needs
+// only once the code has rotated out, and the first frame of its opening
+// moment, once per hub. The next change need not wait for the round
+// trips. A failed code record is retried a second later by a rebuild.
+// c.mu is held.
+func (h *Hub) recordShown(c *creatorHub, v *dropView, now time.Time) {
+	if v == nil {
 		return
 	}
-	v.framed = v.st.Moment
-	drop, key, at := v.drop.ID, FrameKey(v.drop.ID, v.st.Moment), strconv.FormatInt(now.UnixMilli(), 10)
+	code := !v.recording && !h.cfg.Codes.Recorded(v.drop, now)
+	frame := v.st.Moment != "" && v.framed != v.st.Moment
+	if (!code && !frame) || !h.goroutine() {
+		return
+	}
+	d, at := v.drop, strconv.FormatInt(now.UnixMilli(), 10)
+	key := ""
+	if frame {
+		v.framed = v.st.Moment
+		key = FrameKey(d.ID, v.st.Moment)
+	}
+	v.recording = code
 	go func() {
 		defer h.wg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
 		defer cancel()
-		if _, err := h.cfg.Store.SetNX(ctx, key, at, frameTTL); err != nil {
-			h.log.Warn().Err(err).Str("drop", drop).Msg("overlay: cannot record the first open frame")
+		if code {
+			err := h.cfg.Codes.Record(ctx, d, now)
+			c.mu.Lock()
+			v.recording = false
+			if err != nil && c.loaded {
+				h.log.Warn().Err(err).Str("drop", d.ID).Msg("overlay: claim code not recorded; retrying")
+				h.schedule(c, h.cfg.Now().Add(time.Second))
+			}
+			c.mu.Unlock()
+		}
+		if key != "" {
+			if _, err := h.cfg.Store.SetNX(ctx, key, at, frameTTL); err != nil {
+				h.log.Warn().Err(err).Str("drop", d.ID).Msg("overlay: cannot record the first open frame")
+			}
 		}
 	}()
 }
@@ -695,15 +744,12 @@ func (h *Hub) build(ctx context.Context, c *creatorHub, now time.Time) (*State, 
 		st.ClosesAt = &closes
 		st.Stock = &Stock{Left: open.left, Total: open.total}
 		next := open.st.ClosesAt
-		code, rotates, err := h.cfg.Codes.Issue(ctx, d, now)
-		if code == "" {
+		// Recorded as issued after the frame has left (publishLocked):
+		// a current code scans without its record.
+		code, rotates, err := h.cfg.Codes.Current(ctx, d, now)
+		if err != nil {
 			h.log.Warn().Err(err).Str("drop", d.ID).Msg("overlay: no claim code; QR hidden")
 			return st, now.Add(time.Second)
-		}
-		if err != nil {
-			// Shown anyway: it scans while current. Recorded at the next build.
-			h.log.Warn().Err(err).Str("drop", d.ID).Msg("overlay: claim code not recorded")
-			next = now.Add(time.Second)
 		}
 		url := h.pubURL + "/c/" + code
 		qr, err := h.qrs.get(url)

@@ -51,6 +51,9 @@ func TestHubManyClients(t *testing.T) {
 		if got := e.hub.Connected("ava"); got != n {
 			t.Fatalf("Connected = %d, want %d", got, n)
 		}
+		if got := e.hub.Overlays(); len(got) != 1 || got["ava"] != n {
+			t.Fatalf("Overlays = %v, want ava: %d", got, n)
+		}
 		if got := testutil.ToFloat64(e.hub.metrics.connected.WithLabelValues("ava")); got != n {
 			t.Fatalf("connections gauge = %v", got)
 		}

@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -73,13 +75,16 @@ func momentRound(b *testing.B, overlays, rate int) latencyResult {
 	})
 }
 
-// BenchmarkMomentVsRelay measures Dropwire (BenchmarkMomentLatency) and
-// the bare direct-write relay (BenchmarkBareDirectPublishLatency) in
-// alternate rounds of the same run, so both sides of each ratio share the
-// machine's moment: OVERLAY_BENCH_ROUNDS rounds (default 3) of each, the
-// first side alternating. Reported: each side's median over the rounds of
-// its p50, p99 and CPU per trigger, and the ratios of the medians; every
-// round is logged.
+// BenchmarkMomentVsRelay measures Dropwire (BenchmarkMomentLatency), the
+// bare direct-write relay (BenchmarkBareDirectPublishLatency) and the same
+// relay triggered by Dropwire's ingest call (relayIngestRound) in turns
+// within the same run, so the sides of each ratio share the machine's
+// moment: OVERLAY_BENCH_ROUNDS rounds (default 3) of each, the first side
+// rotating. Reported: each side's median over the rounds of its p50, p99
+// and CPU per trigger (gross, and net of the rate the process had with no
+// trigger just before), and the ratios of the medians; every round is
+// logged. OVERLAY_BENCH_PROFILE=FILE writes a CPU profile of each timed
+// part (the last one run is kept).
 func BenchmarkMomentVsRelay(b *testing.B) {
 	rounds := 3
 	if n, err := strconv.Atoi(os.Getenv("OVERLAY_BENCH_ROUNDS")); err == nil && n > 0 {
@@ -87,21 +92,23 @@ func BenchmarkMomentVsRelay(b *testing.B) {
 	}
 	for _, tc := range latencyLoads {
 		b.Run(fmt.Sprintf("overlays=%d/rate=%d", tc.overlays, tc.rate), func(b *testing.B) {
-			var hub, relay []latencyResult
+			var hub, relay, ingest []latencyResult
 			for i := range rounds {
 				sides := []func(){
 					func() { hub = append(hub, momentRound(b, tc.overlays, tc.rate)) },
 					func() { relay = append(relay, relayRound(b, tc.overlays, tc.rate, true)) },
+					func() { ingest = append(ingest, relayIngestRound(b, tc.overlays, tc.rate)) },
 				}
-				if i%2 == 1 {
-					sides[0], sides[1] = sides[1], sides[0]
+				// Each side goes first, second and third in turn.
+				for j := range sides {
+					sides[(i+j)%len(sides)]()
 				}
-				for _, side := range sides {
-					side()
-				}
-				h, r := hub[len(hub)-1], relay[len(relay)-1]
-				b.Logf("round %d: dropwire p50 %.2f p99 %.2f ms cpu %.0f µs/trigger (%.1f%% up to date); relay p50 %.2f p99 %.2f ms cpu %.0f µs/trigger; p99 ratio %.2f, cpu ratio %.2f",
-					i+1, h.p50, h.p99, h.cpu, h.upToDate, r.p50, r.p99, r.cpu, h.p99/r.p99, h.cpu/r.cpu)
+				h, r, g := hub[len(hub)-1], relay[len(relay)-1], ingest[len(ingest)-1]
+				b.Logf("round %d: dropwire p50 %.2f p99 %.2f ms cpu %.0f (net %.0f, idle %.0f ms/s) µs/trigger (%.1f%% up to date); "+
+					"relay p50 %.2f p99 %.2f ms cpu %.0f (net %.0f, idle %.0f ms/s); relay+ingest p50 %.2f p99 %.2f ms cpu %.0f (net %.0f, idle %.0f ms/s); "+
+					"p99 ratio %.2f (to relay+ingest %.2f), cpu ratio %.2f (net %.2f; to relay+ingest %.2f)",
+					i+1, h.p50, h.p99, h.cpu, h.netCPU, h.idle/1000, h.upToDate, r.p50, r.p99, r.cpu, r.netCPU, r.idle/1000,
+					g.p50, g.p99, g.cpu, g.netCPU, g.idle/1000, h.p99/r.p99, h.p99/g.p99, h.cpu/r.cpu, h.netCPU/r.netCPU, h.cpu/g.cpu)
 			}
 			med := func(rs []latencyResult, f func(latencyResult) float64) float64 {
 				v := make([]float64, len(rs))
@@ -114,14 +121,21 @@ func BenchmarkMomentVsRelay(b *testing.B) {
 			p50 := func(r latencyResult) float64 { return r.p50 }
 			p99 := func(r latencyResult) float64 { return r.p99 }
 			cpu := func(r latencyResult) float64 { return r.cpu }
+			net := func(r latencyResult) float64 { return r.netCPU }
 			b.ReportMetric(med(hub, p50), "dropwire-p50-ms")
 			b.ReportMetric(med(hub, p99), "dropwire-p99-ms")
 			b.ReportMetric(med(hub, cpu), "dropwire-cpu-µs/trigger")
+			b.ReportMetric(med(hub, net), "dropwire-net-cpu-µs/trigger")
 			b.ReportMetric(med(relay, p50), "relay-p50-ms")
 			b.ReportMetric(med(relay, p99), "relay-p99-ms")
 			b.ReportMetric(med(relay, cpu), "relay-cpu-µs/trigger")
+			b.ReportMetric(med(ingest, p99), "relay+ingest-p99-ms")
+			b.ReportMetric(med(ingest, cpu), "relay+ingest-cpu-µs/trigger")
 			b.ReportMetric(med(hub, p99)/med(relay, p99), "p99-ratio")
 			b.ReportMetric(med(hub, cpu)/med(relay, cpu), "cpu-ratio")
+			b.ReportMetric(med(hub, net)/med(relay, net), "net-cpu-ratio")
+			b.ReportMetric(med(hub, p99)/med(ingest, p99), "p99-ratio-to-relay+ingest")
+			b.ReportMetric(med(hub, cpu)/med(ingest, cpu), "cpu-ratio-to-relay+ingest")
 		})
 	}
 }
@@ -160,13 +174,38 @@ func relayFrame(i int, size int, modules string) []byte {
 
 // relayRound is one run of a bare relay (see BenchmarkBarePublishLatency).
 func relayRound(b *testing.B, overlays, rate int, direct bool) latencyResult {
+	return relayRoundOf(b, overlays, rate, direct, false)
+}
+
+// relayIngestRound is one run of the direct-write relay whose trigger is
+// Dropwire's own Redis call: each event goes through verifier.Ingest (the
+// ingest script a webhook runs: dedupe, moment, opening, announcement),
+// called in process, and the relay writes a frame built from each opening
+// it hears. What Dropwire does beyond it is the webhook (HTTP and its
+// verification), the hub (state, QR, claim code) and the server's other
+// loops.
+func relayIngestRound(b *testing.B, overlays, rate int) latencyResult {
+	return relayRoundOf(b, overlays, rate, true, true)
+}
+
+func relayRoundOf(b *testing.B, overlays, rate int, direct, ingest bool) latencyResult {
 	size, modules, _ := overlay.QRModules("https://drops.example.com/c/ABCDEFGHIJ")
 	defer debug.SetGCPercent(debug.SetGCPercent(200))
 	pub := storetest.Redis(b)
 	sub := storetest.RedisWithPrefix(b, pub.Prefix())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s, err := sub.Subscribe(ctx, "bare")
+	channel := "bare"
+	var v *verifier.Verifier
+	if ingest {
+		channel = verifier.StateChannel
+		var err error
+		v, err = verifier.New(verifier.Config{Store: pub, Drops: verifier.NewCatalog(testConfig(b, "https://drops.example.com", rate*latencySeconds).Drops)})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	s, err := sub.Subscribe(ctx, channel)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -180,6 +219,14 @@ func relayRound(b *testing.B, overlays, rate int, direct bool) latencyResult {
 	conns := map[*bareConn]struct{}{}
 	go func() {
 		for m := range s.C() {
+			if ingest {
+				a := verifier.ParseAnnouncement(string(m.Payload))
+				i, err := strconv.Atoi(strings.TrimPrefix(a.Drop, "d"))
+				if a.Kind != verifier.AnnouncedOpen || err != nil {
+					continue
+				}
+				m.Payload = relayFrame(i, size, modules)
+			}
 			if direct {
 				f := wsTextFrame(m.Payload)
 				mu.Lock()
@@ -249,6 +296,15 @@ func relayRound(b *testing.B, overlays, rate int, direct bool) latencyResult {
 		mu.Unlock()
 	}
 	res := runLatency(b, "ws://"+ln.Addr().String()+"/", overlays, rate, stop, func(i int) {
+		if ingest {
+			id := fmt.Sprintf("evt-%d-%d", i, time.Now().UnixNano())
+			r, err := v.Ingest(context.Background(), verifier.Source{ID: "capture", Creator: "ava"},
+				verifier.Event{ID: id, Type: verifier.TypeDropTrigger, Drop: fmt.Sprintf("d%d", i), Moment: id})
+			if err != nil || r.Status != verifier.StatusAccepted {
+				b.Fatalf("ingest: %v %v", r.Status, err)
+			}
+			return
+		}
 		if err := pub.Publish(context.Background(), "bare", relayFrame(i, size, modules)); err != nil {
 			b.Fatal(err)
 		}
@@ -297,6 +353,8 @@ type latencyResult struct {
 	spreadP50, spreadP90     float64
 	upToDate, received       float64
 	cpu                      float64 // the process less the readers' thread, per event
+	idle                     float64 // the same with no event, per second, just before
+	netCPU                   float64 // cpu less the idle rate over the same time
 }
 
 func (r latencyResult) report(b *testing.B) {
@@ -309,6 +367,22 @@ func (r latencyResult) report(b *testing.B) {
 	b.ReportMetric(r.e2eP50, "e2e-p50-ms")
 	b.ReportMetric(r.e2eP99, "e2e-p99-ms")
 	b.ReportMetric(r.cpu, "cpu-µs/event")
+	b.ReportMetric(r.netCPU, "net-cpu-µs/event")
+	b.ReportMetric(r.idle/1000, "idle-cpu-ms/s")
+}
+
+// settle waits, for 15 s at most, until the process uses less than a
+// fifth of a processor over half a second: servers just started are done
+// with their start-up work.
+func settle() {
+	for range 30 {
+		c0, _ := loadgen.ProcessCPU()
+		time.Sleep(500 * time.Millisecond)
+		c1, _ := loadgen.ProcessCPU()
+		if c1-c0 < 100*time.Millisecond {
+			return
+		}
+	}
 }
 
 // runLatency connects n overlays to url, calls send(i) for each event i at
@@ -355,12 +429,28 @@ func runLatency(b *testing.B, url string, n, rate int, stop func(), send func(i 
 	sent := make([]time.Time, events)
 	accepted := make([]time.Time, events)
 	// One run of fixed length: b.N is not meaningful here. Creators
-	// connect their overlays long before a drop: let the server settle
-	// (the coming QR codes are rendered ahead).
+	// connect their overlays long before a drop: let the server settle.
+	// Its start-up work (the forwarder's first sweep reads every drop
+	// configured) is not a trigger's: wait for it to end, then take the
+	// process's rate with no trigger over a second.
+	settle()
+	idle0, _ := loadgen.ProcessCPU()
+	idleReader0, _ := socks.ReaderCPU()
 	time.Sleep(time.Second)
 	b.ResetTimer()
 	cpu0, _ := loadgen.ProcessCPU()
 	reader0, _ := socks.ReaderCPU()
+	idleRate := float64((cpu0-idle0)-(reader0-idleReader0)) / float64(time.Microsecond) // µs per second
+	if f := os.Getenv("OVERLAY_BENCH_PROFILE"); f != "" {
+		// The timed part only, for `go tool pprof`.
+		pf, err := os.Create(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = pprof.StartCPUProfile(pf)
+		defer func() { pprof.StopCPUProfile(); pf.Close() }()
+	}
+	start := time.Now()
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	for i := range events {
 		<-tick.C
@@ -372,6 +462,7 @@ func runLatency(b *testing.B, url string, n, rate int, stop func(), send func(i 
 	time.Sleep(500 * time.Millisecond)
 	cpu1, _ := loadgen.ProcessCPU()
 	reader1, _ := socks.ReaderCPU()
+	window := time.Since(start).Seconds()
 	b.StopTimer()
 	stop() // closes the sockets: the reader returns
 	wg.Wait()
@@ -421,7 +512,9 @@ func runLatency(b *testing.B, url string, n, rate int, stop func(), send func(i 
 		upToDate: float64(len(fromSent)) / float64(events*n) * 100,
 		received: float64(received) / float64(events*n) * 100,
 		cpu:      float64((cpu1-cpu0)-(reader1-reader0)) / float64(time.Microsecond) / float64(events),
+		idle:     idleRate,
 	}
+	res.netCPU = res.cpu - idleRate*window/float64(events)
 	if len(spread) > 0 {
 		slices.Sort(spread)
 		res.spreadP50, res.spreadP90 = ms(spread[len(spread)/2]), ms(spread[len(spread)*9/10])

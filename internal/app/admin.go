@@ -29,7 +29,7 @@ func (a *App) wireAdmin() error {
 		// Test drops post their signed trigger through the whole server,
 		// middleware included, as a capture SDK's request would go.
 		Ingress:  a.server.Handler(),
-		Gatherer: a.server.Registry(),
+		Overlays: a.overlays,
 		Replica:  host + "-" + strconv.Itoa(os.Getpid()),
 		Logger:   a.log.With().Str("component", "admin").Logger(),
 	})

@@ -39,6 +39,7 @@ func (a *App) wireOverlay() error {
 	if err != nil {
 		return err
 	}
+	a.overlays = hub.Overlays
 	page, err := fs.ReadFile(web.FS, "overlay.html")
 	if err != nil {
 		return err
