@@ -39,6 +39,9 @@ type Verifier interface {
 	State(ctx context.Context, drop string) (verifier.DropState, error)
 	Reports(ctx context.Context, drop, moment string) ([]verifier.Report, error)
 	Ingest(ctx context.Context, src verifier.Source, ev verifier.Event) (verifier.Result, error)
+	// Changed tells this process's caches that a drop changed through the
+	// API, before the API answers (see verifier.Verifier.Changed).
+	Changed(drop string)
 }
 
 // Pools is the compensation code pools of the drops

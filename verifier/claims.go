@@ -510,6 +510,17 @@ func (c *Claims) watch(ctx context.Context) {
 	})
 }
 
+// Changed forgets what is kept of drop (its claim-page read, its state,
+// its sold-out flag): it changed through this process. Register it with
+// Verifier.OnChange.
+func (c *Claims) Changed(drop string) {
+	c.previews.forget(drop)
+	if c.states != nil {
+		c.states.Forget(drop)
+	}
+	c.clearSoldOut(drop)
+}
+
 func (c *Claims) forgetAll() {
 	c.soldMu.Lock()
 	clear(c.sold)
@@ -541,11 +552,7 @@ func (c *Claims) consume(ctx context.Context, sub store.Subscription) {
 				c.clearSoldOut(a.Drop)
 			default:
 				// Opened, closed or redefined.
-				c.previews.forget(a.Drop)
-				if c.states != nil {
-					c.states.Forget(a.Drop)
-				}
-				c.clearSoldOut(a.Drop)
+				c.Changed(a.Drop)
 			}
 		}
 	}

@@ -46,6 +46,7 @@ type App struct {
 	keys      *admin.KeyRing       // overlay keys (rotation); set by wireAdmin
 	codes     *overlay.Codes       // claim codes, shared by the overlay and claims; set by wireOverlay
 	states    *verifier.StateCache // drop states for resolving claim codes; set by wireOverlay
+	claims    *verifier.Claims     // set by wireClaims
 }
 
 // New builds the App: it opens the store and registers every route.
