@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/dropwire/dropwire/internal/config"
@@ -80,9 +79,9 @@ type Config struct {
 	// Ingress is the server's whole HTTP handler: the test drop posts its
 	// signed trigger through it, exactly as a capture SDK would.
 	Ingress http.Handler
-	// Gatherer reads this replica's overlay connection gauge
-	// (dropwire_overlay_connections); nil: counts are 0.
-	Gatherer prometheus.Gatherer
+	// Overlays returns this replica's connected overlays by creator
+	// (*overlay.Hub.Overlays); nil: counts are 0.
+	Overlays func() map[string]int
 	// Replica names this process in the overlay-count heartbeat; default
 	// random.
 	Replica string

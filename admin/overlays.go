@@ -10,43 +10,24 @@ import (
 	"github.com/dropwire/dropwire/internal/store"
 )
 
-// Overlay connections are counted by each replica's hub (the gauge
-// dropwire_overlay_connections{creator}); every replica writes its counts
-// into one hash each Heartbeat, and readers add up the fresh entries, so
-// the dashboard shows overlays connected to any replica.
-const (
-	overlaysKey  = "admin:overlays"
-	overlayGauge = "dropwire_overlay_connections"
-)
+// Overlay connections are counted by each replica's hub; every replica
+// writes its counts into one hash each Heartbeat, and readers add up the
+// fresh entries, so the dashboard shows overlays connected to any
+// replica. The counts are asked of the hub, not gathered from the
+// Prometheus registry, whose gathering reads every drop's gauges.
+const overlaysKey = "admin:overlays"
 
 type overlayBeat struct {
 	At     int64          `json:"at"`
 	Counts map[string]int `json:"counts"`
 }
 
-// localOverlays reads this replica's gauge.
+// localOverlays returns this replica's counts.
 func (a *Admin) localOverlays() map[string]int {
-	out := map[string]int{}
-	if a.cfg.Gatherer == nil {
-		return out
+	if a.cfg.Overlays == nil {
+		return map[string]int{}
 	}
-	mfs, err := a.cfg.Gatherer.Gather()
-	if err != nil {
-		return out
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != overlayGauge {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "creator" {
-					out[l.GetValue()] += int(m.GetGauge().GetValue())
-				}
-			}
-		}
-	}
-	return out
+	return a.cfg.Overlays()
 }
 
 func (a *Admin) heartbeatLoop(ctx context.Context) {

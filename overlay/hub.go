@@ -213,6 +213,27 @@ func (h *Hub) Connected(creator string) int {
 	return len(c.conns)
 }
 
+// Overlays returns how many overlays of each creator are connected to
+// this replica, creators with none left out: its cost follows the
+// creators on air, not those configured.
+func (h *Hub) Overlays() map[string]int {
+	h.mu.Lock()
+	cs := make([]*creatorHub, 0, len(h.creators))
+	for _, c := range h.creators {
+		cs = append(cs, c)
+	}
+	h.mu.Unlock()
+	out := make(map[string]int, len(cs))
+	for _, c := range cs {
+		c.mu.Lock()
+		if n := len(c.conns); n > 0 {
+			out[c.id] = n
+		}
+		c.mu.Unlock()
+	}
+	return out
+}
+
 // goroutine admits one more goroutine unless the hub is shutting down.
 func (h *Hub) goroutine() bool {
 	h.mu.Lock()

@@ -47,6 +47,7 @@ type App struct {
 	codes     *overlay.Codes       // claim codes, shared by the overlay and claims; set by wireOverlay
 	states    *verifier.StateCache // drop states for resolving claim codes; set by wireOverlay
 	claims    *verifier.Claims     // set by wireClaims
+	hub       *overlay.Hub         // set by wireOverlay
 }
 
 // New builds the App: it opens the store and registers every route.

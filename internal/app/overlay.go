@@ -47,6 +47,7 @@ func (a *App) wireOverlay() error {
 	a.server.Handle("GET /v1/overlay/{creator}/ws", hub.WSHandler())
 	a.server.Handle("GET /static/", keptStatic(staticHandler()))
 	a.server.OnShutdown("overlay", hub.Shutdown)
+	a.hub = hub
 	return nil
 }
 
