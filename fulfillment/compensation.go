@@ -193,7 +193,9 @@ var (
 )
 
 // poolCollector exports the pools of the drops with compensation kind
-// code: one store read per such drop and scrape, none for the others.
+// code that are in the backlog (claims forwarded, awaiting pickup, or
+// dead-lettered: those that may still draw a code): one store read per
+// such drop and scrape, none for the others.
 type poolCollector struct{ s *Service }
 
 func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -204,7 +206,13 @@ func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	for _, d := range c.s.cfg.Drops.All("") {
+	drops, err := c.s.workDrops(ctx)
+	if err != nil {
+		c.s.storeErr(ctx, err, "pool metrics")
+		return
+	}
+	for _, w := range drops {
+		d := w.Drop
 		if d.Compensation.Kind != config.CompensationCode {
 			continue
 		}

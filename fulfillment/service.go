@@ -59,6 +59,9 @@ type Config struct {
 	// Receipts, when set, adds the viewer's receipt to claim.created and
 	// lets nodes confirm a pickup with it.
 	Receipts Receipts
+	// Backlog is the index of drops with fulfillment work that the loops
+	// go over (verifier.BacklogKey); default one of Store.
+	Backlog *verifier.Backlog
 	// Consumer names this replica in the consumer group; default random.
 	Consumer string
 	// Workers is the number of concurrent deliveries of this replica.
@@ -94,6 +97,7 @@ type Config struct {
 type Service struct {
 	cfg     Config
 	st      store.Store
+	backlog *verifier.Backlog
 	log     zerolog.Logger
 	now     func() time.Time
 	metrics *metrics
@@ -176,6 +180,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Backlog == nil {
+		cfg.Backlog = verifier.NewBacklog(cfg.Store, cfg.Now)
+	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{
 			Transport: &http.Transport{
@@ -194,7 +201,7 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, st: cfg.Store, log: cfg.Logger, now: cfg.Now, metrics: m, client: cfg.Client,
+	s := &Service{cfg: cfg, st: cfg.Store, backlog: cfg.Backlog, log: cfg.Logger, now: cfg.Now, metrics: m, client: cfg.Client,
 		nodes: make(map[string]*nodeTarget, len(cfg.Nodes)), disabled: make(map[string]disabledMark),
 		wake: make(chan struct{}, 1), stopped: make(chan struct{}), attempts: make(chan attemptEntry, attemptQueue),
 		hot: make(map[string]time.Time), dirty: make(map[string]struct{}), quiet: make(map[string]struct{})}
@@ -279,6 +286,13 @@ func (s *Service) Run() error {
 			s.log.Warn().Err(err).Msg("compensation pools not loaded; retried by the SLA loop")
 		}
 		err = nil
+		// Work stored before the backlog index was kept (an upgrade):
+		// indexed once, before the loops that go by the index start.
+		ictx, icancel := context.WithTimeout(ctx, 30*time.Second)
+		if ierr := s.indexBacklog(ictx); ierr != nil {
+			s.log.Warn().Err(ierr).Msg("fulfillment: drops with work stored earlier not all indexed")
+		}
+		icancel()
 		s.startForwarder(ctx)
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.slaLoop(ctx) }()
@@ -379,6 +393,10 @@ func (s *Service) setDisabled(ctx context.Context, node string, on bool) error {
 func (s *Service) Apply(ctx context.Context, t Transition) (Outcome, error) {
 	if t.Compensation == "" && failing[t.To] {
 		t.Compensation = s.compensationKind(ctx, t.Drop)
+	}
+	// A transition may add a pickup deadline or an outbox entry.
+	if err := s.backlog.Touch(ctx, t.Drop); err != nil {
+		return Outcome{}, err
 	}
 	o, err := transition(ctx, s.st, t, s.now())
 	if err != nil {

@@ -47,10 +47,15 @@ const poolSweep = 10 * time.Second
 
 // ExpirePickups moves every claim whose pickup deadline has passed to
 // pickup_failed (and compensates it) and returns how many this call
-// changed.
+// changed. It reads the deadlines of the drops of the backlog (a
+// deadline is set by a transition, which touches it).
 func (s *Service) ExpirePickups(ctx context.Context) (int, error) {
 	n := 0
-	for _, d := range s.cfg.Drops.All("") {
+	drops, err := s.workDrops(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, d := range drops {
 		// The series exists from the first pass, at 0, so that an alert
 		// on its increase sees the first miss too.
 		missed := s.metrics.slaMissed.WithLabelValues(d.ID)
