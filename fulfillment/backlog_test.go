@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/dropwire/dropwire/internal/config"
@@ -95,6 +96,45 @@ func TestBacklogFindsWorkAmongManyDrops(t *testing.T) {
 		eventually(t, 10*time.Second, "the next claim forwarded", func() bool { return f.claimHash(id2)["state"] == "forwarded" })
 		if b := backlog(); len(b) != 1 {
 			t.Fatalf("backlog after the next claim: %v", b)
+		}
+	})
+}
+
+// A replica's pool gauge answers a drop without work from its last read,
+// yet shows codes added through another replica at its next scrape (the
+// upload touches the backlog, whose pools every scrape reads).
+func TestPoolGaugeFollowsOtherReplicasUpload(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st, config.Compensation{Kind: "code"}, testNodeConfig("shop", "http://127.0.0.1:9/", newSecret(t)))
+		f.manyDrops(50)
+		regB := prometheus.NewRegistry()
+		a := f.service()
+		f.service(func(c *Config) { c.Registerer = regB })
+		codes := func() string {
+			t.Helper()
+			mfs, err := regB.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, mf := range mfs {
+				if mf.GetName() == "dropwire_compensation_pool_codes" {
+					for _, m := range mf.GetMetric() {
+						if m.GetLabel()[0].GetValue() == f.drop {
+							return strconv.FormatFloat(m.GetGauge().GetValue(), 'f', -1, 64)
+						}
+					}
+				}
+			}
+			return "none"
+		}
+		if got := codes(); got != "0" {
+			t.Fatalf("before any code: %s", got)
+		}
+		if _, _, err := a.AddCodes(context.Background(), f.drop, []string{"A", "B", "C"}); err != nil {
+			t.Fatal(err)
+		}
+		if got := codes(); got != "3" {
+			t.Fatalf("after another replica added 3 codes: %s", got)
 		}
 	})
 }

@@ -120,6 +120,9 @@ type Service struct {
 	quiet map[string]struct{}  // drops the last sweep found without work
 	pools sync.Map             // drop → struct{}: its codes_file is loaded
 
+	poolMu     sync.Mutex
+	poolLevels map[string]int64 // drop → codes its pool held at the last read (poolCollector)
+
 	runOnce  sync.Once
 	stopOnce sync.Once
 	cancel   context.CancelFunc
@@ -204,7 +207,8 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, st: cfg.Store, backlog: cfg.Backlog, log: cfg.Logger, now: cfg.Now, metrics: m, client: cfg.Client,
 		nodes: make(map[string]*nodeTarget, len(cfg.Nodes)), disabled: make(map[string]disabledMark),
 		wake: make(chan struct{}, 1), stopped: make(chan struct{}), attempts: make(chan attemptEntry, attemptQueue),
-		hot: make(map[string]time.Time), dirty: make(map[string]struct{}), quiet: make(map[string]struct{})}
+		hot: make(map[string]time.Time), dirty: make(map[string]struct{}), quiet: make(map[string]struct{}),
+		poolLevels: make(map[string]int64)}
 	s.tiers = make(map[string]*config.Tier, len(cfg.Tiers))
 	for i := range cfg.Tiers {
 		t := cfg.Tiers[i]
