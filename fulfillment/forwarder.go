@@ -188,18 +188,6 @@ func (s *Service) heat(drop string) {
 	s.hotMu.Unlock()
 }
 
-// isHot reports whether drop is hot at now, forgetting it once it is not.
-func (s *Service) isHot(drop string, now time.Time) bool {
-	s.hotMu.Lock()
-	defer s.hotMu.Unlock()
-	until, ok := s.hot[drop]
-	if ok && !now.Before(until) {
-		delete(s.hot, drop)
-		return false
-	}
-	return ok
-}
-
 // pollOnce polls the drops mode covers; for a sweep it returns the drops
 // of the backlog as read before they were polled.
 func (s *Service) pollOnce(ctx context.Context, work chan<- item, mode pollMode) []workDrop {
