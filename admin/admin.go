@@ -38,6 +38,9 @@ type Verifier interface {
 	State(ctx context.Context, drop string) (verifier.DropState, error)
 	Reports(ctx context.Context, drop, moment string) ([]verifier.Report, error)
 	Ingest(ctx context.Context, src verifier.Source, ev verifier.Event) (verifier.Result, error)
+	// Changed tells this process's caches that a drop changed through the
+	// API, before the API answers (see verifier.Verifier.Changed).
+	Changed(drop string)
 }
 
 // Pools is the compensation code pools of the drops
@@ -78,10 +81,8 @@ type Config struct {
 	// Ingress is the server's whole HTTP handler: the test drop posts its
 	// signed trigger through it, exactly as a capture SDK would.
 	Ingress http.Handler
-	// Overlays returns this replica's overlay connections by creator
-	// (the overlay hub's count); nil: counts are 0. It is read every
-	// Heartbeat, so it must not gather the whole metrics registry, whose
-	// collectors may read the store.
+	// Overlays returns this replica's connected overlays by creator
+	// (*overlay.Hub.Overlays); nil: counts are 0.
 	Overlays func() map[string]int
 	// Replica names this process in the overlay-count heartbeat; default
 	// random.

@@ -75,6 +75,7 @@ func (a *Admin) DeleteDrop(ctx context.Context, d *config.Drop) error {
 	a.cfg.Drops.Delete(d.ID)
 	a.announce(ctx, d.ID)
 	n, err := a.sweep(ctx, d.ID)
+	a.cfg.Verifier.Changed(d.ID)
 	if err != nil {
 		return err
 	}

@@ -176,6 +176,8 @@ func (a *Admin) CreateDrop(ctx context.Context, spec DropSpec) (*config.Drop, er
 		}
 	}
 	a.cfg.Drops.Put(d)
+	// A drop of a deleted one's id may have left a tombstone in a cache.
+	a.cfg.Verifier.Changed(d.ID)
 	a.announce(ctx, d.ID)
 	a.log.Info().Str("drop", d.ID).Str("creator", d.Creator).Bool("sandbox", spec.Sandbox).Msg("drop created")
 	return &d, nil
@@ -667,6 +669,7 @@ func (a *Admin) addStock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.cfg.Drops.Put(nd)
+	a.cfg.Verifier.Changed(d.ID)
 	a.announce(r.Context(), d.ID)
 	// Overlays and the sold-out flags of every replica re-read the drop.
 	_ = a.st.Publish(r.Context(), verifier.StateChannel, []byte(d.ID+" 0"))

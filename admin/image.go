@@ -67,6 +67,7 @@ func (a *Admin) putImage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.cfg.Drops.Put(nd)
+	a.cfg.Verifier.Changed(d.ID)
 	a.announce(r.Context(), d.ID)
 	a.log.Info().Str("drop", d.ID).Str("image", path).Int("bytes", len(data)).Msg("drop image uploaded")
 	a.getDrop(w, r)

@@ -10,10 +10,11 @@ import (
 	"github.com/dropwire/dropwire/internal/store"
 )
 
-// Overlay connections are counted by each replica's hub
-// (Config.Overlays); every replica writes its counts into one hash each
-// Heartbeat, and readers add up the fresh entries, so the dashboard shows
-// overlays connected to any replica.
+// Overlay connections are counted by each replica's hub; every replica
+// writes its counts into one hash each Heartbeat, and readers add up the
+// fresh entries, so the dashboard shows overlays connected to any
+// replica. The counts are asked of the hub, not gathered from the
+// Prometheus registry, whose gathering reads every drop's gauges.
 const overlaysKey = "admin:overlays"
 
 type overlayBeat struct {
@@ -21,7 +22,7 @@ type overlayBeat struct {
 	Counts map[string]int `json:"counts"`
 }
 
-// localOverlays is this replica's count of overlays by creator.
+// localOverlays returns this replica's counts.
 func (a *Admin) localOverlays() map[string]int {
 	if a.cfg.Overlays == nil {
 		return map[string]int{}

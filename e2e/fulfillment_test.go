@@ -20,6 +20,7 @@ import (
 
 	"github.com/dropwire/dropwire/internal/store"
 	"github.com/dropwire/dropwire/internal/store/storetest"
+	"github.com/dropwire/dropwire/verifier"
 )
 
 // fulfillmentNode is a node on loopback that checks signatures with its
@@ -134,6 +135,10 @@ drops:
 		if err := st.HSet(ctx, store.DropKey("spring", "claim", ids[i]), map[string]string{"id": ids[i], "drop": "spring",
 			"state": "claimed", "node": "shop", "sku": "sticker", "tier": "standard", "pickup_code": fmt.Sprintf("K%07d", i),
 			"pickup_by": now, "created_at": now}); err != nil {
+			t.Fatal(err)
+		}
+		// As a claim does: its drop joins the backlog the forwarders go over.
+		if err := verifier.NewBacklog(st, nil).Touch(ctx, "spring"); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := st.OutboxAdd(ctx, store.DropKey("spring", "outbox"), map[string]string{"type": "claim.created",

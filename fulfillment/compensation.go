@@ -111,6 +111,10 @@ func (s *Service) AddCodes(ctx context.Context, drop string, codes []string) (ad
 		available, err = s.PoolLeft(ctx, drop)
 		return 0, available, err
 	}
+	// Every replica's pool gauge reads the pools of the backlog's drops.
+	if err := s.backlog.Touch(ctx, drop); err != nil {
+		return 0, 0, err
+	}
 	for len(codes) > 0 {
 		n := min(len(codes), codesBatch)
 		args := make([]any, n)
@@ -193,7 +197,12 @@ var (
 )
 
 // poolCollector exports the pools of the drops with compensation kind
-// code: one store read per such drop and scrape, none for the others.
+// code, every one of them (a pool may be low before its drop opens).
+// What a pool holds changes only by a code handed out (a transition) or
+// codes added (AddCodes), and both touch the backlog first: a scrape
+// reads the pools of the drops of the backlog, and of drops it has never
+// read, and answers the others from what it read last (poolLevels). The
+// store reads per scrape follow the drops with work, not those configured.
 type poolCollector struct{ s *Service }
 
 func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -204,18 +213,34 @@ func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	work, err := c.s.workDrops(ctx)
+	if err != nil {
+		// Missing beats wrong: an alert on the pool sees no data.
+		c.s.storeErr(ctx, err, "pool metrics")
+		return
+	}
+	busy := make(map[string]bool, len(work))
+	for _, w := range work {
+		busy[w.ID] = true
+	}
 	for _, d := range c.s.cfg.Drops.All("") {
 		if d.Compensation.Kind != config.CompensationCode {
 			continue
 		}
-		left, low, err := c.s.PoolStatus(ctx, d)
-		if err != nil {
-			// Missing beats wrong: an alert on the pool sees no data.
-			c.s.storeErr(ctx, err, "pool metrics")
-			return
+		c.s.poolMu.Lock()
+		left, known := c.s.poolLevels[d.ID]
+		c.s.poolMu.Unlock()
+		if !known || busy[d.ID] {
+			if left, err = c.s.PoolLeft(ctx, d.ID); err != nil {
+				c.s.storeErr(ctx, err, "pool metrics")
+				return
+			}
+			c.s.poolMu.Lock()
+			c.s.poolLevels[d.ID] = left
+			c.s.poolMu.Unlock()
 		}
 		v := 0.0
-		if low {
+		if PoolLow(d, left) {
 			v = 1
 		}
 		ch <- prometheus.MustNewConstMetric(poolCodesDesc, prometheus.GaugeValue, float64(left), d.ID)

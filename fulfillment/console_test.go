@@ -129,6 +129,7 @@ func (r *consoleRig) claim(node string) (id, code string) {
 	_, _ = rand.Read(b[:])
 	id = r.f.drop + "." + base32NoPad(b[:])
 	now := r.clock.now()
+	r.f.backlogged()
 	if _, err := r.st.Run(context.Background(), fakeClaimScript,
 		[]string{claimKey(r.f.drop, id), historyKey(r.f.drop, id), pickupKey(r.f.drop), outboxKey(r.f.drop)},
 		id, r.f.drop, node, code, strconv.FormatInt(now.Add(time.Hour).UnixMilli(), 10),

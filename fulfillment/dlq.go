@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dropwire/dropwire/internal/config"
 	"github.com/dropwire/dropwire/internal/store"
 	"github.com/dropwire/dropwire/verifier"
 )
@@ -43,6 +44,10 @@ func (s *Service) deadLetter(ctx context.Context, it item, t *nodeTarget, reason
 		dl.ID = "entry-" + it.entryID
 	}
 	b, _ := json.Marshal(dl)
+	if err := s.backlog.Touch(ctx, it.drop); err != nil {
+		s.storeErr(ctx, err, "dead-letter")
+		return
+	}
 	if err := s.st.HSet(ctx, dlqKey(it.drop), map[string]string{dl.ID: string(b)}); err != nil {
 		s.storeErr(ctx, err, "dead-letter")
 		return
@@ -70,7 +75,11 @@ func (s *Service) deadLetter(ctx context.Context, it item, t *nodeTarget, reason
 // DeadLetters lists the dead-lettered entries of every drop, oldest first.
 func (s *Service) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 	var out []DeadLetter
-	for _, d := range s.cfg.Drops.All("") {
+	drops, err := s.workDrops(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range drops {
 		h, err := s.st.HGetAll(ctx, dlqKey(d.ID))
 		if err != nil {
 			return nil, err
@@ -104,11 +113,19 @@ func (s *Service) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 // disabled node enables the node again. Errors: ErrNotFound,
 // ErrClaimSettled (wrapped in a *SettledError).
 func (s *Service) Replay(ctx context.Context, id string) error {
-	drops := s.cfg.Drops.All("")
+	var drops []*config.Drop
 	if drop, ok := dropOfEvent(id); ok {
-		drops = nil
 		if d, err := s.cfg.Drops.Drop(ctx, drop); err == nil {
 			drops = append(drops, d)
+		}
+	} else {
+		// Dead letters keep their drop in the backlog.
+		wd, err := s.workDrops(ctx)
+		if err != nil {
+			return err
+		}
+		for _, w := range wd {
+			drops = append(drops, w.Drop)
 		}
 	}
 	for _, d := range drops {
@@ -188,6 +205,9 @@ func (s *Service) replay(ctx context.Context, drop, id, js string) error {
 	args := []any{id, js, dl.Fields["type"], s.now().UnixMilli(), s.st.Prefix() + verifier.StateChannel, drop, claim}
 	for k, v := range dl.Fields {
 		args = append(args, k, v)
+	}
+	if err := s.backlog.Touch(ctx, drop); err != nil {
+		return err
 	}
 	raw, err := s.st.Run(ctx, replayScript,
 		[]string{dlqKey(drop), outboxKey(drop), claimKey(drop, claim), historyKey(drop, claim), stateKey(drop)}, args...)

@@ -17,8 +17,9 @@ import (
 var dlqEntriesDesc = prometheus.NewDesc("dropwire_fulfillment_dlq_entries",
 	"Dead-lettered outbox entries of a drop waiting to be replayed (GET /v1/admin/dlq lists them).", []string{"drop"}, nil)
 
-// dlqCollector exports the size of every drop's dead-letter list: one
-// store read per drop and scrape, sweepWorkers at a time.
+// dlqCollector exports the size of the dead-letter list of every drop of
+// the backlog (a drop with dead letters stays in it): one store read per
+// such drop and scrape.
 type dlqCollector struct{ s *Service }
 
 func (c dlqCollector) Describe(ch chan<- *prometheus.Desc) { ch <- dlqEntriesDesc }
@@ -26,17 +27,21 @@ func (c dlqCollector) Describe(ch chan<- *prometheus.Desc) { ch <- dlqEntriesDes
 func (c dlqCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	eachDrop(ctx, c.s.dropIDs(), func(drop string) bool {
-		n, err := c.s.st.Run(ctx, hlenScript, []string{dlqKey(drop)})
+	drops, err := c.s.workDrops(ctx)
+	if err != nil {
+		c.s.storeErr(ctx, err, "dead-letter metrics")
+		return
+	}
+	for _, d := range drops {
+		n, err := c.s.st.Run(ctx, hlenScript, []string{dlqKey(d.ID)})
 		if err != nil {
 			// Missing beats wrong: an alert on the gauge sees no data.
 			c.s.storeErr(ctx, err, "dead-letter metrics")
-			return false
+			return
 		}
 		entries, _ := n.(int64)
-		ch <- prometheus.MustNewConstMetric(dlqEntriesDesc, prometheus.GaugeValue, float64(entries), drop)
-		return true
-	})
+		ch <- prometheus.MustNewConstMetric(dlqEntriesDesc, prometheus.GaugeValue, float64(entries), d.ID)
+	}
 }
 
 var hlenScript = store.NewScript("hlen", `return redis.call('HLEN', KEYS[1])`,

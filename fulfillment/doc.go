@@ -1,8 +1,9 @@
 // Package fulfillment forwards claims to fulfillment nodes, takes their
 // signed callbacks, enforces the pickup SLA and compensates failed pickups.
 //
-// Delivery: every replica's [Service] reads every drop's outbox stream as
-// one consumer group ("forwarders"). A new entry is attempted at once; a failed attempt moves it into the drop's retry due-set (a sorted set
+// Delivery: every replica's [Service] reads the outbox streams of the drops
+// with work (the backlog index, see backlog.go) as one consumer group
+// ("forwarders"). A new entry is attempted at once; a failed attempt moves it into the drop's retry due-set (a sorted set
 // of next-attempt times) and acknowledges it, so a retry survives a crash and
 // never blocks other nodes. Due retries are leased atomically: a replica that
 // dies mid-attempt loses its lease, and entries it read but never

@@ -79,12 +79,15 @@ func (s *Service) startForwarder(ctx context.Context) {
 func (s *Service) listen(ctx context.Context) {
 	store.Follow(ctx, s.st, verifier.StateChannel, nil, func(sub store.Subscription) {
 		// What was announced while no subscription stood went unheard:
-		// poll every drop once.
-		var all []string
-		for _, d := range s.cfg.Drops.All("") {
-			all = append(all, d.ID)
+		// poll every drop with work once (a claim touched the backlog
+		// before it wrote its entry). Unread, the next full sweep does.
+		if wd, err := s.workDrops(ctx); err == nil {
+			all := make([]string, len(wd))
+			for i, d := range wd {
+				all[i] = d.ID
+			}
+			s.markDirty(all...)
 		}
-		s.markDirty(all...)
 		for {
 			select {
 			case <-ctx.Done():
@@ -125,21 +128,22 @@ func (s *Service) markDirty(drops ...string) {
 //
 // A wake-up polls the drops announced since the last poll. A tick polls
 // the hot drops: those with work in the last hotFor. Every sweepTicks
-// ticks a sweep polls every drop that is not quiet, for the entries of a
-// dead replica and retries due on a drop gone cold, and refreshes the
-// depth metrics. A drop is quiet when a sweep found nothing pending and
-// nothing due, and nothing was announced since; only a full sweep, every
-// fullSweepTicks, polls it, in case an announcement was lost. A replica
-// that knows many drops, most of them long over, so does not spend its
-// Redis round trips on them.
+// ticks a sweep polls every drop of the backlog (verifier.Backlog) that is
+// not quiet, for the entries of a dead replica and retries due on a drop
+// gone cold, and refreshes the depth metrics. A drop is quiet when a sweep
+// found nothing pending and nothing due, and nothing was announced since;
+// only a full sweep, every fullSweepTicks, polls it, in case an
+// announcement was lost, and releases it from the backlog once nothing
+// has been added to it for a while. Drops without work, however many are
+// configured, cost nothing.
 func (s *Service) poll(ctx context.Context, work chan<- item) {
 	tick := time.NewTicker(s.cfg.Tick)
 	defer tick.Stop()
 	mode := pollFull
 	for n := 0; ; {
-		s.pollOnce(ctx, work, mode)
+		swept := s.pollOnce(ctx, work, mode)
 		if mode >= pollSweep {
-			s.gauge(ctx, mode == pollFull)
+			s.gauge(ctx, swept, mode == pollFull)
 		}
 		select {
 		case <-ctx.Done():
@@ -184,19 +188,26 @@ func (s *Service) heat(drop string) {
 	s.hotMu.Unlock()
 }
 
-// isHot reports whether drop is hot at now, forgetting it once it is not.
-func (s *Service) isHot(drop string, now time.Time) bool {
-	s.hotMu.Lock()
-	defer s.hotMu.Unlock()
-	until, ok := s.hot[drop]
-	if ok && !now.Before(until) {
-		delete(s.hot, drop)
-		return false
+// pollOnce polls the drops mode covers; for a sweep it returns the drops
+// of the backlog as read before they were polled.
+func (s *Service) pollOnce(ctx context.Context, work chan<- item, mode pollMode) []workDrop {
+	sent := false
+	send := func(it item) bool {
+		sent = true
+		select {
+		case work <- it:
+			return true
+		case <-ctx.Done():
+			return false
+		}
 	}
-	return ok
-}
-
-func (s *Service) pollOnce(ctx context.Context, work chan<- item, mode pollMode) {
+	var backlog []workDrop
+	if mode >= pollSweep {
+		var err error
+		if backlog, err = s.workDrops(ctx); err != nil {
+			s.storeErr(ctx, err, "backlog read")
+		}
+	}
 	now := s.now()
 	s.hotMu.Lock()
 	dirty := s.dirty
@@ -209,35 +220,44 @@ func (s *Service) pollOnce(ctx context.Context, work chan<- item, mode pollMode)
 			}
 		}
 	}
-	s.hotMu.Unlock()
-	var drops []string
-	for _, d := range s.cfg.Drops.All("") {
-		_, announced := dirty[d.ID]
-		switch {
-		case announced, mode == pollFull:
-		case mode == pollSweep && !s.isQuiet(d.ID):
-		case mode == pollHot && s.isHot(d.ID, now):
-		default:
-			continue
+	drops := make([]string, 0, len(dirty)+len(s.hot)+len(backlog))
+	seen := make(map[string]struct{}, cap(drops))
+	add := func(d string) {
+		if _, ok := seen[d]; !ok {
+			seen[d] = struct{}{}
+			drops = append(drops, d)
 		}
-		drops = append(drops, d.ID)
 	}
-	eachDrop(ctx, drops, func(drop string) bool {
-		sent := false
-		s.pollDrop(ctx, drop, func(it item) bool {
-			sent = true
-			select {
-			case work <- it:
-				return true
-			case <-ctx.Done():
-				return false
+	for d := range dirty {
+		add(d)
+	}
+	if mode >= pollHot {
+		for d, until := range s.hot {
+			if now.Before(until) {
+				add(d)
 			}
-		})
-		if sent {
-			s.heat(drop)
 		}
-		return ctx.Err() == nil
-	})
+	}
+	for _, d := range backlog {
+		if _, quiet := s.quiet[d.ID]; mode == pollFull || !quiet {
+			add(d.ID)
+		}
+	}
+	s.hotMu.Unlock()
+	for _, id := range drops {
+		if _, err := s.cfg.Drops.Drop(ctx, id); err != nil {
+			continue // not (or no longer) defined
+		}
+		sent = false
+		s.pollDrop(ctx, id, send)
+		if sent {
+			s.heat(id)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+	return backlog
 }
 
 // pollDrop sends the drop's new entries, those taken over from a dead
@@ -290,46 +310,57 @@ func (s *Service) storeErr(ctx context.Context, err error, what string) {
 	}
 }
 
-// gauge refreshes the outbox depth and age metrics of the drops a sweep
-// polled, and notes which are quiet: nothing pending, nothing due.
-func (s *Service) gauge(ctx context.Context, full bool) {
-	var drops []string
-	for _, d := range s.cfg.Drops.All("") {
-		if full || !s.isQuiet(d.ID) {
-			drops = append(drops, d.ID)
-		} // else its depth is still 0
-	}
-	eachDrop(ctx, drops, func(drop string) bool {
-		p, err := s.st.OutboxPending(ctx, outboxKey(drop), Group)
-		if err != nil {
-			return false
+// gauge refreshes the outbox depth and age metrics of the drops of the
+// backlog a sweep polled (swept, as read before the poll), and notes which
+// are quiet: nothing pending, nothing due. A full sweep releases from the
+// backlog a drop with no work at all (no deadline or dead letter either)
+// that nothing was added to for a while (verifier.Backlog.Release).
+func (s *Service) gauge(ctx context.Context, swept []workDrop, full bool) {
+	for _, d := range swept {
+		if !full && s.isQuiet(d.ID) {
+			continue // its depth is still 0
 		}
-		n, err := s.st.Run(ctx, cardScript, []string{dueKey(drop)})
+		p, err := s.st.OutboxPending(ctx, outboxKey(d.ID), Group)
 		if err != nil {
-			return false
+			return
+		}
+		n, err := s.st.Run(ctx, cardScript, []string{dueKey(d.ID)})
+		if err != nil {
+			return
 		}
 		waiting, _ := n.(int64)
-		s.metrics.depth.WithLabelValues(drop).Set(float64(p.Count + waiting))
-		s.metrics.oldest.WithLabelValues(drop).Set(p.OldestIdle.Seconds())
+		s.metrics.depth.WithLabelValues(d.ID).Set(float64(p.Count + waiting))
+		s.metrics.oldest.WithLabelValues(d.ID).Set(p.OldestIdle.Seconds())
 		s.hotMu.Lock()
-		if _, announced := s.dirty[drop]; p.Count+waiting == 0 && !announced {
-			s.quiet[drop] = struct{}{}
+		_, announced := s.dirty[d.ID]
+		if p.Count+waiting == 0 && !announced {
+			s.quiet[d.ID] = struct{}{}
 		} else {
-			delete(s.quiet, drop)
+			delete(s.quiet, d.ID)
 		}
 		s.hotMu.Unlock()
-		return true
-	})
-}
-
-// dropIDs returns the ids of the drops configured.
-func (s *Service) dropIDs() []string {
-	all := s.cfg.Drops.All("")
-	ids := make([]string, len(all))
-	for i, d := range all {
-		ids[i] = d.ID
+		if !full || p.Count+waiting > 0 || announced || !s.backlog.Aged(d.entry) {
+			continue
+		}
+		raw, err := s.st.Run(ctx, idleScript, []string{slaKey(d.ID), dlqKey(d.ID), dueKey(d.ID)})
+		if err != nil {
+			return
+		}
+		if left, _ := raw.(int64); left > 0 {
+			continue
+		}
+		released, err := s.backlog.Release(ctx, d.entry)
+		if err != nil {
+			return
+		}
+		if released {
+			s.metrics.depth.DeleteLabelValues(d.ID)
+			s.metrics.oldest.DeleteLabelValues(d.ID)
+			s.hotMu.Lock()
+			delete(s.quiet, d.ID)
+			s.hotMu.Unlock()
+		}
 	}
-	return ids
 }
 
 // isQuiet reports whether the last sweep found drop without work.
@@ -612,6 +643,10 @@ func (s *Service) retry(ctx context.Context, it item, t *nodeTarget, at time.Tim
 		return time.Time{}, true
 	}
 	b, _ := json.Marshal(rec)
+	if err := s.backlog.Touch(ctx, it.drop); err != nil {
+		s.storeErr(ctx, err, "schedule retry")
+		return time.Time{}, false
+	}
 	if _, err := s.st.Run(ctx, scheduleScript, []string{dueKey(it.drop), retryKey(it.drop)},
 		it.event(), at.UnixMilli(), string(b)); err != nil {
 		// The stream entry stays pending (or the lease runs out): another

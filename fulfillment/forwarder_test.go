@@ -377,6 +377,7 @@ func TestLostAnnouncementStillForwarded(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st store.Store) {
 		node := newTestNode(t)
 		f := newFixture(t, st, config.Compensation{Kind: "none"}, testNodeConfig("shop", node.srv.URL, node.secret))
+		f.backlogged() // an earlier claim, long forwarded
 		s := f.service()
 		run(t, s)
 		eventually(t, 5*time.Second, "a sweep to find the drop quiet", func() bool { return s.isQuiet(f.drop) })

@@ -214,6 +214,15 @@ func codesFile(t testing.TB, n int) string {
 	return p
 }
 
+// backlogged puts the fixture's drop in the backlog, as a claim would:
+// the loops and gauges go over the drops of the backlog only.
+func (f *fixture) backlogged() {
+	f.t.Helper()
+	if err := verifier.NewBacklog(f.st, nil).Touch(context.Background(), f.drop); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
 // claim writes a claim and its outbox entry the way verifier.Claims does.
 func (f *fixture) claim(node string) string {
 	f.t.Helper()
@@ -231,6 +240,7 @@ func (f *fixture) claimAnnounced(node, channel string) string {
 	now := time.Now()
 	code := fmt.Sprintf("P%07d", n)
 	ms := strconv.FormatInt(now.UnixMilli(), 10)
+	f.backlogged()
 	if _, err := f.st.Run(context.Background(), fakeClaimScript,
 		[]string{claimKey(f.drop, id), historyKey(f.drop, id), pickupKey(f.drop), outboxKey(f.drop)},
 		id, f.drop, node, code, strconv.FormatInt(now.Add(time.Hour).UnixMilli(), 10), ms,

@@ -33,10 +33,10 @@ func TestDeadLetterGaugeSharedByReplicas(t *testing.T) {
 			return testutil.GatherAndCompare(reg, strings.NewReader(dlqHelp+
 				`dropwire_fulfillment_dlq_entries{drop="drop-1"} `+want+"\n"), "dropwire_fulfillment_dlq_entries")
 		}
+		id := f.claim("shop")
 		if err := gauge(regB, "0"); err != nil {
 			t.Fatalf("before any dead letter: %v", err)
 		}
-		id := f.claim("shop")
 		run(t, a)
 		eventually(t, 5*time.Second, "forward_failed", func() bool { return f.claimHash(id)["state"] == "forward_failed" })
 		for name, reg := range map[string]*prometheus.Registry{"A": regA, "B": regB} {
@@ -68,6 +68,7 @@ func TestDeadLetterGaugeMissingWhenStoreDown(t *testing.T) {
 	f := newFixture(t, st, config.Compensation{Kind: "none"}, testNodeConfig("shop", "http://127.0.0.1:9/", newSecret(t)))
 	reg := prometheus.NewRegistry()
 	f.service(func(c *Config) { c.Registerer = reg })
+	f.backlogged()
 	if n, err := testutil.GatherAndCount(reg, "dropwire_fulfillment_dlq_entries"); err != nil || n != 1 {
 		t.Fatalf("with the store up: %d series, %v", n, err)
 	}
@@ -90,6 +91,7 @@ func TestPickupSLAMissedCounted(t *testing.T) {
 	regA, regB := prometheus.NewRegistry(), prometheus.NewRegistry()
 	a := fA.service(func(c *Config) { c.Registerer, c.SLATick = regA, 5*time.Millisecond })
 	b := fB.service(func(c *Config) { c.Registerer, c.SLATick = regB, 5*time.Millisecond })
+	fA.backlogged() // the drop has work: its series stands at 0 from then
 	if _, err := a.ExpirePickups(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -62,6 +62,9 @@ type Config struct {
 	// Receipts, when set, adds the viewer's receipt to claim.created and
 	// lets nodes confirm a pickup with it.
 	Receipts Receipts
+	// Backlog is the index of drops with fulfillment work that the loops
+	// go over (verifier.BacklogKey); default one of Store.
+	Backlog *verifier.Backlog
 	// Consumer names this replica in the consumer group; default random.
 	Consumer string
 	// Workers is the number of concurrent deliveries of this replica.
@@ -97,6 +100,7 @@ type Config struct {
 type Service struct {
 	cfg     Config
 	st      store.Store
+	backlog *verifier.Backlog
 	log     zerolog.Logger
 	now     func() time.Time
 	metrics *metrics
@@ -118,6 +122,9 @@ type Service struct {
 	dirty map[string]struct{}  // drops announced since the last poll
 	quiet map[string]struct{}  // drops the last sweep found without work
 	pools sync.Map             // drop → struct{}: its codes_file is loaded
+
+	poolMu     sync.Mutex
+	poolLevels map[string]int64 // drop → codes its pool held at the last read (poolCollector)
 
 	runOnce  sync.Once
 	stopOnce sync.Once
@@ -179,6 +186,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Backlog == nil {
+		cfg.Backlog = verifier.NewBacklog(cfg.Store, cfg.Now)
+	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{
 			Transport: &http.Transport{
@@ -197,10 +207,11 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, st: cfg.Store, log: cfg.Logger, now: cfg.Now, metrics: m, client: cfg.Client,
+	s := &Service{cfg: cfg, st: cfg.Store, backlog: cfg.Backlog, log: cfg.Logger, now: cfg.Now, metrics: m, client: cfg.Client,
 		nodes: make(map[string]*nodeTarget, len(cfg.Nodes)), disabled: make(map[string]disabledMark),
 		wake: make(chan struct{}, 1), stopped: make(chan struct{}), attempts: make(chan attemptEntry, attemptQueue),
-		hot: make(map[string]time.Time), dirty: make(map[string]struct{}), quiet: make(map[string]struct{})}
+		hot: make(map[string]time.Time), dirty: make(map[string]struct{}), quiet: make(map[string]struct{}),
+		poolLevels: make(map[string]int64)}
 	s.tiers = make(map[string]*config.Tier, len(cfg.Tiers))
 	for i := range cfg.Tiers {
 		t := cfg.Tiers[i]
@@ -282,6 +293,13 @@ func (s *Service) Run() error {
 			s.log.Warn().Err(err).Msg("compensation pools not loaded; retried by the SLA loop")
 		}
 		err = nil
+		// Work stored before the backlog index was kept (an upgrade):
+		// indexed once, before the loops that go by the index start.
+		ictx, icancel := context.WithTimeout(ctx, 30*time.Second)
+		if ierr := s.indexBacklog(ictx); ierr != nil {
+			s.log.Warn().Err(ierr).Msg("fulfillment: drops with work stored earlier not all indexed")
+		}
+		icancel()
 		s.startForwarder(ctx)
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.slaLoop(ctx) }()
@@ -388,6 +406,10 @@ type CampaignLog interface {
 func (s *Service) Apply(ctx context.Context, t Transition) (Outcome, error) {
 	if t.Compensation == "" && failing[t.To] {
 		t.Compensation = s.compensationKind(ctx, t.Drop)
+	}
+	// A transition may add a pickup deadline or an outbox entry.
+	if err := s.backlog.Touch(ctx, t.Drop); err != nil {
+		return Outcome{}, err
 	}
 	o, err := transition(ctx, s.st, t, s.now())
 	if err != nil {

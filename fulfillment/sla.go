@@ -49,16 +49,20 @@ const poolSweep = 10 * time.Second
 
 // ExpirePickups moves every claim whose pickup deadline has passed to
 // pickup_failed (and compensates it) and returns how many this call
-// changed. The drops are checked sweepWorkers at a time (see eachDrop):
-// a round trip per drop and tick is the loop's whole cost when nothing is
-// due.
+// changed. It reads the deadlines of the drops of the backlog (a
+// deadline is set by a transition, which touches it), sweepWorkers at a
+// time (see eachDrop).
 func (s *Service) ExpirePickups(ctx context.Context) (int, error) {
+	drops, err := s.workDrops(ctx)
+	if err != nil {
+		return 0, err
+	}
 	var (
 		n        atomic.Int64
 		mu       sync.Mutex
 		firstErr error
 	)
-	eachDrop(ctx, s.dropIDs(), func(drop string) bool {
+	eachDrop(ctx, workDropIDs(drops), func(drop string) bool {
 		k, err := s.expireDrop(ctx, drop)
 		n.Add(int64(k))
 		if err != nil {

@@ -192,6 +192,7 @@ func TestSLADeadlineOfUnknownClaimDropped(t *testing.T) {
 		f := newFixture(t, st, config.Compensation{Kind: "none"}, testNodeConfig("shop", node.srv.URL, node.secret))
 		ctx := context.Background()
 		past := strconv.FormatInt(time.Now().Add(-time.Minute).UnixMilli(), 10)
+		f.backlogged() // as the transition that set the deadline did
 		if _, err := st.Run(ctx, zaddScript, []string{slaKey(f.drop)}, past, f.drop+".gonegonegonegone"); err != nil {
 			t.Fatal(err)
 		}

@@ -6,12 +6,11 @@ import (
 	"sync/atomic"
 )
 
-// sweepWorkers is how many drops a sweep (the forwarder's polls, its
-// gauges, the SLA loop, the dead-letter metrics) works on at once. Each
-// drop costs a few store round trips even when it has no work, and the
-// drops configured may be thousands: on Redis, concurrent calls share
-// pipelines (see the store's batcher), so a sweep costs a few system
-// calls per batch of drops instead of per drop, and ends sooner.
+// sweepWorkers is how many drops the SLA loop works on at once. Each drop
+// of the backlog costs a store round trip every tick even when nothing is
+// due, and a rush may put many drops in the backlog: on Redis, concurrent
+// calls share pipelines (see the store's batcher), so a pass costs a few
+// system calls per batch of drops instead of per drop, and ends sooner.
 const sweepWorkers = 16
 
 // eachDrop calls f for every drop id, sweepWorkers at a time, and returns

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	rtmetrics "runtime/metrics"
 	"strconv"
 	"testing"
 	"time"
@@ -195,6 +196,7 @@ func benchConfiguredDrops(b *testing.B, n int) {
 	}
 	time.Sleep(100 * time.Millisecond)
 	b.ResetTimer()
+	a0 := heapAllocs()
 	c0, r0 := cpu(), readers()
 	ctx := context.Background()
 	for i := range b.N {
@@ -207,6 +209,7 @@ func benchConfiguredDrops(b *testing.B, n int) {
 		}
 	}
 	perTrigger := (cpu() - c0) - (readers() - r0)
+	a1 := heapAllocs()
 	b.StopTimer()
 	runtime.GC()
 	c1, r1 := cpu(), readers()
@@ -217,5 +220,19 @@ func benchConfiguredDrops(b *testing.B, n int) {
 	resync := (cpu() - c1) - (readers() - r1)
 	b.ReportMetric(float64(connect.Microseconds())/overlays, "connect-cpu-µs")
 	b.ReportMetric(float64(perTrigger.Microseconds())/float64(b.N), "cpu-µs/trigger")
+	// What the process allocated per trigger: the same count in every
+	// run, whatever the machine's load, so it shows what the processor
+	// time cannot steadily here (see BENCHMARKS.md).
+	b.ReportMetric(float64(a1.objects-a0.objects)/float64(b.N), "allocs/trigger")
+	b.ReportMetric(float64(a1.bytes-a0.bytes)/float64(b.N), "B/trigger")
 	b.ReportMetric(float64(resync.Microseconds())/resyncs, "resync-cpu-µs")
+}
+
+type allocCount struct{ objects, bytes uint64 }
+
+// heapAllocs reads the process's cumulative heap allocations.
+func heapAllocs() allocCount {
+	ms := []rtmetrics.Sample{{Name: "/gc/heap/allocs:objects"}, {Name: "/gc/heap/allocs:bytes"}}
+	rtmetrics.Read(ms)
+	return allocCount{objects: ms[0].Value.Uint64(), bytes: ms[1].Value.Uint64()}
 }

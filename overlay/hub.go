@@ -216,7 +216,8 @@ func (h *Hub) Connected(creator string) int {
 }
 
 // Overlays returns how many overlays of each creator are connected to
-// this replica (creators with none left out).
+// this replica, creators with none left out: its cost follows the
+// creators on air, not those configured.
 func (h *Hub) Overlays() map[string]int {
 	h.mu.Lock()
 	cs := make([]*creatorHub, 0, len(h.creators))

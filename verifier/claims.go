@@ -98,6 +98,9 @@ type ClaimsConfig struct {
 	// campaign (region windows). Both optional.
 	Tiers     func(id string) (*config.Tier, bool)
 	Campaigns Campaigns
+	// Backlog is the index of drops with fulfillment work, which a claim
+	// joins (its outbox entry); default one of Store.
+	Backlog *Backlog
 	// Retention is how long a claim is kept after its receipt expires;
 	// default 30 days.
 	Retention  time.Duration
@@ -118,6 +121,7 @@ type Claims struct {
 	receipts  *Receipts
 	states    *StateCache
 	previews  *previewCache
+	backlog   *Backlog
 	nodes     func(string) (*config.Node, bool)
 	tiers     func(string) (*config.Tier, bool)
 	campaigns Campaigns
@@ -168,8 +172,11 @@ func NewClaims(cfg ClaimsConfig) (*Claims, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Backlog == nil {
+		cfg.Backlog = NewBacklog(cfg.Store, cfg.Now)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Claims{
+	c := &Claims{backlog: cfg.Backlog,
 		st: cfg.Store, drops: cfg.Drops, codes: cfg.Codes, receipts: cfg.Receipts, states: cfg.States, nodes: cfg.Nodes,
 		tiers: cfg.Tiers, campaigns: cfg.Campaigns,
 		retention: cfg.Retention, log: cfg.Logger, now: cfg.Now, channel: cfg.Store.Prefix() + StateChannel,
@@ -334,6 +341,11 @@ func (c *Claims) Claim(ctx context.Context, req ClaimRequest) (res ClaimResult, 
 	}
 	viewerTTL := d.Window.D() + maxSLA + time.Hour
 	claimTTL := c.receipts.TTL() + c.retention
+	// The claim's outbox entry is work for the forwarders: the drop joins
+	// their backlog first.
+	if err := c.backlog.Touch(ctx, d.ID); err != nil {
+		return ClaimResult{}, err
+	}
 
 	for attempt := 0; ; attempt++ {
 		id := newClaimID(d.ID)
@@ -536,6 +548,17 @@ func (c *Claims) watch(ctx context.Context) {
 	})
 }
 
+// Changed forgets what is kept of drop (its claim-page read, its state,
+// its sold-out flag): it changed through this process. Register it with
+// Verifier.OnChange.
+func (c *Claims) Changed(drop string) {
+	c.previews.forget(drop)
+	if c.states != nil {
+		c.states.Forget(drop)
+	}
+	c.clearSoldOut(drop)
+}
+
 func (c *Claims) forgetAll() {
 	c.soldMu.Lock()
 	clear(c.sold)
@@ -567,11 +590,7 @@ func (c *Claims) consume(ctx context.Context, sub store.Subscription) {
 				c.clearSoldOut(a.Drop)
 			default:
 				// Opened, closed or redefined.
-				c.previews.forget(a.Drop)
-				if c.states != nil {
-					c.states.Forget(a.Drop)
-				}
-				c.clearSoldOut(a.Drop)
+				c.Changed(a.Drop)
 			}
 		}
 	}

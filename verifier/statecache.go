@@ -36,9 +36,12 @@ type cachedState struct {
 	refreshing bool
 }
 
-// NewStateCache returns a cache of v's states, each kept at most maxAge.
+// NewStateCache returns a cache of v's states, each kept at most maxAge;
+// it forgets a drop's state on v.Changed too.
 func NewStateCache(v *Verifier, maxAge time.Duration) *StateCache {
-	return &StateCache{v: v, maxAge: maxAge, states: make(map[string]cachedState)}
+	c := &StateCache{v: v, maxAge: maxAge, states: make(map[string]cachedState)}
+	v.OnChange(c.Forget)
+	return c
 }
 
 // State returns the drop's state at now, as Verifier.State does.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,6 +51,9 @@ type Verifier struct {
 	channel   string // full name of StateChannel
 	metrics   *metrics
 	campaigns Campaigns
+
+	changeMu sync.Mutex
+	onChange []func(drop string) // see OnChange
 }
 
 // New returns a Verifier.
@@ -167,6 +171,10 @@ func (v *Verifier) Ingest(ctx context.Context, src Source, ev Event) (Result, er
 		res.Moment = nil
 	}
 	v.metrics.observe(src.ID, ev, res, v.now().Sub(ev.ReceivedAt))
+	if drop != nil && res.Status == StatusAccepted &&
+		(res.Moment.State == MomentOpened || res.Moment.State == MomentClosed) {
+		v.Changed(drop.ID)
+	}
 	if res.Moment != nil && res.Moment.State == MomentOpened {
 		v.log.Info().Str("drop", drop.ID).Str("moment", ev.Moment).Str("source", src.ID).
 			Str("channel", ev.Channel).Time("closes_at", *res.Moment.ClosesAt).Msg("drop opened")

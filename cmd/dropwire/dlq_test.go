@@ -23,6 +23,7 @@ import (
 	"github.com/dropwire/dropwire/internal/config"
 	"github.com/dropwire/dropwire/internal/store"
 	"github.com/dropwire/dropwire/internal/store/storetest"
+	"github.com/dropwire/dropwire/verifier"
 )
 
 // closedURL is a loopback URL nothing listens on.
@@ -91,6 +92,10 @@ func claimOf(t *testing.T, st store.Store, drop string) string {
 	if err := st.HSet(ctx, store.DropKey(drop, "claim", id), map[string]string{"id": id, "drop": drop, "state": "claimed",
 		"node": config.DemoNode, "sku": config.DemoSKU, "tier": "standard", "pickup_code": "P" + ms[len(ms)-7:],
 		"pickup_by": ms, "created_at": ms}); err != nil {
+		t.Fatal(err)
+	}
+	// As a claim does: its drop joins the backlog the forwarders go over.
+	if err := verifier.NewBacklog(st, nil).Touch(ctx, drop); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.OutboxAdd(ctx, store.DropKey(drop, "outbox"), map[string]string{"type": "claim.created",

@@ -4,12 +4,16 @@ import (
 	"io/fs"
 	"os"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/dropwire/dropwire/admin"
 	"github.com/dropwire/dropwire/internal/images"
 	"github.com/dropwire/dropwire/verifier"
 	"github.com/dropwire/dropwire/web"
 )
+
+// replicaSeq numbers the Apps of this process.
+var replicaSeq atomic.Uint64
 
 // wireAdmin builds the admin API (/v1/admin/...), the OpenAPI document
 // and the dashboard page, and starts the admin loops (drop sync across
@@ -29,9 +33,10 @@ func (a *App) wireAdmin() error {
 		// Test drops post their signed trigger through the whole server,
 		// middleware included, as a capture SDK's request would go.
 		Ingress:  a.server.Handler(),
-		Overlays: a.overlays,
-		Replica:  host + "-" + strconv.Itoa(os.Getpid()),
-		Logger:   a.log.With().Str("component", "admin").Logger(),
+		Overlays: a.hub.Overlays,
+		// Unique per App, so that two in one process (tests) count apart.
+		Replica: host + "-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(replicaSeq.Add(1), 10),
+		Logger:  a.log.With().Str("component", "admin").Logger(),
 	})
 	if err != nil {
 		return err

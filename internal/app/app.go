@@ -44,11 +44,12 @@ type App struct {
 	// campaignLog records campaign outcomes; set by wireClaims.
 	campaignLog *verifier.CampaignLog
 	verifier    *verifier.Verifier
-	pools       admin.Pools           // compensation code pools; set by wireFulfillment
-	keys        *admin.KeyRing        // overlay keys (rotation); set by wireAdmin
-	codes       *overlay.Codes        // claim codes, shared by the overlay and claims; set by wireOverlay
-	overlays    func() map[string]int // overlays connected here by creator; set by wireOverlay
-	states      *verifier.StateCache  // drop states for resolving claim codes; set by wireOverlay
+	pools       admin.Pools          // compensation code pools; set by wireFulfillment
+	keys        *admin.KeyRing       // overlay keys (rotation); set by wireAdmin
+	codes       *overlay.Codes       // claim codes, shared by the overlay and claims; set by wireOverlay
+	states      *verifier.StateCache // drop states for resolving claim codes; set by wireOverlay
+	claims      *verifier.Claims     // set by wireClaims
+	hub         *overlay.Hub         // set by wireOverlay
 }
 
 // New builds the App: it opens the store and registers every route.

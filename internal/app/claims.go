@@ -42,6 +42,10 @@ func (a *App) wireClaims() error {
 	}
 	a.server.OnShutdown("claims", claims.Shutdown)
 	a.campaignLog = claims.CampaignLog()
+	// What the admin API or an ingest changes here is on the claim page
+	// here before it is acknowledged, announcement or not.
+	a.verifier.OnChange(claims.Changed)
+	a.claims = claims
 	viewers, err := verifier.NewViewers(verifier.ViewersConfig{
 		Store: a.store, Secret: cfg.ViewerSecret,
 		JWKS: cfg.ResolvePath(cfg.ViewerJWKS), Issuer: cfg.ViewerIssuer, Audience: cfg.ViewerAudience,

@@ -39,7 +39,6 @@ func (a *App) wireOverlay() error {
 	if err != nil {
 		return err
 	}
-	a.overlays = hub.Overlays
 	page, err := fs.ReadFile(web.FS, "overlay.html")
 	if err != nil {
 		return err
@@ -48,6 +47,7 @@ func (a *App) wireOverlay() error {
 	a.server.Handle("GET /v1/overlay/{creator}/ws", hub.WSHandler())
 	a.server.Handle("GET /static/", keptStatic(staticHandler()))
 	a.server.OnShutdown("overlay", hub.Shutdown)
+	a.hub = hub
 	return nil
 }
 
