@@ -33,6 +33,9 @@ import (
 // The claim that takes the drop's last unit records when, as the state's
 // sold_out_at (the claim page says "sold out at"); stock added later and
 // sold again moves it.
+//
+// The claim is a Replicated script: with redis_wait_replicas, it is
+// acknowledged only once that many Redis replicas hold it.
 var claimScript = store.NewScript("claim", `
 local vh = KEYS[3]
 if ARGV[3] ~= '' then
@@ -229,7 +232,7 @@ return 0
 		}
 	}
 	return int64(0), nil
-})
+}).Replicated()
 
 // claimReadScript reads a claim and its history in one round trip.
 // KEYS: 1 claim hash, 2 history list. Returns {hash as a flat list, list}.

@@ -31,6 +31,9 @@ import (
 // carries the whole new state, "<drop> <seq> open <opened_at ms> <closes_at
 // ms> <stock left, -1: untouched> <moment>", so overlays draw it without
 // reading anything back.
+//
+// Ingest is a Replicated script: with redis_wait_replicas, an event is
+// acknowledged only once that many Redis replicas hold it.
 var ingestScript = store.NewScript("ingest", `
 local now = tonumber(ARGV[1])
 -- Marking first saves a read; the only later refusal (the rate limit)
