@@ -70,7 +70,7 @@ func TestWaitReplicasOneRedis(t *testing.T) {
 // connection that ran it: scripts of keys on every master, run at once,
 // are each on their master's replica when answered.
 func TestWaitReplicasCluster(t *testing.T) {
-	pc := storetest.StartReplicatedCluster(t, 3)
+	pc := storetest.StartReplicatedCluster(t, 3, 1)
 	st, err := store.NewRedis(store.RedisConfig{Cluster: pc.Addrs(), Prefix: "w:", WaitReplicas: 1})
 	if err != nil {
 		t.Fatal(err)

@@ -37,14 +37,15 @@ func StartPrivateClusterWith(t testing.TB, masters int, args func(port int) []st
 	return startCluster(t, masters, 0, args)
 }
 
-// StartReplicatedCluster starts a private cluster of masters masters,
-// each with one replica (2 × masters processes), for a test that kills a
-// master and watches its replica take over. Extra arguments go to every
-// node; a "--cluster-node-timeout" among them replaces the default 2000
-// ms, and is how long the others wait before they fail a dead master over.
-func StartReplicatedCluster(t testing.TB, masters int, args ...string) *PrivateCluster {
+// StartReplicatedCluster starts a private cluster of masters masters
+// (at least 3, as Redis Cluster wants), each with replicas replicas
+// (masters × (1 + replicas) processes), for a test that kills a master and
+// watches a replica take over. Extra arguments go to every node; a
+// "--cluster-node-timeout" among them replaces the default 2000 ms, and is
+// how long the others wait before they fail a dead master over.
+func StartReplicatedCluster(t testing.TB, masters, replicas int, args ...string) *PrivateCluster {
 	t.Helper()
-	return startCluster(t, masters, 1, func(int) []string { return args })
+	return startCluster(t, masters, replicas, func(int) []string { return args })
 }
 
 // startCluster starts masters × (1 + replicas) nodes and joins them.
