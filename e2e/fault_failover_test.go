@@ -20,7 +20,7 @@ import (
 
 // TestFaultClusterFailover: two `dropwire serve` replicas with
 // redis_wait_replicas: 1 on a Redis Cluster of three masters, each with
-// two replicas. 600 phones claim 300 rewards over both replicas while a
+// two replicas. 300 phones claim 150 rewards over both replicas while a
 // capture vendor keeps sending events; in the middle, the master serving
 // the drop's slot is SIGKILLed and the cluster promotes its replica.
 // Clients see nothing but their answers and 503 store_unavailable, and
@@ -32,7 +32,7 @@ import (
 // duplicate), the moment opened once, and overlays on both replicas end
 // showing the final stock.
 func TestFaultClusterFailover(t *testing.T) {
-	const stock, phones, concurrent = 300, 600, 24
+	const stock, phones, concurrent = 150, 300, 24
 	// Two replicas per master: when one master dies, the replica promoted
 	// in its place still has a replica, which redis_wait_replicas: 1 needs.
 	pc := storetest.StartReplicatedCluster(t, 3, 2, "--cluster-node-timeout", "1000")
