@@ -22,9 +22,11 @@ import (
 //
 //   - ingest: 2,000 capture events of an open drop (the ingest script:
 //     dedupe, moment, corroboration), 32 at a time;
-//   - claim: 2,000 successful claims over HTTP, each from its own device
-//     whose claim page was opened before the phase (the claim script:
-//     window, viewer, stock, claim, outbox entry, announcement).
+//   - page: 2,000 first visits of the claim page over HTTP, each a new
+//     device (the code, the drop's state and stock, the device cookie);
+//   - claim: 2,000 successful claims over HTTP, one by each of those
+//     devices (the claim script: window, viewer, stock, claim, outbox
+//     entry, announcement; then the claim's delivery from the outbox).
 //
 // Per phase it reports the mean µs of one script call (evalsha), of the
 // announcement (PUBLISH inside the script on one Redis; SPUBLISH after it
@@ -115,7 +117,8 @@ func BenchmarkRedisCPU(b *testing.B) {
 					}
 					wg.Wait()
 				})
-				reqs := claimRequests(b, addr, code, "cpu", n)
+				var reqs []loadgen.Request
+				phase("page", func() { reqs = claimRequests(b, addr, code, "cpu", n) })
 				phase("claim", func() {
 					res, err := loadgen.Run(context.Background(), loadgen.Config{Addr: addr, Concurrency: 32, Max: n,
 						Request: func(i int) loadgen.Request { return reqs[i] }})
