@@ -122,7 +122,9 @@ func BenchmarkRedisCPU(b *testing.B) {
 				phase("claim", func() {
 					res, err := loadgen.Run(context.Background(), loadgen.Config{Addr: addr, Concurrency: 32, Max: n,
 						Request: func(i int) loadgen.Request { return reqs[i] }})
-					if err != nil || res.Status[http.StatusCreated] != n {
+					// A script retried after a timeout on a starved machine
+					// finds its own claim: 200, the same claim.
+					if err != nil || res.Status[http.StatusCreated]+res.Status[http.StatusOK] != n {
 						b.Fatalf("claims: %v %v %v", res.Status, res.Errors, err)
 					}
 				})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,5 +150,50 @@ func TestWaitTimeoutBoundedByReadTimeout(t *testing.T) {
 	_, err := store.NewRedis(store.RedisConfig{URL: "redis://127.0.0.1:1/0", WaitReplicas: 1, WaitTimeout: 400 * time.Millisecond})
 	if !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("a 400 ms wait with a 500 ms read timeout: %v, want ErrInvalid", err)
+	}
+}
+
+// announceReplicated is announceScript, replicated.
+var announceReplicated = store.NewScript("announce-replicated", announceScript.Lua, announceScript.Go).Replicated()
+
+// A replicated script's announcements reach subscribers, as any script's:
+// on one Redis from inside the script, on a cluster once its replicas
+// hold it. Every one of 200, run 20 at a time, arrives.
+func TestWaitReplicasAnnounces(t *testing.T) {
+	pc := storetest.StartReplicatedCluster(t, 3, 1)
+	st, err := store.NewRedis(store.RedisConfig{Cluster: pc.Addrs(), Prefix: "wa:", WaitReplicas: 1, PubSubPartitions: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	ctx := context.Background()
+	sub, err := st.Subscribe(ctx, "drop-state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Close() })
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	for range 20 {
+		wg.Go(func() {
+			for i := next.Add(1); i <= 200; i = next.Add(1) {
+				drop := fmt.Sprintf("a%d", i%7)
+				if _, err := st.Run(ctx, announceReplicated, []string{store.DropKey(drop, "n")}, fmt.Sprintf("%s %d", drop, i), "wa:drop-state"); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	got := map[string]bool{}
+	timeout := time.After(20 * time.Second)
+	for len(got) < 200 {
+		select {
+		case m := <-sub.C():
+			got[string(m.Payload)] = true
+		case <-timeout:
+			t.Fatalf("%d of 200 announcements arrived; unsent %d", len(got), st.Unsent())
+		}
 	}
 }
