@@ -112,7 +112,7 @@ local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 announce(ARGV[8], ARGV[9] .. ' ' .. seq .. ' ' .. (total - 1))
 return {'created', id, node, ARGV[chosen + 1], ARGV[chosen + 2], code, tonumber(ARGV[chosen + 4]),
   now, left, total - 1, seq}
-`, claimGo)
+`, claimGo).Replicated()
 
 // claimGo is the memory store's body of claimScript.
 func claimGo(tx store.Tx, keys, argv []string) (any, error) {
@@ -232,7 +232,7 @@ return 0
 		}
 	}
 	return int64(0), nil
-}).Replicated()
+})
 
 // claimReadScript reads a claim and its history in one round trip.
 // KEYS: 1 claim hash, 2 history list. Returns {hash as a flat list, list}.

@@ -143,7 +143,7 @@ if publish then
   announce(ARGV[14], msg)
 end
 return {'accepted', mstate, sources, openedat, closesat, delay, seq}
-`, ingestGo)
+`, ingestGo).Replicated()
 
 // ingestGo is the memory store's body of ingestScript.
 func ingestGo(tx store.Tx, keys, argv []string) (any, error) {

@@ -54,6 +54,9 @@ func (s *Script) Replicated() *Script {
 	return s
 }
 
+// IsReplicated reports whether s was marked Replicated.
+func (s *Script) IsReplicated() bool { return s.replicated }
+
 // scriptBody is the Lua a store sends and its SHA-1, as EVALSHA wants it.
 type scriptBody struct{ lua, sha string }
 
