@@ -33,6 +33,9 @@ import (
 // The claim that takes the drop's last unit records when, as the state's
 // sold_out_at (the claim page says "sold out at"); stock added later and
 // sold again moves it.
+//
+// The claim is a Replicated script: with redis_wait_replicas, it is
+// acknowledged only once that many Redis replicas hold it.
 var claimScript = store.NewScript("claim", `
 local vh = KEYS[3]
 if ARGV[3] ~= '' then
@@ -109,7 +112,7 @@ local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 announce(ARGV[8], ARGV[9] .. ' ' .. seq .. ' ' .. (total - 1))
 return {'created', id, node, ARGV[chosen + 1], ARGV[chosen + 2], code, tonumber(ARGV[chosen + 4]),
   now, left, total - 1, seq}
-`, claimGo)
+`, claimGo).Replicated()
 
 // claimGo is the memory store's body of claimScript.
 func claimGo(tx store.Tx, keys, argv []string) (any, error) {

@@ -31,6 +31,9 @@ import (
 // carries the whole new state, "<drop> <seq> open <opened_at ms> <closes_at
 // ms> <stock left, -1: untouched> <moment>", so overlays draw it without
 // reading anything back.
+//
+// Ingest is a Replicated script: with redis_wait_replicas, an event is
+// acknowledged only once that many Redis replicas hold it.
 var ingestScript = store.NewScript("ingest", `
 local now = tonumber(ARGV[1])
 -- Marking first saves a read; the only later refusal (the rate limit)
@@ -140,7 +143,7 @@ if publish then
   announce(ARGV[14], msg)
 end
 return {'accepted', mstate, sources, openedat, closesat, delay, seq}
-`, ingestGo)
+`, ingestGo).Replicated()
 
 // ingestGo is the memory store's body of ingestScript.
 func ingestGo(tx store.Tx, keys, argv []string) (any, error) {

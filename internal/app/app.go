@@ -169,6 +169,7 @@ func openStore(opts Options) (store.Store, bool, error) {
 		URL: cfg.RedisURL, Cluster: cfg.RedisCluster, Prefix: cfg.KeyPrefix,
 		Username: cfg.RedisUsername, Password: cfg.RedisPassword, TLS: tlsc,
 		PubSubPartitions: cfg.PubSubPartitions,
+		WaitReplicas:     cfg.RedisWaitReplicas, WaitTimeout: cfg.RedisWaitTimeout.D(),
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("app: redis: %w", err)

@@ -33,6 +33,11 @@ type Config struct {
 	RedisTLSCert     string   `yaml:"redis_tls_cert"`
 	RedisTLSKey      string   `yaml:"redis_tls_key"`
 	PubSubPartitions int      `yaml:"pubsub_partitions"`
+	// RedisWaitReplicas, when above zero, is how many Redis replicas must
+	// hold a claim or an event before it is acknowledged (WAIT after the
+	// script); RedisWaitTimeout bounds that wait.
+	RedisWaitReplicas int      `yaml:"redis_wait_replicas"`
+	RedisWaitTimeout  Duration `yaml:"redis_wait_timeout"`
 
 	// MaxBody limits webhook and API request bodies, in bytes.
 	MaxBody int64 `yaml:"max_body"`

@@ -96,6 +96,7 @@ func (c *Config) ApplyDefaults() {
 	if c.PubSubPartitions == 0 {
 		c.PubSubPartitions = DefaultPubSubPartitions
 	}
+	c.fill(&c.RedisWaitTimeout, "redis_wait_timeout", DefaultRedisWaitTimeout)
 	c.fill(&c.DedupeTTL, "dedupe_ttl", DefaultDedupeTTL)
 	c.fill(&c.ShutdownTimeout, "shutdown_timeout", DefaultShutdownTimeout)
 	c.fill(&c.ReadTimeout, "read_timeout", DefaultReadTimeout)

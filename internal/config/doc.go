@@ -46,6 +46,8 @@
 //	trusted_proxies   none: the client is always the TCP peer
 //	redis_url         none: the volatile in-memory store
 //	pubsub_partitions 16 (shard channels per announcement channel on a Redis Cluster)
+//	redis_wait_replicas 0: claims and events are acknowledged once the Redis master holds them
+//	redis_wait_timeout  200ms (how long a claim or event waits for redis_wait_replicas replicas)
 //	viewer_secret     none: generated once and kept in the store
 //	receipt_ttl       168h (7 days)
 //	receipt_key_rotate 24h

@@ -1,22 +1,27 @@
 package config
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // envOverride is one DROPWIRE_* variable and the setting it overrides.
 type envOverride struct {
 	name, path string
 	field      func(*Config) *string
+	number     func(*Config) *int // a whole-number setting, instead of field
 }
 
 var envOverrides = []envOverride{
-	{"DROPWIRE_LISTEN", "listen", func(c *Config) *string { return &c.Listen }},
-	{"DROPWIRE_PUBLIC_URL", "public_url", func(c *Config) *string { return &c.PublicURL }},
-	{"DROPWIRE_REDIS_URL", "redis_url", func(c *Config) *string { return &c.RedisURL }},
-	{"DROPWIRE_KEY_PREFIX", "key_prefix", func(c *Config) *string { return &c.KeyPrefix }},
-	{"DROPWIRE_ADMIN_TOKEN", "admin_token", func(c *Config) *string { return &c.AdminToken }},
-	{"DROPWIRE_LOG_LEVEL", "log_level", func(c *Config) *string { return &c.LogLevel }},
-	{"DROPWIRE_LOG_FORMAT", "log_format", func(c *Config) *string { return &c.LogFormat }},
-	{"DROPWIRE_METRICS_LISTEN", "metrics_listen", func(c *Config) *string { return &c.MetricsListen }},
+	{name: "DROPWIRE_LISTEN", path: "listen", field: func(c *Config) *string { return &c.Listen }},
+	{name: "DROPWIRE_PUBLIC_URL", path: "public_url", field: func(c *Config) *string { return &c.PublicURL }},
+	{name: "DROPWIRE_REDIS_URL", path: "redis_url", field: func(c *Config) *string { return &c.RedisURL }},
+	{name: "DROPWIRE_KEY_PREFIX", path: "key_prefix", field: func(c *Config) *string { return &c.KeyPrefix }},
+	{name: "DROPWIRE_ADMIN_TOKEN", path: "admin_token", field: func(c *Config) *string { return &c.AdminToken }},
+	{name: "DROPWIRE_LOG_LEVEL", path: "log_level", field: func(c *Config) *string { return &c.LogLevel }},
+	{name: "DROPWIRE_LOG_FORMAT", path: "log_format", field: func(c *Config) *string { return &c.LogFormat }},
+	{name: "DROPWIRE_METRICS_LISTEN", path: "metrics_listen", field: func(c *Config) *string { return &c.MetricsListen }},
+	{name: "DROPWIRE_REDIS_WAIT_REPLICAS", path: "redis_wait_replicas", number: func(c *Config) *int { return &c.RedisWaitReplicas }},
 }
 
 // EnvVars lists the DROPWIRE_* variables ApplyEnv reads, for help texts.
@@ -30,7 +35,8 @@ func EnvVars() []string {
 
 // ApplyEnv overrides process settings from DROPWIRE_LISTEN,
 // DROPWIRE_PUBLIC_URL, DROPWIRE_REDIS_URL, DROPWIRE_KEY_PREFIX,
-// DROPWIRE_ADMIN_TOKEN, DROPWIRE_LOG_LEVEL and DROPWIRE_LOG_FORMAT, read
+// DROPWIRE_ADMIN_TOKEN, DROPWIRE_LOG_LEVEL, DROPWIRE_LOG_FORMAT,
+// DROPWIRE_METRICS_LISTEN and DROPWIRE_REDIS_WAIT_REPLICAS, read
 // through env (os.LookupEnv in production). A variable that is unset or
 // empty changes nothing. The environment overrides the file; the command
 // applies its flags afterwards, so flags win.
@@ -44,13 +50,23 @@ func (c *Config) ApplyEnv(env func(string) (string, bool)) error {
 		return nil
 	}
 	var listen, publicURL bool
+	k := &checker{c: c}
 	for _, o := range envOverrides {
 		v, ok := env(o.name)
 		if !ok || v == "" {
 			continue
 		}
-		*o.field(c) = v
 		c.SetOrigin(o.path, "$"+o.name)
+		if o.number != nil {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				k.add(o.path, "must be a whole number, not %q", clip(v))
+				continue
+			}
+			*o.number(c) = n
+			continue
+		}
+		*o.field(c) = v
 		if o.path == "redis_url" {
 			c.SetRedisURL(v, "$"+o.name) // it names the Redis: a redis_cluster of the file goes
 		}
@@ -65,7 +81,6 @@ func (c *Config) ApplyEnv(env func(string) (string, bool)) error {
 		c.PublicURL = publicURLFor(c.Listen)
 		c.SetOrigin("public_url", "$DROPWIRE_LISTEN")
 	}
-	k := &checker{c: c}
 	k.process()
 	if len(k.problems) > 0 {
 		sortProblems(k.problems)

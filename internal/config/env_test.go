@@ -92,7 +92,30 @@ func TestSetOriginLocatesFlagProblems(t *testing.T) {
 }
 
 func TestEnvVars(t *testing.T) {
-	if got := len(EnvVars()); got != 8 {
+	if got := len(EnvVars()); got != 9 {
 		t.Errorf("EnvVars() has %d names", got)
+	}
+}
+
+// DROPWIRE_REDIS_WAIT_REPLICAS sets a number: read as one, refused (naming
+// the variable) when it is not one or out of range.
+func TestApplyEnvWaitReplicas(t *testing.T) {
+	c := mustParse(t, "redis_url: redis://127.0.0.1:6379/0\n"+base, nil)
+	if err := c.ApplyEnv(envOf(map[string]string{"DROPWIRE_REDIS_WAIT_REPLICAS": "2"})); err != nil {
+		t.Fatal(err)
+	}
+	if c.RedisWaitReplicas != 2 || c.RedisWaitTimeout.D() != DefaultRedisWaitTimeout {
+		t.Errorf("redis_wait_replicas %d, redis_wait_timeout %s", c.RedisWaitReplicas, c.RedisWaitTimeout.D())
+	}
+	for v, msg := range map[string]string{
+		"two": `must be a whole number, not "two"`,
+		"99":  "must be between 0 (no wait) and 16",
+	} {
+		c := mustParse(t, "redis_url: redis://127.0.0.1:6379/0\n"+base, nil)
+		ps := problems(t, c.ApplyEnv(envOf(map[string]string{"DROPWIRE_REDIS_WAIT_REPLICAS": v})))
+		want := Problem{File: "$DROPWIRE_REDIS_WAIT_REPLICAS", Path: "redis_wait_replicas", Msg: msg}
+		if len(ps) != 1 || ps[0] != want {
+			t.Errorf("%s: problems %v, want %+v", v, ps, want)
+		}
 	}
 }

@@ -10,12 +10,21 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Pub/sub partitions of a Redis Cluster (pubsub_partitions).
 const (
 	DefaultPubSubPartitions = 16
 	MaxPubSubPartitions     = 1024
+)
+
+// Waiting for Redis replicas (redis_wait_replicas, redis_wait_timeout).
+// The timeout is at most half the Redis read timeout (500 ms unless the
+// URL sets read_timeout), within which WAIT's reply is read.
+const (
+	DefaultRedisWaitTimeout = 200 * time.Millisecond
+	MaxRedisWaitReplicas    = 16
 )
 
 // Schemes of redis_url.
@@ -103,6 +112,13 @@ func (k *checker) redis() {
 	}
 	if c.PubSubPartitions < 1 || c.PubSubPartitions > MaxPubSubPartitions {
 		k.add("pubsub_partitions", "must be between 1 and %d", MaxPubSubPartitions)
+	}
+	if c.RedisWaitReplicas < 0 || c.RedisWaitReplicas > MaxRedisWaitReplicas {
+		k.add("redis_wait_replicas", "must be between 0 (no wait) and %d", MaxRedisWaitReplicas)
+	}
+	k.positive("redis_wait_timeout", c.RedisWaitTimeout)
+	if c.RedisWaitReplicas > 0 && !c.UsesRedis() {
+		k.add("redis_wait_replicas", "is set but no Redis is: add redis_url or redis_cluster")
 	}
 	if !c.UsesRedis() {
 		for _, s := range []struct {

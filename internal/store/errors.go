@@ -25,4 +25,10 @@ var (
 	// ErrNotInteger is returned when a value to increment is not an integer
 	// or the result would overflow.
 	ErrNotInteger = errors.New("store: not an integer or out of range")
+	// ErrNotReplicated is returned, together with ErrUnavailable, when a
+	// Replicated script ran but fewer replicas than RedisConfig.WaitReplicas
+	// acknowledged its writes in time: its effect is on the master and may
+	// or may not survive a failover, so it must not be acknowledged; a
+	// retry of an idempotent request finds it.
+	ErrNotReplicated = errors.New("store: not acknowledged by enough replicas")
 )

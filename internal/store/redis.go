@@ -33,6 +33,10 @@ const (
 	DefaultRedisPoolTimeout = time.Second
 	DefaultRedisMaxRetries  = 1
 	DefaultRedisDialRetries = 1
+	// DefaultRedisWaitTimeout is how long a Replicated script waits for
+	// its replicas (RedisConfig.WaitTimeout): a replica in sync answers
+	// within a round trip; one that needs longer is failing.
+	DefaultRedisWaitTimeout = 200 * time.Millisecond
 )
 
 // RedisConfig configures a Redis store: one Redis, or a Redis Cluster.
@@ -94,6 +98,17 @@ type RedisConfig struct {
 	// tracing; it must be quick and safe for concurrent use.
 	OnRun func(s *Script, keys []string)
 
+	// WaitReplicas, when above zero, is how many replicas must hold the
+	// writes of a Replicated script before Run returns its reply: after
+	// the script, on the same connection to the master that ran it, the
+	// store sends WAIT WaitReplicas WaitTimeout. A master with fewer
+	// replicas in sync answers every such script with ErrNotReplicated.
+	WaitReplicas int
+	// WaitTimeout bounds that WAIT (default DefaultRedisWaitTimeout). It
+	// must be under half the read timeout: the WAIT's reply is read
+	// within it.
+	WaitTimeout time.Duration
+
 	// Pipelines is how many pipelines of concurrent script runs may be in
 	// flight at once (default 1); -1 sends every script on its own. One is
 	// the fastest under load: the scripts that arrive while a pipeline is
@@ -119,6 +134,7 @@ const MaxPubSubPartitions = 1024
 type Redis struct {
 	c          redis.UniversalClient
 	cluster    *redis.ClusterClient // nil on one Redis
+	single     *redis.Client        // nil on a cluster
 	partitions int                  // shard channels per channel on a cluster
 	batch      *batcher             // nil: scripts are sent one by one
 	prefix     string
@@ -127,6 +143,8 @@ type Redis struct {
 	dropped    atomic.Uint64
 	unsent     atomic.Uint64 // announcements of scripts that could not be sent
 	onRun      func(s *Script, keys []string)
+	waitN      int           // RedisConfig.WaitReplicas
+	waitFor    time.Duration // RedisConfig.WaitTimeout
 
 	mu     sync.Mutex
 	closed bool
@@ -140,7 +158,7 @@ var _ Store = (*Redis)(nil)
 func NewRedis(cfg RedisConfig) (*Redis, error) {
 	if cfg.PoolSize < 0 || cfg.MinIdleConns < 0 || cfg.SubscriptionBuffer < 0 || cfg.DialRetries < 0 || cfg.MaxRetries < -1 ||
 		cfg.DialTimeout < 0 || cfg.ReadTimeout < 0 || cfg.WriteTimeout < 0 || cfg.PoolTimeout < 0 || cfg.HealthCheck < 0 ||
-		cfg.PubSubPartitions < 0 {
+		cfg.PubSubPartitions < 0 || cfg.WaitReplicas < 0 || cfg.WaitTimeout < 0 {
 		return nil, fmt.Errorf("%w: negative redis setting", ErrInvalid)
 	}
 	if cfg.PubSubPartitions > MaxPubSubPartitions {
@@ -155,7 +173,12 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 	if cfg.PubSubPartitions == 0 {
 		cfg.PubSubPartitions = DefaultPubSubPartitions
 	}
+	if cfg.WaitTimeout == 0 {
+		cfg.WaitTimeout = DefaultRedisWaitTimeout
+	}
 	r := &Redis{
+		waitN:      cfg.WaitReplicas,
+		waitFor:    cfg.WaitTimeout,
 		prefix:     cfg.Prefix,
 		partitions: cfg.PubSubPartitions,
 		bufSize:    cfg.SubscriptionBuffer,
@@ -168,6 +191,9 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := r.checkWait(opt.ReadTimeout); err != nil {
+			return nil, err
+		}
 		r.cluster = redis.NewClusterClient(opt)
 		r.c = r.cluster
 	} else {
@@ -175,13 +201,20 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.c = redis.NewClient(opt)
+		if err := r.checkWait(opt.ReadTimeout); err != nil {
+			return nil, err
+		}
+		r.single = redis.NewClient(opt)
+		r.c = r.single
 	}
 	switch {
 	case cfg.Pipelines == 0:
 		r.batch = newBatcher(r.c, 1)
 	case cfg.Pipelines > 0:
 		r.batch = newBatcher(r.c, cfg.Pipelines)
+	}
+	if r.batch != nil && r.waitN > 0 {
+		r.batch.replicated = r.runReplicated
 	}
 	return r, nil
 }
@@ -425,9 +458,15 @@ func (r *Redis) Run(ctx context.Context, s *Script, keys []string, args ...any) 
 	}
 	body := s.body(r.cluster != nil)
 	var v any
-	if r.batch != nil {
-		v, err = r.batch.run(ctx, body.sha, body.lua, full, wire)
-	} else {
+	replicated := s.replicated && r.waitN > 0
+	switch {
+	case r.batch != nil:
+		v, err = r.batch.run(ctx, body.sha, body.lua, full, wire, replicated)
+	case replicated:
+		c := &batchCall{ctx: ctx, sha: body.sha, lua: body.lua, keys: full, args: wire, replicated: true}
+		r.runReplicated(ctx, []*batchCall{c})
+		v, err = c.val, c.err
+	default:
 		v, err = r.c.EvalSha(ctx, body.sha, full, wire...).Result()
 		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 			v, err = r.c.Eval(ctx, body.lua, full, wire...).Result()

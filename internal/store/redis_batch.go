@@ -20,6 +20,9 @@ const maxBatch = 128
 type batcher struct {
 	c redis.UniversalClient // on a cluster, a pipeline goes to each master it touches
 	n int                   // pipelines that may be out at once
+	// replicated, when set, runs the calls of Replicated scripts (see
+	// Redis.runReplicated) and sets their results.
+	replicated func(ctx context.Context, calls []*batchCall)
 
 	mu       sync.Mutex
 	inflight int
@@ -34,9 +37,11 @@ type batchCall struct {
 	lua  string
 	keys []string
 	args []any
-	done chan struct{}
-	val  any
-	err  error
+	// replicated: answered only once enough replicas hold the writes.
+	replicated bool
+	done       chan struct{}
+	val        any
+	err        error
 }
 
 // newBatcher returns a batcher with at most n pipelines out at once.
@@ -60,8 +65,8 @@ func (b *batcher) close() {
 }
 
 // run sends one EVALSHA (falling back to EVAL) and waits for its reply.
-func (b *batcher) run(ctx context.Context, sha, lua string, keys []string, args []any) (any, error) {
-	c := &batchCall{ctx: ctx, sha: sha, lua: lua, keys: keys, args: args}
+func (b *batcher) run(ctx context.Context, sha, lua string, keys []string, args []any, replicated bool) (any, error) {
+	c := &batchCall{ctx: ctx, sha: sha, lua: lua, keys: keys, args: args, replicated: replicated}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -151,11 +156,24 @@ func (b *batcher) exec(batch []*batchCall) {
 		return
 	}
 	ctx := context.WithoutCancel(live[0].ctx)
+	if len(live) == 1 && live[0].done == nil {
+		ctx = live[0].ctx // a direct call: its caller is the one waiting
+	}
+	if b.replicated != nil {
+		var rest []*batchCall
+		live, rest = splitReplicated(live)
+		if len(rest) > 0 {
+			b.replicated(ctx, rest)
+			for _, c := range rest {
+				c.finish()
+			}
+		}
+		if len(live) == 0 {
+			return
+		}
+	}
 	if len(live) == 1 {
 		c := live[0]
-		if c.done == nil {
-			ctx = c.ctx // a direct call: its caller is the one waiting
-		}
 		c.val, c.err = b.c.EvalSha(ctx, c.sha, c.keys, c.args...).Result()
 		b.finish(ctx, c)
 		return
@@ -186,4 +204,17 @@ func (c *batchCall) finish() {
 	if c.done != nil {
 		close(c.done)
 	}
+}
+
+// splitReplicated returns the calls of batch that are not replicated, then
+// those that are.
+func splitReplicated(batch []*batchCall) (plain, replicated []*batchCall) {
+	for _, c := range batch {
+		if c.replicated {
+			replicated = append(replicated, c)
+		} else {
+			plain = append(plain, c)
+		}
+	}
+	return plain, replicated
 }

@@ -179,6 +179,13 @@ func clusterOptions(cfg RedisConfig) (*redis.ClusterOptions, error) {
 	if cfg.MaxRetries != 0 {
 		opt.MaxRedirects = cfg.MaxRetries
 	}
+	// Every command goes to the master of its slot, even with read_only
+	// in the URL: a replica may not yet hold a claim the master
+	// acknowledged, and the claim path reads what it just wrote. After a
+	// failover the client learns the new master from the MOVED replies
+	// and the errors of the dead one (it reloads the slot map), and the
+	// replicated scripts reload it too (see runReplicated).
+	opt.ReadOnly, opt.RouteByLatency, opt.RouteRandomly = false, false, false
 	t := timeouts{&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.PoolTimeout, &opt.MinRetryBackoff, &opt.MaxRetryBackoff}
 	t.apply(cfg)
 	applyAuth(cfg, &opt.Username, &opt.Password, &opt.TLSConfig)

@@ -41,7 +41,21 @@ type Script struct {
 
 	single, cluster scriptBody // set by NewScript
 	file            string     // where NewScript was called
+	replicated      bool       // see Replicated
 }
+
+// Replicated marks s as a script whose outcome is acknowledged to someone
+// outside (a claim's 201, a webhook's 202), and returns s. With
+// RedisConfig.WaitReplicas, Run answers for such a script only once that
+// many replicas of its master hold its writes (Redis's WAIT); otherwise
+// it fails with ErrNotReplicated. Call it where the script is declared.
+func (s *Script) Replicated() *Script {
+	s.replicated = true
+	return s
+}
+
+// IsReplicated reports whether s was marked Replicated.
+func (s *Script) IsReplicated() bool { return s.replicated }
 
 // scriptBody is the Lua a store sends and its SHA-1, as EVALSHA wants it.
 type scriptBody struct{ lua, sha string }

@@ -34,9 +34,26 @@ func StartPrivateCluster(t testing.TB, masters int, args ...string) *PrivateClus
 // node's own (e.g. its TLS port), given its plain port.
 func StartPrivateClusterWith(t testing.TB, masters int, args func(port int) []string) *PrivateCluster {
 	t.Helper()
+	return startCluster(t, masters, 0, args)
+}
+
+// StartReplicatedCluster starts a private cluster of masters masters
+// (at least 3, as Redis Cluster wants), each with replicas replicas
+// (masters × (1 + replicas) processes), for a test that kills a master and
+// watches a replica take over. Extra arguments go to every node; a
+// "--cluster-node-timeout" among them replaces the default 2000 ms, and is
+// how long the others wait before they fail a dead master over.
+func StartReplicatedCluster(t testing.TB, masters, replicas int, args ...string) *PrivateCluster {
+	t.Helper()
+	return startCluster(t, masters, replicas, func(int) []string { return args })
+}
+
+// startCluster starts masters × (1 + replicas) nodes and joins them.
+func startCluster(t testing.TB, masters, replicas int, args func(port int) []string) *PrivateCluster {
+	t.Helper()
 	c := &PrivateCluster{t: t}
 	var addrs []string
-	for range masters {
+	for range masters * (1 + replicas) {
 		port := clusterPort(t)
 		dir := t.TempDir()
 		s := &RedisServer{t: t, port: port, dir: dir, args: append([]string{"--cluster-enabled", "yes",
@@ -48,7 +65,11 @@ func StartPrivateClusterWith(t testing.TB, masters int, args func(port int) []st
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "redis-cli", append(append([]string{"--cluster", "create"}, addrs...), "--cluster-yes")...).CombinedOutput()
+	create := append(append([]string{"--cluster", "create"}, addrs...), "--cluster-yes")
+	if replicas > 0 {
+		create = append(create, "--cluster-replicas", fmt.Sprint(replicas))
+	}
+	out, err := exec.CommandContext(ctx, "redis-cli", create...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("storetest: redis-cli --cluster create: %v\n%s", err, out)
 	}
@@ -56,7 +77,7 @@ func StartPrivateClusterWith(t testing.TB, masters int, args func(port int) []st
 		cl := n.Client(t)
 		for {
 			info, err := cl.ClusterInfo(ctx).Result()
-			if err == nil && strings.Contains(info, "cluster_state:ok") {
+			if err == nil && strings.Contains(info, "cluster_state:ok") && (replicas == 0 || n.replicasInSync(ctx, cl)) {
 				break
 			}
 			if ctx.Err() != nil {
@@ -176,4 +197,99 @@ func (c *PrivateCluster) MoveSlot(slot int, dst *RedisServer) {
 	for _, n := range append([]*RedisServer{dst, src}, c.Nodes...) {
 		must(n.Client(c.t).Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", dstID).Err())
 	}
+}
+
+// replicasInSync reports whether a node that is a master has a replica
+// online, and a node that is a replica has its link to its master up.
+func (s *RedisServer) replicasInSync(ctx context.Context, cl *redis.Client) bool {
+	info, err := cl.Info(ctx, "replication").Result()
+	if err != nil {
+		return false
+	}
+	if strings.Contains(info, "role:master") {
+		return strings.Contains(info, "connected_slaves:") && !strings.Contains(info, "connected_slaves:0") &&
+			strings.Contains(info, "state=online")
+	}
+	return strings.Contains(info, "master_link_status:up")
+}
+
+// Alive reports whether the server's process is running.
+func (s *RedisServer) Alive() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd != nil
+}
+
+// Addr is the server's host:port.
+func (s *RedisServer) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
+
+// WaitOwnerChange waits, up to timeout, until a running node other than
+// old serves slot and every running node says cluster_state:ok: the
+// failover of a killed master is done. It returns the new master.
+func (c *PrivateCluster) WaitOwnerChange(slot int, old *RedisServer, timeout time.Duration) *RedisServer {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if owner := c.liveOwner(slot); owner != nil && owner != old && c.allOK() {
+			return owner
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("storetest: slot %d still not failed over after %s", slot, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// liveOwner is the master of slot as the running nodes see it, or nil.
+func (c *PrivateCluster) liveOwner(slot int) *RedisServer {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	for _, n := range c.Nodes {
+		if !n.Alive() {
+			continue
+		}
+		cl := redis.NewClient(&redis.Options{Addr: n.Addr(), MaxRetries: -1})
+		shards, err := cl.ClusterShards(ctx).Result()
+		_ = cl.Close()
+		if err != nil {
+			continue
+		}
+		for _, sh := range shards {
+			for _, r := range sh.Slots {
+				if int64(slot) < r.Start || int64(slot) > r.End {
+					continue
+				}
+				for _, m := range sh.Nodes {
+					if m.Role != "master" || m.Health != "online" {
+						continue
+					}
+					for _, s := range c.Nodes {
+						if int64(s.port) == m.Port && s.Alive() {
+							return s
+						}
+					}
+				}
+			}
+		}
+		return nil
+	}
+	return nil
+}
+
+// allOK reports whether every running node says cluster_state:ok.
+func (c *PrivateCluster) allOK() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	for _, n := range c.Nodes {
+		if !n.Alive() {
+			continue
+		}
+		cl := redis.NewClient(&redis.Options{Addr: n.Addr(), MaxRetries: -1})
+		info, err := cl.ClusterInfo(ctx).Result()
+		_ = cl.Close()
+		if err != nil || !strings.Contains(info, "cluster_state:ok") {
+			return false
+		}
+	}
+	return true
 }
