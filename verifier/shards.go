@@ -177,7 +177,13 @@ type shardClaim struct {
 	closed    *RegionClosedError
 	viewerTTL time.Duration
 	claimTTL  time.Duration
+	tries     int  // rounds that found no stock but units in flight
+	retry     bool // a retry writing the claim its first attempt reserved
 }
+
+// inflightTries bounds the rounds a claim waits for units in flight
+// (about a second in all) before it answers "sold out".
+const inflightTries = 50
 
 // claimSharded runs a claim on a drop of shards > 1 (see the top of this
 // file).
@@ -191,7 +197,7 @@ func (c *Claims) claimSharded(ctx context.Context, sc shardClaim) (ClaimResult, 
 			xfer, field, req.Viewer}
 		args = append(args, shardLines(d, sc.lines, sc.eligible, home)...)
 		raw, err := c.st.Run(ctx, reserveScript, []string{ShardKey(d.ID, home, "stock"), ShardKey(d.ID, home, "v", req.Viewer),
-			ShardKey(d.ID, home, "resv"), ShardKey(d.ID, home, "xin")}, args...)
+			ShardKey(d.ID, home, "resv"), ShardKey(d.ID, home, "xin"), ShardKey(d.ID, home, "xout")}, args...)
 		if err != nil {
 			var se *store.ScriptError
 			if errors.As(err, &se) {
@@ -212,32 +218,51 @@ func (c *Claims) claimSharded(ctx context.Context, sc shardClaim) (ClaimResult, 
 	if err != nil {
 		return ClaimResult{}, err
 	}
-	left := int64(0) // stock seen on the shards asked, for the answer "sold out"
-	if kind, _ := a[0].(string); kind == "empty" {
+	// Stock seen on the shards asked, and units in flight there: claims
+	// between their steps, or units moving (maybe back) between shards.
+	var left, inflight int64
+	if kind, _ := a[0].(string); kind == "empty" && len(a) == 3 {
 		left, _ = a[1].(int64)
+		inflight, _ = a[2].(int64)
 		var donor int
 		var xfer, field string
 		for k := 1; k < n && field == ""; k++ {
 			donor = (home + k) % n
 			xfer = newClaimID(d.ID)
 			args := append([]any{xfer, sc.now.UnixMilli(), home}, shardLines(d, sc.lines, sc.eligible, donor)...)
-			raw, err := c.st.Run(ctx, takeScript, []string{ShardKey(d.ID, donor, "stock"), ShardKey(d.ID, donor, "xout")}, args...)
+			raw, err := c.st.Run(ctx, takeScript, []string{ShardKey(d.ID, donor, "stock"), ShardKey(d.ID, donor, "xout"),
+				ShardKey(d.ID, donor, "resv")}, args...)
 			if err != nil {
 				return ClaimResult{}, fmt.Errorf("verifier: claim on %s: %w", d.ID, err)
 			}
 			t, _ := raw.([]any)
-			if len(t) != 2 {
+			if len(t) != 3 {
 				return ClaimResult{}, fmt.Errorf("verifier: unexpected take reply %v", raw)
 			}
 			field, _ = t[0].(string)
 			if field == "" {
 				l, _ := t[1].(int64)
-				left += l
+				f, _ := t[2].(int64)
+				left, inflight = left+l, inflight+f
 			}
 		}
 		if field == "" {
 			if left > 0 && sc.closed != nil {
 				return ClaimResult{}, sc.closed // what is left is in regions not open now
+			}
+			if left == 0 && inflight > 0 && sc.tries < inflightTries {
+				// Units in flight may yet come back: "sold out" is said
+				// only of a drop whose every unit is claimed, or held by
+				// a claim that stopped (reconciled later).
+				sc.tries++
+				t := time.NewTimer(time.Duration(min(sc.tries, 10)) * 2 * time.Millisecond)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return ClaimResult{}, ctx.Err()
+				case <-t.C:
+				}
+				return c.claimSharded(ctx, sc)
 			}
 			if left == 0 && c.reconcileDue(d.ID, sc.now) {
 				if freed, err := c.Reconcile(ctx, d, sc.now); err == nil && freed > 0 {
@@ -317,6 +342,11 @@ func (c *Claims) commit(ctx context.Context, sc shardClaim, home int, id, field 
 				c.log.Debug().Err(err).Str("drop", d.ID).Msg("claims: reservation not cleared; reconciling will")
 			}
 			res, err := c.claimed(ctx, d, raw)
+			if err == nil && !res.Created && !sc.retry {
+				// A retry of this attempt wrote its claim first (see
+				// rollForward): still this attempt's creation.
+				res.Created = true
+			}
 			if err == nil && res.Created {
 				res.Claim.Viewer, res.Claim.Device = req.Viewer, req.Device
 				c.setLineGauge(d, l)
@@ -367,11 +397,8 @@ func (c *Claims) rollForward(ctx context.Context, sc shardClaim, home int, id st
 	if len(f) < 2 {
 		return ClaimResult{}, fmt.Errorf("verifier: claim on %s: bad reservation %q", d.ID, v)
 	}
-	res, err := c.commit(ctx, sc, home, id, f[1])
-	if err == nil {
-		res.Created = false
-	}
-	return res, err
+	sc.retry = true
+	return c.commit(ctx, sc, home, id, f[1])
 }
 
 // Reconcile settles the reservations and transfers of a sharded drop

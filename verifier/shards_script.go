@@ -26,14 +26,15 @@ import (
 //
 // KEYS: 1 shard stock hash, 2 shard viewer hash, 3 shard reservations
 // ("<claim id>" → "<ms>\t<field>\t<viewer>\t<idempotency key>"), 4 shard
-// transfers in ("<transfer id>" → "in" | "void").
+// transfers in ("<transfer id>" → "in" | "void"), 5 shard transfers out.
 // ARGV: 1 per_viewer, 2 idempotency key, 3 claim id, 4 now ms, 5 viewer
 // ttl ms, 6 transfer id ("": none), 7 credited field, 8 viewer, 9 L,
 // then L triples.
 //
 // Returns {"reserved", field, line left, shard left}, {"existing", id}
-// or {"empty", shard left}; error replies "already_claimed:<id>",
-// "transfer_void".
+// or {"empty", shard left, units in flight (reserved for claims not yet
+// settled, or moved out and not yet settled)}; error replies
+// "already_claimed:<id>", "transfer_void".
 var reserveScript = store.NewScript("claim-reserve", `
 local vh = KEYS[2]
 if ARGV[2] ~= '' then
@@ -65,7 +66,9 @@ for i = 0, nlines - 1 do
     if not chosen and ARGV[b + 2] == '1' then chosen = b end
   end
 end
-if not chosen then return {'empty', total} end
+if not chosen then
+  return {'empty', total, redis.call('HLEN', KEYS[3]) + redis.call('HLEN', KEYS[5])}
+end
 local field = ARGV[chosen]
 local left = redis.call('HINCRBY', KEYS[1], field, -1)
 local id = ARGV[3]
@@ -101,7 +104,7 @@ return {'reserved', field, left, total - 1}
 	}
 	total, chosen := pickLine(tx, keys[0], argv[9:9+3*nlines])
 	if chosen == "" {
-		return []any{"empty", total}, nil
+		return []any{"empty", total, tx.HLen(keys[2]) + tx.HLen(keys[4])}, nil
 	}
 	left := tx.HIncrBy(keys[0], chosen, -1)
 	id := argv[2]
@@ -121,9 +124,10 @@ return {'reserved', field, left, total - 1}
 // comes back (see Claims.Reconcile).
 //
 // KEYS: 1 shard stock hash, 2 shard transfers out ("<transfer id>" →
-// "<ms>\t<field>\t<home shard>"). ARGV: 1 transfer id, 2 now ms, 3 home
-// shard, 4 L, then L triples. Returns {field, shard left}; field "" when
-// the shard has no eligible unit.
+// "<ms>\t<field>\t<home shard>"), 3 shard reservations. ARGV: 1 transfer
+// id, 2 now ms, 3 home shard, 4 L, then L triples. Returns {field, shard
+// left, units in flight (as reserveScript)}; field "" when the shard has
+// no eligible unit.
 var takeScript = store.NewScript("stock-take", `
 local nlines = tonumber(ARGV[4])
 for i = 0, nlines - 1 do
@@ -138,21 +142,21 @@ for i = 0, nlines - 1 do
     if not chosen and ARGV[b + 2] == '1' then chosen = b end
   end
 end
-if not chosen then return {'', total} end
+if not chosen then return {'', total, redis.call('HLEN', KEYS[2]) + redis.call('HLEN', KEYS[3])} end
 redis.call('HINCRBY', KEYS[1], ARGV[chosen], -1)
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. '\t' .. ARGV[chosen] .. '\t' .. ARGV[3])
-return {ARGV[chosen], total - 1}
+return {ARGV[chosen], total - 1, 0}
 `, func(tx store.Tx, keys, argv []string) (any, error) {
 	nlines := int(num(argv[3]))
 	lines := argv[4 : 4+3*nlines]
 	initShare(tx, keys[0], lines)
 	total, chosen := pickLine(tx, keys[0], lines)
 	if chosen == "" {
-		return []any{"", total}, nil
+		return []any{"", total, tx.HLen(keys[1]) + tx.HLen(keys[2])}, nil
 	}
 	tx.HIncrBy(keys[0], chosen, -1)
 	tx.HSet(keys[1], argv[0], argv[1]+"\t"+chosen+"\t"+argv[2])
-	return []any{chosen, total - 1}, nil
+	return []any{chosen, total - 1, int64(0)}, nil
 })
 
 // giveBackScript returns a transferred unit to its donor, once: only
