@@ -68,6 +68,9 @@ func TestShardedClaimRush(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = sub.Close() })
 		e.open(t, d.ID)
+		if p, err := e.claims.Preview(ctx, "open-"+d.ID); err != nil || p.Left != 12 || p.Total != 12 || p.SoldOut {
+			t.Fatalf("claim page before the rush: %d of %d, sold out %v, %v; want 12 of 12", p.Left, p.Total, p.SoldOut, err)
+		}
 
 		viewers := append(viewersOn("v0", 0, 4, 40), viewersOn("v1", 1, 4, 10)...)
 		type outcome struct {
@@ -166,6 +169,10 @@ func TestShardedClaimRush(t *testing.T) {
 		}
 		if at, err := st.HGet(ctx, store.DropKey(d.ID, "state"), "sold_out_at"); err != nil || at == "" {
 			t.Errorf("sold_out_at = %q, %v; want set", at, err)
+		}
+		e.claims.previews.forgetAll()
+		if p, err := e.claims.Preview(ctx, "open-"+d.ID); err != nil || p.Left != 0 || p.Total != 12 || !p.SoldOut || p.SoldOutAt.IsZero() {
+			t.Errorf("claim page after the rush: %d of %d, sold out %v at %v, %v; want 0 of 12, sold out", p.Left, p.Total, p.SoldOut, p.SoldOutAt, err)
 		}
 
 		// Twelve claims announced, the last one alone with nothing left.
