@@ -93,7 +93,11 @@ type creatorHub struct {
 
 	mu     sync.Mutex
 	conns  map[*conn]struct{}
-	loaded bool
+	// watched is when the creator's overlays on this replica last went
+	// from none to some: a frame only measures capture → overlay for a
+	// moment that opened while an overlay was already connected.
+	watched time.Time
+	loaded  bool
 	drops  map[string]*dropView
 	state  *State // last state sent; nil before the first
 	seq    int64
@@ -589,7 +593,7 @@ func (h *Hub) publishLocked(ctx context.Context, c *creatorHub, now time.Time) {
 		cn.send(f)
 	}
 	if st.Status == StatusOpen && st.QR != nil {
-		h.recordFrame(c.drops[st.Drop.ID], now)
+		h.recordFrame(c, c.drops[st.Drop.ID], now)
 	}
 }
 
@@ -603,8 +607,18 @@ const frameTTL = 72 * time.Hour
 
 // recordFrame notes the first frame of v's opening moment, once per hub,
 // in the background: the next change need not wait for the round trip.
-func (h *Hub) recordFrame(v *dropView, now time.Time) {
-	if v == nil || v.st.Moment == "" || v.framed == v.st.Moment || !h.goroutine() {
+// Only a moment that opened while c had an overlay connected counts: the
+// first frame to an overlay that connects later measures when it
+// connected, not how fast the moment reached the stream.
+func (h *Hub) recordFrame(c *creatorHub, v *dropView, now time.Time) {
+	if v == nil || v.st.Moment == "" || v.framed == v.st.Moment {
+		return
+	}
+	if c.watched.IsZero() || c.watched.After(v.st.OpenedAt) {
+		v.framed = v.st.Moment // this hub never measures this moment
+		return
+	}
+	if !h.goroutine() {
 		return
 	}
 	v.framed = v.st.Moment
@@ -842,6 +856,9 @@ func (h *Hub) attach(c *creatorHub, cn *conn) error {
 	}
 	h.wg.Add(2) // cn's reader and writer
 	h.mu.Unlock()
+	if len(c.conns) == 0 {
+		c.watched = h.cfg.Now()
+	}
 	c.conns[cn] = struct{}{}
 	h.metrics.connected.WithLabelValues(c.id).Inc()
 	if !c.loaded {
@@ -868,7 +885,7 @@ func (h *Hub) detach(c *creatorHub, cn *conn) {
 	}
 	if len(c.conns) == 0 {
 		c.stopTimers()
-		c.loaded, c.drops, c.state = false, nil, nil
+		c.loaded, c.drops, c.state, c.watched = false, nil, nil, time.Time{}
 	}
 	c.mu.Unlock()
 }
