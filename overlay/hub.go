@@ -91,17 +91,17 @@ type Hub struct {
 type creatorHub struct {
 	id string
 
-	mu     sync.Mutex
-	conns  map[*conn]struct{}
+	mu    sync.Mutex
+	conns map[*conn]struct{}
 	// watched is when the creator's overlays on this replica last went
 	// from none to some: a frame only measures capture → overlay for a
 	// moment that opened while an overlay was already connected.
 	watched time.Time
 	loaded  bool
-	drops  map[string]*dropView
-	state  *State // last state sent; nil before the first
-	seq    int64
-	timer  *time.Timer
+	drops   map[string]*dropView
+	state   *State // last state sent; nil before the first
+	seq     int64
+	timer   *time.Timer
 	// prepare encodes the next code of the drop on screen ahead of its
 	// rotation; replaced whenever the state is built.
 	prepare *time.Timer
