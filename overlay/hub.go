@@ -78,6 +78,9 @@ type Hub struct {
 	creators map[string]*creatorHub
 	wg       sync.WaitGroup // every goroutine the hub started or admitted
 
+	// keep is how long an ended drop stays in the live index: the longest
+	// a creator's closing message may show.
+	keep      time.Duration
 	live      *liveIndex
 	qrs       *qrCache
 	qrEncodes atomic.Int64 // QR codes encoded by this process
@@ -100,8 +103,10 @@ type creatorHub struct {
 	loaded  bool
 	drops   map[string]*dropView
 	state   *State // last state sent; nil before the first
-	seq     int64
-	timer   *time.Timer
+	// settings are the creator's overlay settings, read with the view.
+	settings Settings
+	seq      int64
+	timer    *time.Timer
 	// prepare encodes the next code of the drop on screen ahead of its
 	// rotation; replaced whenever the state is built.
 	prepare *time.Timer
@@ -155,6 +160,7 @@ func NewHub(cfg HubConfig) (*Hub, error) {
 		pubURL:       strings.TrimRight(cfg.PublicURL, "/"),
 		creators:     make(map[string]*creatorHub),
 		live:         newLiveIndex(),
+		keep:         max(cfg.Linger, MaxMessageSeconds*time.Second),
 		shutdownDone: make(chan struct{}),
 	}
 	h.qrs = newQRCache(func() {
@@ -337,6 +343,10 @@ func (h *Hub) changed(payloads ...string) {
 		if a.Kind == verifier.AnnouncedClaimState {
 			continue
 		}
+		if a.Kind == verifier.AnnouncedSettings {
+			h.settingsChanged(ctx, a.Creator)
+			continue
+		}
 		d, err := h.cfg.Drops.Drop(ctx, a.Drop)
 		if err != nil {
 			// A drop this replica does not know yet (the resync reads
@@ -350,7 +360,7 @@ func (h *Hub) changed(payloads ...string) {
 		// the drops noted so.
 		switch {
 		case a.Kind == verifier.AnnouncedOpen && !a.ClosesAt.IsZero():
-			h.live.mark(d.Creator, d.ID, a.ClosesAt.Add(h.cfg.Linger))
+			h.live.mark(d.Creator, d.ID, a.ClosesAt.Add(h.keep))
 		case a.Kind == verifier.AnnouncedClaim:
 			h.live.touch(d.Creator, d.ID)
 		default:
@@ -392,6 +402,29 @@ func (h *Hub) forget(ctx context.Context, drop string) {
 		}
 		c.mu.Unlock()
 	}
+}
+
+// settingsChanged reads creator's overlay settings again and sends its
+// overlays on this replica the state with them, if any are connected.
+func (h *Hub) settingsChanged(ctx context.Context, creator string) {
+	h.mu.Lock()
+	c := h.creators[creator]
+	h.mu.Unlock()
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.loaded || len(c.conns) == 0 {
+		return // read with the view when someone connects
+	}
+	set, err := ReadSettings(ctx, h.cfg.Store, creator)
+	if err != nil {
+		h.log.Warn().Err(err).Str("creator", creator).Msg("overlay: cannot read overlay settings; the resync retries")
+		return
+	}
+	c.settings = set
+	h.publishLocked(ctx, c, h.cfg.Now())
 }
 
 // applyAll applies a creator's announcements in order and then sends its
@@ -529,6 +562,13 @@ func (h *Hub) refreshLocked(ctx context.Context, c *creatorHub, reload string) b
 	}
 	now := h.cfg.Now()
 	if !c.loaded {
+		set, err := ReadSettings(ctx, h.cfg.Store, c.id)
+		if err != nil {
+			h.log.Warn().Err(err).Str("creator", c.id).Msg("overlay: cannot read overlay settings; keeping what is shown")
+			h.schedule(c, now.Add(time.Second))
+			return false
+		}
+		c.settings = set
 		live := h.live.of(c.id, now)
 		drops := make(map[string]*dropView, len(live))
 		for _, id := range live {
@@ -546,7 +586,7 @@ func (h *Hub) refreshLocked(ctx context.Context, c *creatorHub, reload string) b
 				h.schedule(c, now.Add(time.Second))
 				return false
 			}
-			until := showsUntil(v.st, h.cfg.Linger)
+			until := showsUntil(v.st, c.settings.linger(h.cfg.Linger))
 			if until.IsZero() || !now.Before(until) {
 				h.live.remove(c.id, id)
 				continue
@@ -682,8 +722,9 @@ func readStock(ctx context.Context, st store.Store, drop string) (int64, bool, e
 func (h *Hub) build(ctx context.Context, c *creatorHub, now time.Time) (*State, time.Time) {
 	var open, ending *dropView
 	var endingAt time.Time
+	linger := c.settings.linger(h.cfg.Linger)
 	for id, v := range c.drops {
-		if until := showsUntil(v.st, h.cfg.Linger); until.IsZero() || !now.Before(until) {
+		if until := showsUntil(v.st, linger); until.IsZero() || !now.Before(until) {
 			delete(c.drops, id)
 			h.live.remove(c.id, id)
 			continue
@@ -695,11 +736,11 @@ func (h *Hub) build(ctx context.Context, c *creatorHub, now time.Time) (*State, 
 			}
 			continue
 		}
-		if !end.IsZero() && now.Before(end.Add(h.cfg.Linger)) && (ending == nil || end.After(endingAt)) {
+		if !end.IsZero() && now.Before(end.Add(linger)) && (ending == nil || end.After(endingAt)) {
 			ending, endingAt = v, end
 		}
 	}
-	st := &State{V: ProtocolVersion, Type: "state", ServerTime: Time{now}, Status: StatusIdle}
+	st := &State{V: ProtocolVersion, Type: "state", ServerTime: Time{now}, Status: StatusIdle, Settings: c.settings.wire()}
 	switch {
 	case open != nil:
 		d := open.drop
@@ -741,7 +782,7 @@ func (h *Hub) build(ctx context.Context, c *creatorHub, now time.Time) (*State, 
 		st.Drop = &DropInfo{ID: d.ID, Title: d.Title, OpenedAt: Time{ending.st.OpenedAt}}
 		st.ClosesAt = &closes
 		st.Stock = &Stock{Left: ending.left, Total: ending.total}
-		next := endingAt.Add(h.cfg.Linger)
+		next := endingAt.Add(linger)
 		// A sold-out drop still closes; show "closed" is not needed, but
 		// its window end is a change worth a rebuild.
 		return st, next

@@ -51,6 +51,9 @@ type State struct {
 	ClosesAt   *Time     `json:"closes_at"`
 	Stock      *Stock    `json:"stock"`
 	QR         *QR       `json:"qr"`
+	// Settings are the creator's overlay settings, only the fields that
+	// differ from their defaults; absent when none does.
+	Settings json.RawMessage `json:"settings,omitempty"`
 }
 
 // DropInfo describes the drop an overlay shows.
@@ -82,7 +85,8 @@ type QR struct {
 // aside), so that a rebuild that changes nothing sends nothing.
 func (s *State) same(o *State) bool {
 	if s.Status != o.Status || (s.Drop == nil) != (o.Drop == nil) || (s.QR == nil) != (o.QR == nil) ||
-		(s.Stock == nil) != (o.Stock == nil) || (s.ClosesAt == nil) != (o.ClosesAt == nil) {
+		(s.Stock == nil) != (o.Stock == nil) || (s.ClosesAt == nil) != (o.ClosesAt == nil) ||
+		!bytes.Equal(s.Settings, o.Settings) {
 		return false
 	}
 	if s.Drop != nil && *s.Drop != *o.Drop {
