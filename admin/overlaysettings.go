@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/dropwire/dropwire/internal/config"
 	"github.com/dropwire/dropwire/internal/problem"
@@ -17,6 +18,34 @@ type OverlaySettingsView struct {
 	Creator  string           `json:"creator"`
 	Settings overlay.Settings `json:"settings"`
 	Limits   SettingsLimits   `json:"limits"`
+	// Sample is what the dashboard's preview shows: a made-up open drop
+	// with a QR of the same version as a real claim URL's. It is never
+	// sent to an overlay.
+	Sample *PreviewSample `json:"sample,omitempty"`
+}
+
+// PreviewSample is the drop the dashboard's preview shows.
+type PreviewSample struct {
+	Drop  overlay.DropInfo `json:"drop"`
+	Stock overlay.Stock    `json:"stock"`
+	QR    struct {
+		Size    int    `json:"size"`
+		Modules string `json:"modules"`
+	} `json:"qr"`
+}
+
+// sampleTitle wraps to two lines on the default card: the preview shows
+// how a long title is cut.
+const sampleTitle = "Limited edition holographic sticker pack, signed by the artist"
+
+func (a *Admin) previewSample() *PreviewSample {
+	p := &PreviewSample{Drop: overlay.DropInfo{ID: "sample", Title: sampleTitle}, Stock: overlay.Stock{Left: 42, Total: 50}}
+	size, modules, err := overlay.QRModules(strings.TrimRight(a.cfg.Config.PublicURL, "/") + "/c/PREVIEW0PREVIEW")
+	if err != nil {
+		return nil
+	}
+	p.QR.Size, p.QR.Modules = size, modules
+	return p
 }
 
 // SettingsLimits are the allowed ranges of overlay settings.
@@ -54,7 +83,9 @@ func (a *Admin) getOverlaySettings(w http.ResponseWriter, r *http.Request) {
 		a.storeProblem(w, "could not read the overlay settings", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a.settingsView(creator, s))
+	v := a.settingsView(creator, s)
+	v.Sample = a.previewSample()
+	writeJSON(w, http.StatusOK, v)
 }
 
 // putOverlaySettings serves PUT /v1/admin/creators/{creator}/overlay-settings:
