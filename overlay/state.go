@@ -89,7 +89,9 @@ func (s *State) same(o *State) bool {
 		!bytes.Equal(s.Settings, o.Settings) {
 		return false
 	}
-	if s.Drop != nil && *s.Drop != *o.Drop {
+	// Times compare with Equal: one read back from the store and one taken
+	// from an announcement differ in representation, not in instant.
+	if s.Drop != nil && (s.Drop.ID != o.Drop.ID || s.Drop.Title != o.Drop.Title || !s.Drop.OpenedAt.Equal(o.Drop.OpenedAt.Time)) {
 		return false
 	}
 	if s.Stock != nil && *s.Stock != *o.Stock {
