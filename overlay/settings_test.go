@@ -1,8 +1,12 @@
 package overlay
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
+	"time"
+
+	"github.com/dropwire/dropwire/internal/store/storetest"
 )
 
 // Normalize keeps what differs from the defaults, in one spelling, so the
@@ -51,4 +55,31 @@ func FuzzSettingsNormalize(f *testing.F) {
 			t.Fatalf("normalizing %q again: %+v %v, was %+v", in, s, err, once)
 		}
 	})
+}
+
+// A creator's settings ride the state message, and their message time
+// replaces the server's: with a server default of an hour, a closing
+// message set to 1 s gives way to idle.
+func TestHubAppliesSettings(t *testing.T) {
+	st := storetest.Memory(t)
+	e := newEnv(t, st, func(c *HubConfig) { c.Linger = time.Hour }, testDrop("a"))
+	c := e.dial(t)
+	if s := c.next(); s.Status != StatusIdle || s.Settings != nil {
+		t.Fatalf("first state %+v", s)
+	}
+	if _, err := SaveSettings(context.Background(), st, "ava", Settings{Position: "tl", ClosedText: "See you next time", MessageSeconds: 1}); err != nil {
+		t.Fatal(err)
+	}
+	s := c.next()
+	var got Settings
+	if err := json.Unmarshal(s.Settings, &got); err != nil || got != (Settings{Position: "tl", ClosedText: "See you next time", MessageSeconds: 1}) {
+		t.Fatalf("settings frame %s: %+v %v", s.Settings, got, err)
+	}
+	e.trigger(t, "a", "evt-1")
+	c.until(func(s State) bool { return s.Status == StatusOpen })
+	e.close(t, "a", "evt-2")
+	c.until(func(s State) bool { return s.Status == StatusClosed })
+	if s := c.next(); s.Status != StatusIdle || s.Settings == nil {
+		t.Fatalf("after the closing message: %+v", s)
+	}
 }
