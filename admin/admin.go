@@ -164,6 +164,8 @@ func (a *Admin) Routes() map[string]http.Handler {
 		"GET /v1/admin/creators":                               a.guard(a.listCreators),
 		"POST /v1/admin/creators/{creator}/overlay-key/rotate": a.guard(a.rotateKey),
 		"GET /v1/admin/overview":                               a.guard(a.overview),
+		"GET /v1/admin/creators/{creator}/overlay-settings":    a.guard(a.getOverlaySettings),
+		"PUT /v1/admin/creators/{creator}/overlay-settings":    a.guard(a.putOverlaySettings),
 	}
 	for p, h := range a.campaignRoutes() {
 		routes[p] = h

@@ -65,7 +65,9 @@ type MomentLag struct {
 	OpenedBy string    `json:"opened_by"`
 	Channel  string    `json:"channel"`
 	// FrameLatencyMS is capture (the opening report's arrival) to the first
-	// overlay frame showing the drop open; null until the overlay records it.
+	// overlay frame showing the drop open; null unless an overlay was
+	// connected when the moment opened (one that connects later would
+	// measure when it connected, not the moment's way to the stream).
 	FrameLatencyMS *int64 `json:"frame_latency_ms"`
 	// Corroboration is the delay of later reports of the moment, by channel.
 	Corroboration []ChannelDelay `json:"corroboration"`
@@ -254,7 +256,7 @@ func (a *Admin) momentLag(ctx context.Context, drop string, st verifier.DropStat
 	v, err := a.st.Get(ctx, overlay.FrameKey(drop, st.Moment))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		missing = append(missing, "moment.frame_latency_ms: no overlay has shown this moment yet")
+		missing = append(missing, "moment.frame_latency_ms: no overlay was connected when this moment opened")
 	case err != nil:
 		return nil, nil, err
 	default:

@@ -98,7 +98,7 @@ func (s *Service) listen(ctx context.Context) {
 				}
 				a := verifier.ParseAnnouncement(string(m.Payload))
 				switch a.Kind {
-				case verifier.AnnouncedOpen:
+				case verifier.AnnouncedOpen, verifier.AnnouncedSettings:
 					continue
 				case verifier.AnnouncedClaim, verifier.AnnouncedClaimState:
 					s.heat(a.Drop) // more is likely to follow

@@ -42,6 +42,15 @@
 // Times (T) are Unix milliseconds, JSON numbers. drop, closes_at, stock
 // and qr are null when status is idle; qr is null unless status is open.
 //
+// A state message may also carry "settings": the creator's overlay
+// [Settings], only the fields that differ from their defaults (absent:
+// every default). It was added to protocol v2 without changing its other
+// fields, which a page that ignores it still reads; a change of settings
+// alone sends a new state message, so every overlay applies it at once.
+// Settings are stored per creator (SettingsKey) and announced on
+// [verifier.StateChannel] ("@settings <creator>"), the path drop changes
+// take; the periodic resync reads them again.
+//
 // qr is the claim QR, encoded here (error correction M) so that every
 // replica and every overlay shows the same symbol, and drawn by the page
 // from its modules: size is the symbol's side in modules (17 + 4 ×

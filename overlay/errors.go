@@ -12,6 +12,10 @@ var (
 	// ErrDropClosed is returned by [Codes.Resolve] for a code that belongs
 	// to a drop that has closed (window over or closed by its creator).
 	ErrDropClosed = errors.New("overlay: drop closed")
+	// ErrNotAnnounced is returned by [SaveSettings] when the settings are
+	// stored but their announcement was not sent: overlays apply them at
+	// their hub's next resync instead of at once.
+	ErrNotAnnounced = errors.New("overlay: settings stored, not announced")
 	// ErrClosed is returned when the Hub has been shut down.
 	ErrClosed = errors.New("overlay: hub shut down")
 )

@@ -78,6 +78,9 @@ type Hub struct {
 	creators map[string]*creatorHub
 	wg       sync.WaitGroup // every goroutine the hub started or admitted
 
+	// keep is how long an ended drop stays in the live index: the longest
+	// a creator's closing message may show.
+	keep      time.Duration
 	live      *liveIndex
 	qrs       *qrCache
 	qrEncodes atomic.Int64 // QR codes encoded by this process
@@ -91,13 +94,19 @@ type Hub struct {
 type creatorHub struct {
 	id string
 
-	mu     sync.Mutex
-	conns  map[*conn]struct{}
-	loaded bool
-	drops  map[string]*dropView
-	state  *State // last state sent; nil before the first
-	seq    int64
-	timer  *time.Timer
+	mu    sync.Mutex
+	conns map[*conn]struct{}
+	// watched is when the creator's overlays on this replica last went
+	// from none to some: a frame only measures capture → overlay for a
+	// moment that opened while an overlay was already connected.
+	watched time.Time
+	loaded  bool
+	drops   map[string]*dropView
+	state   *State // last state sent; nil before the first
+	// settings are the creator's overlay settings, read with the view.
+	settings Settings
+	seq      int64
+	timer    *time.Timer
 	// prepare encodes the next code of the drop on screen ahead of its
 	// rotation; replaced whenever the state is built.
 	prepare *time.Timer
@@ -153,6 +162,7 @@ func NewHub(cfg HubConfig) (*Hub, error) {
 		pubURL:       strings.TrimRight(cfg.PublicURL, "/"),
 		creators:     make(map[string]*creatorHub),
 		live:         newLiveIndex(),
+		keep:         max(cfg.Linger, MaxMessageSeconds*time.Second),
 		shutdownDone: make(chan struct{}),
 	}
 	h.qrs = newQRCache(func() {
@@ -356,6 +366,10 @@ func (h *Hub) changed(payloads ...string) {
 		if a.Kind == verifier.AnnouncedClaimState {
 			continue
 		}
+		if a.Kind == verifier.AnnouncedSettings {
+			h.settingsChanged(ctx, a.Creator)
+			continue
+		}
 		d, err := h.cfg.Drops.Drop(ctx, a.Drop)
 		if err != nil {
 			// A drop this replica does not know yet (the resync reads
@@ -369,7 +383,7 @@ func (h *Hub) changed(payloads ...string) {
 		// the drops noted so.
 		switch {
 		case a.Kind == verifier.AnnouncedOpen && !a.ClosesAt.IsZero():
-			h.live.mark(d.Creator, d.ID, a.ClosesAt.Add(h.cfg.Linger))
+			h.live.mark(d.Creator, d.ID, a.ClosesAt.Add(h.keep))
 		case a.Kind == verifier.AnnouncedClaim:
 			h.live.touch(d.Creator, d.ID)
 		default:
@@ -411,6 +425,29 @@ func (h *Hub) forget(ctx context.Context, drop string) {
 		}
 		c.mu.Unlock()
 	}
+}
+
+// settingsChanged reads creator's overlay settings again and sends its
+// overlays on this replica the state with them, if any are connected.
+func (h *Hub) settingsChanged(ctx context.Context, creator string) {
+	h.mu.Lock()
+	c := h.creators[creator]
+	h.mu.Unlock()
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.loaded || len(c.conns) == 0 {
+		return // read with the view when someone connects
+	}
+	set, err := ReadSettings(ctx, h.cfg.Store, creator)
+	if err != nil {
+		h.log.Warn().Err(err).Str("creator", creator).Msg("overlay: cannot read overlay settings; the resync retries")
+		return
+	}
+	c.settings = set
+	h.publishLocked(ctx, c, h.cfg.Now())
 }
 
 // applyAll applies a creator's announcements in order and then sends its
@@ -551,6 +588,13 @@ func (h *Hub) refreshLocked(ctx context.Context, c *creatorHub, reload string) b
 	}
 	now := h.cfg.Now()
 	if !c.loaded {
+		set, err := ReadSettings(ctx, h.cfg.Store, c.id)
+		if err != nil {
+			h.log.Warn().Err(err).Str("creator", c.id).Msg("overlay: cannot read overlay settings; keeping what is shown")
+			h.schedule(c, now.Add(time.Second))
+			return false
+		}
+		c.settings = set
 		live := h.live.of(c.id, now)
 		drops := make(map[string]*dropView, len(live))
 		for _, id := range live {
@@ -568,7 +612,7 @@ func (h *Hub) refreshLocked(ctx context.Context, c *creatorHub, reload string) b
 				h.schedule(c, now.Add(time.Second))
 				return false
 			}
-			until := showsUntil(v.st, h.cfg.Linger)
+			until := showsUntil(v.st, c.settings.linger(h.cfg.Linger))
 			if until.IsZero() || !now.Before(until) {
 				h.live.remove(c.id, id)
 				continue
@@ -631,8 +675,8 @@ const frameTTL = 72 * time.Hour
 // recordShown records, in the background, what a frame showing v open
 // needs kept: its claim code as issued (Codes.Record), which a scan needs
 // only once the code has rotated out, and the first frame of its opening
-// moment, once per hub. The next change need not wait for the round
-// trips. A failed code record is retried a second later by a rebuild.
+// moment, once per hub, if it opened while c had an overlay connected.
+// The next change need not wait for the round trips. A failed code record is retried a second later by a rebuild.
 // c.mu is held.
 func (h *Hub) recordShown(c *creatorHub, v *dropView, now time.Time) {
 	if v == nil {
@@ -640,6 +684,13 @@ func (h *Hub) recordShown(c *creatorHub, v *dropView, now time.Time) {
 	}
 	code := !v.recording && !h.cfg.Codes.Recorded(v.drop, now)
 	frame := v.st.Moment != "" && v.framed != v.st.Moment
+	if frame && (c.watched.IsZero() || c.watched.After(v.st.OpenedAt)) {
+		// Only a moment that opened while c had an overlay connected
+		// counts: the first frame to an overlay that connects later
+		// measures when it connected, not how fast the moment reached
+		// the stream.
+		v.framed, frame = v.st.Moment, false
+	}
 	if (!code && !frame) || !h.goroutine() {
 		return
 	}
@@ -722,8 +773,9 @@ func readStock(ctx context.Context, st store.Store, d *config.Drop) (int64, bool
 func (h *Hub) build(ctx context.Context, c *creatorHub, now time.Time) (*State, time.Time) {
 	var open, ending *dropView
 	var endingAt time.Time
+	linger := c.settings.linger(h.cfg.Linger)
 	for id, v := range c.drops {
-		if until := showsUntil(v.st, h.cfg.Linger); until.IsZero() || !now.Before(until) {
+		if until := showsUntil(v.st, linger); until.IsZero() || !now.Before(until) {
 			delete(c.drops, id)
 			h.live.remove(c.id, id)
 			continue
@@ -735,11 +787,11 @@ func (h *Hub) build(ctx context.Context, c *creatorHub, now time.Time) (*State, 
 			}
 			continue
 		}
-		if !end.IsZero() && now.Before(end.Add(h.cfg.Linger)) && (ending == nil || end.After(endingAt)) {
+		if !end.IsZero() && now.Before(end.Add(linger)) && (ending == nil || end.After(endingAt)) {
 			ending, endingAt = v, end
 		}
 	}
-	st := &State{V: ProtocolVersion, Type: "state", ServerTime: Time{now}, Status: StatusIdle}
+	st := &State{V: ProtocolVersion, Type: "state", ServerTime: Time{now}, Status: StatusIdle, Settings: c.settings.wire()}
 	switch {
 	case open != nil:
 		d := open.drop
@@ -778,7 +830,7 @@ func (h *Hub) build(ctx context.Context, c *creatorHub, now time.Time) (*State, 
 		st.Drop = &DropInfo{ID: d.ID, Title: d.Title, OpenedAt: Time{ending.st.OpenedAt}}
 		st.ClosesAt = &closes
 		st.Stock = &Stock{Left: ending.left, Total: ending.total}
-		next := endingAt.Add(h.cfg.Linger)
+		next := endingAt.Add(linger)
 		// A sold-out drop still closes; show "closed" is not needed, but
 		// its window end is a change worth a rebuild.
 		return st, next
@@ -893,6 +945,9 @@ func (h *Hub) attach(c *creatorHub, cn *conn) error {
 	}
 	h.wg.Add(2) // cn's reader and writer
 	h.mu.Unlock()
+	if len(c.conns) == 0 {
+		c.watched = h.cfg.Now()
+	}
 	c.conns[cn] = struct{}{}
 	h.metrics.connected.WithLabelValues(c.id).Inc()
 	if !c.loaded {
@@ -919,7 +974,7 @@ func (h *Hub) detach(c *creatorHub, cn *conn) {
 	}
 	if len(c.conns) == 0 {
 		c.stopTimers()
-		c.loaded, c.drops, c.state = false, nil, nil
+		c.loaded, c.drops, c.state, c.watched = false, nil, nil, time.Time{}
 	}
 	c.mu.Unlock()
 }

@@ -204,7 +204,7 @@ func (h *Hub) survey(drops []*config.Drop) bool {
 			h.log.Warn().Err(err).Msg("overlay: cannot survey drop states; retrying at the next resync")
 			return false
 		}
-		if until := showsUntil(st, h.cfg.Linger); !until.IsZero() && now.Before(until) {
+		if until := showsUntil(st, h.keep); !until.IsZero() && now.Before(until) {
 			h.live.extend(d.Creator, d.ID, until)
 		}
 		h.live.mu.Lock()
@@ -320,7 +320,7 @@ func (h *Hub) settleUnknown(unknown map[string][]string) {
 			if err != nil {
 				return // the next resync tries again
 			}
-			if until := showsUntil(st, h.cfg.Linger); !until.IsZero() && now.Before(until) {
+			if until := showsUntil(st, h.keep); !until.IsZero() && now.Before(until) {
 				h.live.mark(creator, id, until)
 			} else {
 				h.live.remove(creator, id)

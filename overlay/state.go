@@ -51,6 +51,9 @@ type State struct {
 	ClosesAt   *Time     `json:"closes_at"`
 	Stock      *Stock    `json:"stock"`
 	QR         *QR       `json:"qr"`
+	// Settings are the creator's overlay settings, only the fields that
+	// differ from their defaults; absent when none does.
+	Settings json.RawMessage `json:"settings,omitempty"`
 }
 
 // DropInfo describes the drop an overlay shows.
@@ -82,10 +85,13 @@ type QR struct {
 // aside), so that a rebuild that changes nothing sends nothing.
 func (s *State) same(o *State) bool {
 	if s.Status != o.Status || (s.Drop == nil) != (o.Drop == nil) || (s.QR == nil) != (o.QR == nil) ||
-		(s.Stock == nil) != (o.Stock == nil) || (s.ClosesAt == nil) != (o.ClosesAt == nil) {
+		(s.Stock == nil) != (o.Stock == nil) || (s.ClosesAt == nil) != (o.ClosesAt == nil) ||
+		!bytes.Equal(s.Settings, o.Settings) {
 		return false
 	}
-	if s.Drop != nil && *s.Drop != *o.Drop {
+	// Times compare with Equal: one read back from the store and one taken
+	// from an announcement differ in representation, not in instant.
+	if s.Drop != nil && (s.Drop.ID != o.Drop.ID || s.Drop.Title != o.Drop.Title || !s.Drop.OpenedAt.Equal(o.Drop.OpenedAt.Time)) {
 		return false
 	}
 	if s.Stock != nil && *s.Stock != *o.Stock {

@@ -14,8 +14,12 @@ import (
 //	"<drop> <seq> open <opened_at> <closes_at> <left> <moment>"  the opening
 //	                                                       (ms; left -1: no claim has touched the stock)
 //	"<drop> <seq> claim <state>"                           a claim moved on
+//	"@settings <creator>"                                  a creator's overlay settings changed
+//
+// '@' starts no id, so a settings announcement is never taken for a drop's.
 type Announcement struct {
 	Drop     string
+	Creator  string // AnnouncedSettings only
 	Kind     AnnouncementKind
 	Seq      int64 // set for AnnouncedClaim and AnnouncedOpen
 	Left     int64 // stock left: AnnouncedClaim, AnnouncedOpen (-1: untouched)
@@ -33,12 +37,25 @@ const (
 	AnnouncedClaim                              // a claim took stock; Left is what remains
 	AnnouncedOpen                               // the drop opened; the whole new state
 	AnnouncedClaimState                         // a claim moved on; the drop did not change
+	AnnouncedSettings                           // a creator's overlay settings changed; Drop is empty
 )
+
+// settingsPrefix starts a settings announcement.
+const settingsPrefix = "@settings "
+
+// SettingsAnnouncement is the StateChannel message saying that creator's
+// overlay settings changed. It rides the drop-state channel so that every
+// overlay hub, on every replica, applies it through the path it already
+// follows.
+func SettingsAnnouncement(creator string) string { return settingsPrefix + creator }
 
 // ParseAnnouncement parses a StateChannel message. Anything it does not
 // recognise in full is AnnouncedChange, which asks readers to read the
 // drop: never wrong, only slower.
 func ParseAnnouncement(payload string) Announcement {
+	if c, ok := strings.CutPrefix(payload, settingsPrefix); ok {
+		return Announcement{Kind: AnnouncedSettings, Creator: c}
+	}
 	f := strings.SplitN(payload, " ", 7)
 	a := Announcement{Drop: f[0], Kind: AnnouncedChange}
 	num := func(i int) (int64, bool) {

@@ -21,6 +21,7 @@ func TestParseAnnouncement(t *testing.T) {
 		{"d1 2 open 1000 5000 3", Announcement{Drop: "d1", Kind: AnnouncedChange}},
 		{"d1", Announcement{Drop: "d1", Kind: AnnouncedChange}},
 		{"", Announcement{Kind: AnnouncedChange}},
+		{SettingsAnnouncement("ava"), Announcement{Kind: AnnouncedSettings, Creator: "ava"}},
 	} {
 		if got := ParseAnnouncement(tc.in); got != tc.want {
 			t.Errorf("ParseAnnouncement(%q) = %+v, want %+v", tc.in, got, tc.want)

@@ -3,7 +3,12 @@
 // its modules, which this page draws). Vanilla ES2020 for Chromium 103+ (OBS's browser);
 // no build step, no dependency. The server sends the whole state on
 // connect and on every change; the page never counts down from when a
-// message arrived, but from closes_at and server_time.
+// message arrived, but from closes_at and server_time. The creator's
+// overlay settings come with the state ("settings"); URL parameters
+// override them for this one overlay.
+//
+// With ?preview=1 the page opens no socket: the dashboard that frames it
+// posts it a sample state and unsaved settings (same origin only).
 (function () {
   "use strict";
 
@@ -12,7 +17,7 @@
   var creator = decodeURIComponent(parts[parts.length - 1] || parts[parts.length - 2] || "");
   var key = params.get("key") || "";
   var debug = params.get("debug") === "1";
-  var onlyLive = params.get("onlylive") === "1";
+  var preview = params.get("preview") === "1";
 
   var BACKOFF_MIN = 1000;
   var BACKOFF_MAX = 15000;
@@ -20,28 +25,94 @@
   var STALE_QR = 15000; // a QR this long past rotates_at is not drawn
   var QUIET = 4; // the white margin around the QR, in modules
   var SVGNS = "http://www.w3.org/2000/svg";
+  var ELLIPSIS = "\u2026";
 
   var root = document.getElementById("dw-overlay");
   var el = {
     title: document.getElementById("dw-title"),
     qr: document.getElementById("dw-qr"),
+    cta: document.getElementById("dw-cta"),
     countdown: document.getElementById("dw-countdown"),
     stock: document.getElementById("dw-stock"),
     message: document.getElementById("dw-message"),
     debug: document.getElementById("dw-debug")
   };
 
-  var pos = params.get("pos");
-  if (["tl", "tr", "bl", "br"].indexOf(pos) < 0) pos = "br";
-  root.classList.remove("dw-pos-br");
-  root.classList.add("dw-pos-" + pos);
-  var size = parseInt(params.get("size") || "", 10);
-  if (size >= 64 && size <= 2000) root.style.setProperty("--dw-size", size + "px");
+  // Settings: the defaults, then the creator's (from the server), then
+  // this URL's overrides. overlay/settings.go has the same defaults.
+  var DEFAULTS = {
+    position: "br", x: "", y: "", qr_size: 280, theme: "dark", brand: "", title_lines: 2,
+    call_to_action: "Scan to claim", hide_countdown: false, hide_stock: false,
+    sold_out_text: "Sold out", closed_text: "Drop closed", only_live: false
+  };
+  var COORD = /^\d+(\.\d+)?(px|%)$/;
+  var overrides = {};
+  (function () {
+    var p = params.get("pos");
+    if (["tl", "tr", "bl", "br"].indexOf(p) >= 0) overrides.position = p;
+    var x = params.get("x"), y = params.get("y");
+    if (COORD.test(x || "") && COORD.test(y || "")) { overrides.x = x; overrides.y = y; }
+    else if (p) { overrides.x = ""; overrides.y = ""; }
+    var size = parseInt(params.get("size") || "", 10);
+    if (size >= 64 && size <= 2000) overrides.qr_size = size;
+    var theme = params.get("theme");
+    if (theme === "dark" || theme === "light") overrides.theme = theme;
+    var brand = (params.get("brand") || "").replace(/^#/, "");
+    if (/^[0-9a-fA-F]{6}$/.test(brand)) overrides.brand = "#" + brand;
+    var lines = params.get("lines");
+    if (lines === "1" || lines === "2") overrides.title_lines = +lines;
+    if (params.has("cta")) overrides.call_to_action = params.get("cta").slice(0, 40);
+    var flag = function (name, field) {
+      var v = params.get(name);
+      if (v === "0") overrides[field] = true;
+      if (v === "1") overrides[field] = false;
+    };
+    flag("countdown", "hide_countdown");
+    flag("stock", "hide_stock");
+    if (params.get("onlylive") === "1") overrides.only_live = true;
+    if (params.get("onlylive") === "0") overrides.only_live = false;
+  })();
+  var settings = {}; // in effect
+  var applied = null; // the server settings last applied, as JSON
+
+  function applySettings(server) {
+    var seen = JSON.stringify(server || {});
+    if (seen === applied) return;
+    applied = seen;
+    var s = {};
+    [DEFAULTS, server || {}, overrides].forEach(function (src) {
+      for (var k in src) if (Object.prototype.hasOwnProperty.call(DEFAULTS, k)) s[k] = src[k];
+    });
+    settings = s;
+    var cl = root.classList;
+    ["tl", "tr", "bl", "br", "xy"].forEach(function (p) { cl.remove("dw-pos-" + p); });
+    if (s.x && s.y) {
+      cl.add("dw-pos-xy");
+      root.style.setProperty("--dw-x", s.x);
+      root.style.setProperty("--dw-y", s.y);
+    } else {
+      cl.add("dw-pos-" + (["tl", "tr", "bl", "br"].indexOf(s.position) >= 0 ? s.position : "br"));
+    }
+    root.style.setProperty("--dw-size", (s.qr_size || 280) + "px");
+    cl.toggle("dw-theme-light", s.theme === "light");
+    cl.toggle("dw-theme-dark", s.theme !== "light");
+    if (s.brand) root.style.setProperty("--dw-accent", s.brand);
+    else root.style.removeProperty("--dw-accent");
+    root.style.setProperty("--dw-lines", s.title_lines === 1 ? "1" : "2");
+    cl.toggle("dw-no-countdown", !!s.hide_countdown);
+    cl.toggle("dw-no-stock", !!s.hide_stock);
+    el.cta.textContent = s.call_to_action;
+    el.cta.hidden = !s.call_to_action;
+    fitted = "";
+    live = !s.only_live || preview || obsLive;
+  }
 
   var state = null; // last state message
   var offset = 0; // server clock minus local clock, ms
-  var live = !onlyLive;
+  var obsLive = !window.obsstudio; // outside OBS nothing tells: draw
+  var live = true;
   var drawn = ""; // the modules drawn in el.qr
+  var fitted = ""; // the title and settings el.title was fitted for
 
   function serverNow() { return Date.now() + offset; }
 
@@ -128,6 +199,33 @@
     return true;
   }
 
+  // fits reports whether the title shows whole: no line beyond the
+  // allowed ones, no word wider than the card.
+  function fits(t) {
+    return t.scrollHeight <= t.clientHeight + 1 && t.scrollWidth <= t.clientWidth + 1;
+  }
+
+  // fitTitle puts text in el.title on at most the allowed lines (CSS
+  // wraps it between words). What does not fit is cut between words, with
+  // an ellipsis after the last whole word; never inside a word. A single
+  // word wider than the card is set smaller instead.
+  function fitTitle(text) {
+    var t = el.title;
+    t.style.fontSize = "";
+    t.textContent = text;
+    if (fits(t)) return;
+    var words = text.split(/\s+/).filter(Boolean);
+    while (words.length > 1) {
+      words.pop();
+      t.textContent = words.join(" ") + ELLIPSIS;
+      if (fits(t)) return;
+    }
+    t.textContent = words.join("");
+    for (var scale = 0.9; scale >= 0.5 && !fits(t); scale -= 0.1) {
+      t.style.fontSize = Math.round(scale * 100) + "%";
+    }
+  }
+
   function setStatus(status) {
     ["idle", "open", "sold_out", "closed"].forEach(function (s) {
       root.classList.toggle("dw-status-" + s, s === status);
@@ -147,18 +245,26 @@
       if (!(closes > now) || !st.qr || now > rotates + STALE_QR || !drawQR(st.qr)) {
         status = "idle"; // window over, QR stale or unreadable: draw nothing rather than something wrong
       } else {
-        el.title.textContent = st.drop ? st.drop.title || st.drop.id : "";
         el.countdown.textContent = fmt(closes - now);
         el.stock.textContent = st.stock ? st.stock.left + " / " + st.stock.total + " left" : "";
       }
     } else if (status === "sold_out") {
-      el.message.textContent = "Sold out";
+      el.message.textContent = settings.sold_out_text;
     } else if (status === "closed") {
-      el.message.textContent = "Drop closed";
+      el.message.textContent = settings.closed_text;
     }
     if (!live) status = "idle";
     setStatus(status);
     root.classList.toggle("dw-hidden", status === "idle");
+    if (status === "open") {
+      // Measured while the card is on the canvas, so only now.
+      var title = st.drop ? st.drop.title || st.drop.id : "";
+      var want = title + "\n" + root.style.cssText + root.className.replace(/dw-status-\S+|dw-hidden/g, "");
+      if (want !== fitted) {
+        fitTitle(title);
+        fitted = want;
+      }
+    }
   }
 
   function setDebug(connected, text) {
@@ -211,6 +317,7 @@
       attempt = 0;
       if (typeof msg.server_time === "number") offset = msg.server_time - Date.now();
       state = msg;
+      applySettings(msg.settings);
       render();
     };
     sock.onclose = function () {
@@ -234,21 +341,36 @@
     setTimeout(connect, delay);
   }
 
-  // OBS: with ?onlylive=1, draw only while streaming.
+  // OBS: with only_live (setting, or ?onlylive=1), draw only while streaming.
   var obs = window.obsstudio;
-  if (onlyLive && obs) {
-    window.addEventListener("obsStreamingStarted", function () { live = true; render(); });
-    window.addEventListener("obsStreamingStopped", function () { live = false; render(); });
+  if (obs) {
+    window.addEventListener("obsStreamingStarted", function () { obsLive = true; live = true; render(); });
+    window.addEventListener("obsStreamingStopped", function () { obsLive = false; live = !settings.only_live || preview; render(); });
     if (typeof obs.getStatus === "function") {
       try {
-        obs.getStatus(function (s) { live = !!(s && s.streaming); render(); });
+        obs.getStatus(function (s) { obsLive = !!(s && s.streaming); live = obsLive || !settings.only_live || preview; render(); });
       } catch (e) { /* not permitted: wait for the events */ }
     }
-  } else if (onlyLive) {
-    live = true; // not in OBS: nothing tells us, so draw
   }
 
-  setInterval(render, 250);
+  applySettings(null);
+  window.setInterval(render, 250);
   render();
-  connect();
+  if (!preview) {
+    connect();
+    return;
+  }
+  // Preview: the framing dashboard (same origin only) sends
+  // {type: "dropwire-preview", state, settings}; nothing goes to or comes
+  // from the server.
+  window.addEventListener("message", function (ev) {
+    if (ev.origin !== location.origin || ev.source !== window.parent) return;
+    var m = ev.data;
+    if (!m || m.type !== "dropwire-preview" || !m.state || m.state.v !== 2) return;
+    if (typeof m.state.server_time === "number") offset = m.state.server_time - Date.now();
+    state = m.state;
+    applySettings(m.settings || null);
+    render();
+  });
+  if (window.parent !== window) window.parent.postMessage({ type: "dropwire-preview-ready" }, location.origin);
 })();
