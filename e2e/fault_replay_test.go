@@ -107,9 +107,20 @@ drops:
 			settledIDs[dl.ID] = true
 		}
 	}
-	for drop, want := range map[string]string{"plain": "forward_failed", "comp": "compensated"} {
-		// The compensation is given in the step that fails the claim;
-		// waitFor covers a dead letter listed a moment before it.
+	wantStates := map[string]string{"plain": "forward_failed", "comp": "compensated"}
+	// A claim's entry is dead-lettered a moment before the claim fails
+	// (and, with a policy, is compensated in that same step).
+	waitFor(t, 10*time.Second, "every dead-lettered claim failed", func() bool {
+		for drop, want := range wantStates {
+			for _, v := range readBack(t, base, claims[drop]) {
+				if v.State != want {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	for drop, want := range wantStates {
 		for id, v := range readBack(t, base, claims[drop]) {
 			if v.State != want {
 				t.Errorf("claim %s of %s is %s after the horizon, want %s (history %v)", id, drop, v.State, want, v.states())

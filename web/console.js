@@ -193,7 +193,11 @@
     show($("pc-actions"), open);
     show($("pc-ready-form"), c.status === "waiting");
     if (!same) { $("pc-d-note").textContent = ""; $("pc-slot").value = ""; $("pc-pin").value = ""; $("pc-reason").value = ""; }
-    if (!open) $("pc-d-note").textContent = c.status === "picked_up" ? "Picked up." : "This claim is closed" + (c.reason ? ": " + c.reason : ".");
+    // A closed claim says so, unless an action on it just said more (a
+    // sale recorded after the pickup).
+    if (!open && (!same || !$("pc-d-note").textContent)) {
+      $("pc-d-note").textContent = c.status === "picked_up" ? "Picked up." : "This claim is closed" + (c.reason ? ": " + c.reason : ".");
+    }
     show($("pc-detail"), true);
     if (!same) $("pc-detail").scrollIntoView({ block: "start" });
   }
@@ -211,6 +215,7 @@
     var attempt = function (n) {
       return call("POST", "/claims/" + encodeURIComponent(id) + "/events", body).then(function (r) {
         if (r.status === 202) {
+          findError("");
           if (type === "claim.sale") {
             $("pc-d-note").textContent = r.data.status === "recorded" ? "Sale recorded." : "This sale was recorded already.";
             $("pc-sale-amount").value = "";

@@ -267,9 +267,13 @@ func TestConsoleBrowserPickup(t *testing.T) {
 		document.querySelector('`+funnel+` .stat-picked b').textContent === "1"`)
 	dash.shot("console-6-dashboard.png")
 
-	// 7. A second viewer; the operator types the pickup code.
+	// 7. A second viewer, who scans the code on stream now (the first
+	// scan's may have rotated out by then); the operator types the pickup
+	// code.
+	overlay.do("overlay in front", bringToFront())
+	claimURL2 := browsertest.DecodeQR(t, overlay.shot("console-7-overlay.png"))
 	viewer2 := newTab(t, root, 390, 844, true)
-	claim2 := viewer2.claim(claimURL)
+	claim2 := viewer2.claim(claimURL2)
 	code2 := viewer2.str(`document.getElementById("dw-code").textContent`)
 	console.until("the second claim listed", `!!document.querySelector('#pc-list [data-claim="`+claim2+`"]')`)
 	console.do("type the code", chromedp.SendKeys("#pc-code", strings.ToLower(code2)), chromedp.Click("#pc-find"))
