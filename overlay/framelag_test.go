@@ -31,7 +31,18 @@ func TestFrameRecordedOnlyForWatchedMoments(t *testing.T) {
 	opened := time.Now()
 	late.until(func(s State) bool { return s.Status == StatusOpen && s.Drop.ID == "watched" })
 
-	// Shutdown waits for the background writes of the records.
+	// The record is written in the background once the frame has left.
+	var v string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var err error
+		if v, err = st.Get(ctx, FrameKey("watched", "m-evt-watched")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("frame of a watched moment not recorded: %v", err)
+		}
+	}
+	// Shutdown waits for every background write: none for "late".
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := e.hub.Shutdown(sctx); err != nil {
@@ -39,10 +50,6 @@ func TestFrameRecordedOnlyForWatchedMoments(t *testing.T) {
 	}
 	if v, err := st.Get(ctx, FrameKey("late", "m-evt-late")); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("frame of a moment no overlay watched recorded: %q %v", v, err)
-	}
-	v, err := st.Get(ctx, FrameKey("watched", "m-evt-watched"))
-	if err != nil {
-		t.Fatalf("frame of a watched moment not recorded: %v", err)
 	}
 	at, _ := strconv.ParseInt(v, 10, 64)
 	state, err := e.v.State(ctx, "watched")

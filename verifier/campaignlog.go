@@ -21,15 +21,15 @@ import (
 //	{c:<id>}:claims    claim id → CampaignClaim (JSON), rewritten on each change
 //	{c:<id>}:sales     sale id → CampaignSale (JSON); a repeated id changes nothing
 //	{c:<id>}:viewers   viewer key → ms of the viewer's first claim in the campaign
-//	{c:<id>}:returned  viewer key → ms of the viewer's first return at least
-//	                   ReturnAfter after that first claim
+//	{c:<id>}:returned  viewer key → ms of the viewer's first claim again, in
+//	                   any drop, within ReturnWithin of that first claim
 //
 // Viewer keys are the keyed hashes claims carry (Viewers.Hash, under the
 // viewer secret): no identity is stored in clear.
 
-// ReturnAfter is how long after a viewer's first claim a return counts
-// for D7 retention.
-const ReturnAfter = 7 * 24 * time.Hour
+// ReturnWithin is how long after a viewer's first claim in a campaign a
+// claim again (in any drop) counts for D7 retention.
+const ReturnWithin = 7 * 24 * time.Hour
 
 // CampaignKey returns the logical key of part of a campaign's log.
 func CampaignKey(campaign, part string) string { return "{c:" + campaign + "}:" + part }
@@ -108,10 +108,10 @@ func NewCampaignLog(cfg CampaignLogConfig) (*CampaignLog, error) {
 }
 
 // campaignClaimScript writes a claim's record and, for its viewer, the
-// first claim or a return.
+// first claim or a claim again within return-within of it.
 //
 // KEYS: 1 claims, 2 viewers, 3 returned. ARGV: 1 claim id, 2 record, 3
-// viewer key ("": none), 4 claim created ms, 5 return-after ms.
+// viewer key ("": none), 4 claim created ms, 5 return-within ms.
 var campaignClaimScript = store.NewScript("campaign-claim", `
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 if ARGV[3] ~= '' then
@@ -119,7 +119,7 @@ if ARGV[3] ~= '' then
   local first = tonumber(redis.call('HGET', KEYS[2], ARGV[3]) or '')
   if not first or at < first then
     redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
-  elseif at - first >= tonumber(ARGV[5]) then
+  elseif at > first and at - first <= tonumber(ARGV[5]) then
     redis.call('HSETNX', KEYS[3], ARGV[3], ARGV[4])
   end
 end
@@ -128,13 +128,13 @@ return 1
 	tx.HSet(keys[0], argv[0], argv[1])
 	if argv[2] != "" {
 		at, _ := strconv.ParseInt(argv[3], 10, 64)
-		after, _ := strconv.ParseInt(argv[4], 10, 64)
+		within, _ := strconv.ParseInt(argv[4], 10, 64)
 		s, ok := tx.HGet(keys[1], argv[2])
 		first, err := strconv.ParseInt(s, 10, 64)
 		switch {
 		case !ok || err != nil || at < first:
 			tx.HSet(keys[1], argv[2], argv[3])
-		case at-first >= after:
+		case at > first && at-first <= within:
 			if _, ok := tx.HGet(keys[2], argv[2]); !ok {
 				tx.HSet(keys[2], argv[2], argv[3])
 			}
@@ -143,21 +143,23 @@ return 1
 	return int64(1), nil
 })
 
-// campaignReturnScript records a viewer's return when it comes at least
-// return-after past the viewer's first claim. Returns 1 when counted.
+// campaignReturnScript records a viewer's claim again when it comes
+// after the viewer's first claim in the campaign and within return-within
+// of it. Returns 1 when counted.
 //
 // KEYS: 1 viewers, 2 returned. ARGV: 1 viewer key, 2 now ms, 3
-// return-after ms.
+// return-within ms.
 var campaignReturnScript = store.NewScript("campaign-return", `
 local first = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '')
-if not first or tonumber(ARGV[2]) - first < tonumber(ARGV[3]) then return 0 end
+local at = tonumber(ARGV[2])
+if not first or at <= first or at - first > tonumber(ARGV[3]) then return 0 end
 return redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2])
 `, func(tx store.Tx, keys, argv []string) (any, error) {
 	s, ok := tx.HGet(keys[0], argv[0])
 	first, err := strconv.ParseInt(s, 10, 64)
 	now, _ := strconv.ParseInt(argv[1], 10, 64)
-	after, _ := strconv.ParseInt(argv[2], 10, 64)
-	if !ok || err != nil || now-first < after {
+	within, _ := strconv.ParseInt(argv[2], 10, 64)
+	if !ok || err != nil || now <= first || now-first > within {
 		return int64(0), nil
 	}
 	if _, ok := tx.HGet(keys[1], argv[0]); ok {
@@ -218,34 +220,31 @@ func (l *CampaignLog) record(ctx context.Context, campaign string, cl *Claim) er
 	}
 	_, err = l.st.Run(ctx, campaignClaimScript,
 		[]string{CampaignKey(campaign, "claims"), CampaignKey(campaign, "viewers"), CampaignKey(campaign, "returned")},
-		cl.ID, string(js), cl.Viewer, rec.Created, ReturnAfter.Milliseconds())
+		cl.ID, string(js), cl.Viewer, rec.Created, ReturnWithin.Milliseconds())
 	return err
 }
 
-// ReturnHorizon bounds the campaigns a visit is checked against: those
-// that have started and ended less than this long ago.
-const ReturnHorizon = 30 * 24 * time.Hour
-
-// Returned records a visit of viewer (a viewer key) to /me or a claim
-// page: for each campaign of creator ("": any creator) that has started
-// and ended less than ReturnHorizon ago, and in which the viewer claimed
-// at least ReturnAfter ago, a return.
-func (l *CampaignLog) Returned(ctx context.Context, creator, viewer string) error {
+// Returned records, for D7 retention, that viewer (a viewer key) claimed
+// now in a drop outside campaign skip ("": none): a claim again for every
+// other campaign that has started, in which the viewer's first claim was
+// at most ReturnWithin ago. Claims within a campaign are counted by its
+// own record.
+func (l *CampaignLog) Returned(ctx context.Context, skip, viewer string) error {
 	if viewer == "" {
 		return nil
 	}
 	now := l.now()
 	for _, cp := range l.campaigns.All() {
-		if creator != "" && cp.Creator != creator {
+		if cp.ID == skip {
 			continue
 		}
 		s, err := cp.Schedule()
-		if err != nil || now.Before(s.Starts) || now.Sub(s.Ends) > ReturnHorizon {
-			continue
+		if err != nil || now.Before(s.Starts) || now.Sub(s.Ends) > ReturnWithin {
+			continue // no first claim in it can be ReturnWithin old
 		}
 		if _, err := l.st.Run(ctx, campaignReturnScript,
 			[]string{CampaignKey(cp.ID, "viewers"), CampaignKey(cp.ID, "returned")},
-			viewer, now.UnixMilli(), ReturnAfter.Milliseconds()); err != nil {
+			viewer, now.UnixMilli(), ReturnWithin.Milliseconds()); err != nil {
 			return err
 		}
 	}

@@ -11,9 +11,9 @@ import (
 	"github.com/dropwire/dropwire/internal/store/storetest"
 )
 
-// The campaign log counts a claimant's claim 7 days after the first as a
-// return, a visit 7 days after as a return, an earlier visit not, and a
-// sale once per id.
+// The campaign log counts, for D7 retention, a claimant who claims again
+// within 7 days of the first claim, in the campaign or in any other drop,
+// and not one who claims again later; and a sale once per id.
 func TestCampaignLogRecords(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st store.Store) {
 		ctx := context.Background()
@@ -38,19 +38,27 @@ func TestCampaignLogRecords(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Claim(ctx, ClaimRequest{Code: "open-" + d1.ID, Viewer: "vB"}); err != nil {
-			t.Fatal(err)
+		for _, v := range []string{"vB", "vC", "vD"} {
+			if _, err := c.Claim(ctx, ClaimRequest{Code: "open-" + d1.ID, Viewer: v}); err != nil {
+				t.Fatal(err)
+			}
 		}
 		log := c.CampaignLog()
-		now = start.Add(time.Hour + 6*24*time.Hour)
-		if err := log.Returned(ctx, "ava", "vB"); err != nil { // day 6: not yet
+		at := func(d time.Duration) { now = start.Add(time.Hour + d) }
+		at(2 * 24 * time.Hour) // vA claims again in the campaign: counted
+		if _, err := c.Claim(ctx, ClaimRequest{Code: "open-" + d2.ID, Viewer: "vA"}); err != nil {
 			t.Fatal(err)
 		}
-		now = start.Add(time.Hour + 8*24*time.Hour)
-		if _, err := c.Claim(ctx, ClaimRequest{Code: "open-" + d2.ID, Viewer: "vA"}); err != nil { // claims again, day 8
+		at(7 * 24 * time.Hour) // vB claims a drop of no campaign, 7 days on: counted
+		if err := log.Returned(ctx, "", "vB"); err != nil {
 			t.Fatal(err)
 		}
-		if err := log.Returned(ctx, "zed", "vB"); err != nil { // another creator's page
+		at(7*24*time.Hour + time.Minute) // vC, a minute later: too late
+		if err := log.Returned(ctx, "", "vC"); err != nil {
+			t.Fatal(err)
+		}
+		at(9 * 24 * time.Hour) // vD claims again in the campaign on day 9: too late
+		if _, err := c.Claim(ctx, ClaimRequest{Code: "open-" + d2.ID, Viewer: "vD"}); err != nil {
 			t.Fatal(err)
 		}
 		sale := Sale{ID: "s1", Node: first.Claim.Node, Claim: first.Claim.ID, Amount: "9.99", Currency: "USD", At: now}
@@ -64,11 +72,13 @@ func TestCampaignLogRecords(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(data.Claims) != 3 || len(data.Viewers) != 2 || len(data.Sales) != 1 {
+		if len(data.Claims) != 6 || len(data.Viewers) != 4 || len(data.Sales) != 1 {
 			t.Fatalf("log: %d claims, %d viewers, %d sales", len(data.Claims), len(data.Viewers), len(data.Sales))
 		}
-		if _, ok := data.Returned["vA"]; !ok || len(data.Returned) != 1 {
-			t.Fatalf("returned: %v, want vA only", data.Returned)
+		_, a := data.Returned["vA"]
+		_, b := data.Returned["vB"]
+		if !a || !b || len(data.Returned) != 2 {
+			t.Fatalf("returned: %v, want vA and vB", data.Returned)
 		}
 		if s := data.Sales[first.Claim.Node+"/s1"]; s.Minor != 999 || s.Currency != "USD" {
 			t.Fatalf("sale: %+v", s)

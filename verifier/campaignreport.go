@@ -68,9 +68,8 @@ type ReportRow struct {
 // Retention is the campaign's D7 retention among claimants.
 type Retention struct {
 	// Claimants is the distinct viewer keys that claimed in the campaign;
-	// ReturnedD7 those that came back (claimed any drop of the campaign,
-	// or opened /me or a claim page of the creator) 7 days or more after
-	// their first claim.
+	// ReturnedD7 those that claimed again, in any drop, within 7 days
+	// of their first claim in the campaign.
 	Claimants  int      `json:"claimants"`
 	ReturnedD7 int      `json:"returned_d7"`
 	D7Rate     *float64 `json:"d7_rate"`

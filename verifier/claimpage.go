@@ -126,7 +126,6 @@ func (a *ClaimsAPI) claimPage(w http.ResponseWriter, r *http.Request) {
 	p, err := a.c.Preview(r.Context(), code)
 	switch {
 	case err == nil:
-		a.noteReturn(r, p.Drop.Creator)
 		a.previewPage(w, r, &v, &p)
 	case errors.Is(err, ErrUnknownCode), errors.Is(err, ErrUnknownDrop):
 		v.Status, v.Message = "unknown", "This code is not valid. Check that you scanned the QR on stream."

@@ -401,18 +401,22 @@ func (c *Claims) Claim(ctx context.Context, req ClaimRequest) (res ClaimResult, 
 }
 
 // logCampaignClaim records a new claim of a campaign's drop in the
-// campaign's log. The claim stands whatever happens here: a failure
-// costs the report one claim, and is logged.
+// campaign's log, and, for D7 retention, as a claim again in the other
+// campaigns its viewer claimed in. The claim stands whatever happens
+// here: a failure costs the report one claim, and is logged.
 func (c *Claims) logCampaignClaim(ctx context.Context, cl *Claim) {
 	if c.campaignLog == nil {
 		return
 	}
-	cp, ok := c.campaigns.CampaignOf(cl.Drop)
-	if !ok {
-		return
+	own := ""
+	if cp, ok := c.campaigns.CampaignOf(cl.Drop); ok {
+		own = cp.ID
+		if err := c.campaignLog.record(ctx, cp.ID, cl); err != nil {
+			c.log.Warn().Err(err).Str("campaign", cp.ID).Str("claim", cl.ID).Msg("claim not in the campaign log")
+		}
 	}
-	if err := c.campaignLog.record(ctx, cp.ID, cl); err != nil {
-		c.log.Warn().Err(err).Str("campaign", cp.ID).Str("claim", cl.ID).Msg("claim not in the campaign log")
+	if err := c.campaignLog.Returned(ctx, own, cl.Viewer); err != nil {
+		c.log.Warn().Err(err).Str("claim", cl.ID).Msg("claim again not in the campaign log")
 	}
 }
 

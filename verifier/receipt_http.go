@@ -286,7 +286,6 @@ func (a *ClaimsAPI) receiptPage(w http.ResponseWriter, r *http.Request) {
 // device's own storage, read by the page: the server keeps no index of
 // a device's claims (see README, "Your rewards on any device").
 func (a *ClaimsAPI) mePage(w http.ResponseWriter, r *http.Request) {
-	a.noteReturn(r, "")
 	servePage(w, r, a.pages.me, a.pages.meTag)
 }
 
@@ -316,27 +315,4 @@ func etagMatch(list, etag string) bool {
 		}
 	}
 	return false
-}
-
-// noteReturn records, for D7 retention, a visit of a viewer known by
-// the device cookie to a page of creator ("": /me, any creator). Only a
-// visit with a valid cookie of a claimant counts; a failure to record
-// costs the report that visit and never the page.
-func (a *ClaimsAPI) noteReturn(r *http.Request, creator string) {
-	l := a.c.campaignLog
-	if l == nil || len(r.CookiesNamed(DeviceCookie)) == 0 {
-		return
-	}
-	ctx := r.Context()
-	device, ok, err := a.cfg.Viewers.DeviceOf(ctx, r)
-	if err != nil || !ok {
-		return
-	}
-	key, err := a.cfg.Viewers.Hash(ctx, config.IdentityDevice, device)
-	if err == nil {
-		err = l.Returned(ctx, creator, key)
-	}
-	if err != nil {
-		a.cfg.Logger.Warn().Err(err).Msg("claims: return not recorded")
-	}
 }

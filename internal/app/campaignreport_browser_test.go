@@ -132,7 +132,7 @@ func TestDashboardCampaignReport(t *testing.T) {
 // seedCampaignLog writes a campaign's log: 3 claims at the demo locker
 // (picked up after 1 h and 2 h, one failed), 2 at the north shop (one
 // picked up after 30 h), 24 sales at the locker, and 4 claimants of
-// whom one returned after 7 days.
+// whom one claimed again within 7 days.
 func seedCampaignLog(t *testing.T, st store.Store, campaign string, start time.Time) {
 	t.Helper()
 	ctx := context.Background()
@@ -159,7 +159,7 @@ func seedCampaignLog(t *testing.T, st store.Store, campaign string, start time.T
 	viewers := map[string]string{"va": strconv.FormatInt(ms(h), 10), "vb": strconv.FormatInt(ms(h), 10),
 		"vc": strconv.FormatInt(ms(2*h), 10), "vd": strconv.FormatInt(ms(3*h), 10)}
 	for key, f := range map[string]map[string]string{"claims": fields, "sales": sales, "viewers": viewers,
-		"returned": {"vb": strconv.FormatInt(ms(h+8*24*h), 10)}} {
+		"returned": {"vb": strconv.FormatInt(ms(h+5*24*h), 10)}} {
 		if err := st.HSet(ctx, verifier.CampaignKey(campaign, key), f); err != nil {
 			t.Fatal(err)
 		}
