@@ -59,6 +59,7 @@ type campaignEnv struct {
 	svc    *Service
 	admin  http.Handler
 	books  config.Node
+	drops  *verifier.Catalog
 }
 
 const reportToken = "admin-token-0123456789"
@@ -133,7 +134,7 @@ func newCampaignEnv(t *testing.T, st store.Store) *campaignEnv {
 			t.Fatal(err)
 		}
 	}
-	return &campaignEnv{st: st, clock: clock, claims: claims, svc: svc, admin: mux, books: books}
+	return &campaignEnv{st: st, clock: clock, claims: claims, svc: svc, admin: mux, books: books, drops: cat}
 }
 
 func (e *campaignEnv) claim(t *testing.T, at time.Duration, drop, viewer, node string) string {
@@ -253,6 +254,12 @@ func TestCampaignReportSeeded(t *testing.T) {
 		if resp, m := e.post(t, newSecret(t), "books", "forged", fmt.Sprintf(`{"type":"claim.sale","claim":%q,"amount":"5","currency":"EUR"}`, c1)); resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("forged sale: %d %v", resp.StatusCode, m)
 		}
+		// A value changed after the compensations does not rewrite what
+		// they cost.
+		d1, _ := e.drops.Drop(context.Background(), "winter-1")
+		changed := *d1
+		changed.Compensation.Value = config.Money{Amount: "99", Currency: "GBP"}
+		e.drops.Put(changed)
 		// Claims again in drops of no campaign: v2 on day 5 (within D7),
 		// v3 on day 9 (too late). v1's second claim (3 h after its first)
 		// counts too.
