@@ -70,6 +70,50 @@ type CompensationSpec struct {
 	CodesFile string `json:"codes_file,omitempty"`
 	URL       string `json:"url,omitempty"`
 	Secret    string `json:"secret,omitempty"`
+	// Value is what one compensation costs (config key
+	// compensation.value), summed in campaign reports.
+	Value *MoneySpec `json:"value,omitempty"`
+}
+
+// MoneySpec is an amount of money: amount a decimal with at most 2
+// decimals (a JSON number or string; always a string out), currency an
+// ISO 4217 code.
+type MoneySpec struct {
+	Amount   DecimalText `json:"amount"`
+	Currency string      `json:"currency"`
+}
+
+// DecimalText is a decimal kept as written, from a JSON number or string,
+// so that "2.50" stays 2.50; the configuration's checks judge it.
+type DecimalText string
+
+// UnmarshalJSON takes a JSON number or string.
+func (d *DecimalText) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*d = DecimalText(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("amount must be a number or a decimal string")
+	}
+	*d = DecimalText(n)
+	return nil
+}
+
+func moneySpec(m config.Money) *MoneySpec {
+	if m.IsZero() {
+		return nil
+	}
+	return &MoneySpec{Amount: DecimalText(m.Amount), Currency: m.Currency}
+}
+
+func (m *MoneySpec) money() config.Money {
+	if m == nil {
+		return config.Money{}
+	}
+	return config.Money{Amount: string(m.Amount), Currency: m.Currency}
 }
 
 // specOf renders d; withSecret keeps the compensation secret (storage).
@@ -80,7 +124,7 @@ func specOf(d *config.Drop, withSecret bool) DropSpec {
 		Quorum: d.Quorum, QuorumWindow: d.QuorumWindow.String(), PerViewer: d.PerViewer, Identity: d.Identity,
 		Stock: make([]StockSpec, len(d.Stock)),
 		Compensation: CompensationSpec{Kind: d.Compensation.Kind, CodesFile: d.Compensation.CodesFile,
-			URL: d.Compensation.URL},
+			URL: d.Compensation.URL, Value: moneySpec(d.Compensation.Value)},
 	}
 	if withSecret {
 		s.Compensation.Secret = d.Compensation.Secret
@@ -97,7 +141,7 @@ func (s DropSpec) drop() (config.Drop, error) {
 	d := config.Drop{ID: s.ID, Creator: s.Creator, Title: s.Title, Description: s.Description, Image: s.Image, Quorum: s.Quorum,
 		PerViewer: s.PerViewer, Identity: s.Identity, Sandbox: s.Sandbox,
 		Compensation: config.Compensation{Kind: s.Compensation.Kind, CodesFile: s.Compensation.CodesFile,
-			URL: s.Compensation.URL, Secret: s.Compensation.Secret}}
+			URL: s.Compensation.URL, Secret: s.Compensation.Secret, Value: s.Compensation.Value.money()}}
 	for _, f := range []struct {
 		name string
 		in   string
@@ -401,11 +445,12 @@ type OutsideView struct {
 // for kind code also the codes left in its pool, and Low while they are
 // fewer than 10 % of its stock (the dashboard warns).
 type CompensationView struct {
-	Kind      string `json:"kind,omitempty"`
-	CodesFile string `json:"codes_file,omitempty"`
-	URL       string `json:"url,omitempty"`
-	PoolLeft  *int64 `json:"pool_left,omitempty"`
-	Low       bool   `json:"low,omitempty"`
+	Kind      string     `json:"kind,omitempty"`
+	CodesFile string     `json:"codes_file,omitempty"`
+	URL       string     `json:"url,omitempty"`
+	Value     *MoneySpec `json:"value,omitempty"`
+	PoolLeft  *int64     `json:"pool_left,omitempty"`
+	Low       bool       `json:"low,omitempty"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -431,7 +476,7 @@ func (a *Admin) view(ctx context.Context, d *config.Drop, stored map[string]bool
 	}
 	v.Sandbox = d.Sandbox || stored[d.ID]
 	c := d.Compensation
-	v.Compensation = CompensationView{Kind: c.Kind, CodesFile: c.CodesFile, URL: c.URL}
+	v.Compensation = CompensationView{Kind: c.Kind, CodesFile: c.CodesFile, URL: c.URL, Value: moneySpec(c.Value)}
 	if c.Kind == config.CompensationCode && a.cfg.Pools != nil {
 		left, low, err := a.cfg.Pools.PoolStatus(ctx, d)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -47,7 +48,8 @@ func (c *reportClock) At(d time.Duration) { c.Set(campaignStart.Add(d)) }
 
 var campaignStart = time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
 
-// campaignEnv is a two-day campaign of two drops at two nodes, run by the
+// campaignEnv is a two-day campaign of two drops at two nodes (in two
+// regions), each drop compensating with a code of a known value, run by the
 // real claims, fulfillment service and admin API over one store and one
 // injected clock.
 type campaignEnv struct {
@@ -57,6 +59,7 @@ type campaignEnv struct {
 	svc    *Service
 	admin  http.Handler
 	books  config.Node
+	drops  *verifier.Catalog
 }
 
 const reportToken = "admin-token-0123456789"
@@ -72,10 +75,11 @@ func newCampaignEnv(t *testing.T, st store.Store) *campaignEnv {
 	nodes := []config.Node{books, locker}
 	tiers := []config.Tier{{ID: "standard"}, {ID: "premium", PickupSLA: config.Duration(2 * time.Hour)}}
 	d1 := config.Drop{ID: "winter-1", Creator: "ava", Title: "Winter stickers", Window: config.Duration(12 * time.Hour),
-		Compensation: config.Compensation{Kind: config.CompensationCode},
+		Compensation: config.Compensation{Kind: config.CompensationCode, Value: config.Money{Amount: "4.5", Currency: "EUR"}},
 		Stock: []config.StockLine{{Node: "books", SKU: "pack", Tier: "standard", Qty: 10},
 			{Node: "locker", SKU: "pack", Tier: "standard", Qty: 10}}}
 	d2 := config.Drop{ID: "winter-2", Creator: "ava", Title: "Winter pins", Window: config.Duration(12 * time.Hour),
+		Compensation: config.Compensation{Kind: config.CompensationCode, Value: config.Money{Amount: "3", Currency: "USD"}},
 		Stock: []config.StockLine{{Node: "books", SKU: "pin", Tier: "premium", Qty: 10},
 			{Node: "locker", SKU: "pin", Tier: "premium", Qty: 10}}}
 	for _, d := range []*config.Drop{&d1, &d2} {
@@ -111,6 +115,9 @@ func newCampaignEnv(t *testing.T, st store.Store) *campaignEnv {
 	if _, _, err := svc.AddCodes(ctx, d1.ID, []string{"SORRY-1", "SORRY-2"}); err != nil {
 		t.Fatal(err)
 	}
+	if _, _, err := svc.AddCodes(ctx, d2.ID, []string{"PIN-SORRY-1"}); err != nil {
+		t.Fatal(err)
+	}
 	adm, err := admin.New(admin.Config{Store: st, Config: cfg, Drops: cat, Verifier: v, Campaigns: book,
 		CampaignLog: claims.CampaignLog(), Logger: zerolog.Nop(), Now: clock.Now})
 	if err != nil {
@@ -127,7 +134,7 @@ func newCampaignEnv(t *testing.T, st store.Store) *campaignEnv {
 			t.Fatal(err)
 		}
 	}
-	return &campaignEnv{st: st, clock: clock, claims: claims, svc: svc, admin: mux, books: books}
+	return &campaignEnv{st: st, clock: clock, claims: claims, svc: svc, admin: mux, books: books, drops: cat}
 }
 
 func (e *campaignEnv) claim(t *testing.T, at time.Duration, drop, viewer, node string) string {
@@ -179,7 +186,8 @@ func TestCampaignReportSeeded(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st store.Store) {
 		e := newCampaignEnv(t, st)
 		h := time.Hour
-		// Eight claims. Deadlines: books 4 h, locker 1 h, premium tier 2 h.
+		// Nine claims by seven viewers, books in eu-west and the locker
+		// in eu-north. Deadlines: books 4 h, locker 1 h, premium tier 2 h.
 		c1 := e.claim(t, 1*h, "winter-1", "v1", "books")
 		c2 := e.claim(t, 1*h, "winter-1", "v2", "books")
 		c3 := e.claim(t, 2*h, "winter-1", "v3", "locker")
@@ -187,7 +195,8 @@ func TestCampaignReportSeeded(t *testing.T) {
 		c5 := e.claim(t, 3*h, "winter-1", "v5", "books")
 		c6 := e.claim(t, 3*h, "winter-2", "v1", "books")
 		c7 := e.claim(t, 4*h, "winter-2", "v6", "books")
-		_ = e.claim(t, 4*h, "winter-2", "v7", "locker") // never picked up
+		c8 := e.claim(t, 4*h+30*time.Minute, "winter-2", "v7", "locker")
+		c9 := e.claim(t, 10*h+59*time.Minute, "winter-1", "v2", "books") // v2's second
 		pick := func(at time.Duration, node, c string) {
 			e.callback(t, at, node, "pick-"+c, Callback{Type: "claim.picked_up", Claim: c})
 		}
@@ -197,8 +206,15 @@ func TestCampaignReportSeeded(t *testing.T) {
 		pick(5*h, "books", c5)                 // 2 h
 		pick(3*h+20*time.Minute, "books", c6)  // 20 min (premium, 2 h)
 		pick(7*h, "books", c7)                 // 3 h: past the premium SLA
-		if res := e.callback(t, 5*h, "locker", "fail-"+c3, Callback{Type: "claim.failed", Claim: c3}); res.State != verifier.ClaimCompensated {
-			t.Fatalf("failed claim: state %q, want compensated", res.State)
+		// Three failures, each compensated with a code: 4.50 EUR (winter-1)
+		// twice, 3 USD (winter-2) once.
+		for _, f := range []struct {
+			at       time.Duration
+			node, id string
+		}{{5 * h, "locker", c3}, {6 * h, "locker", c8}, {12 * h, "books", c9}} {
+			if res := e.callback(t, f.at, f.node, "fail-"+f.id, Callback{Type: "claim.failed", Claim: f.id}); res.State != verifier.ClaimCompensated {
+				t.Fatalf("failed claim: state %q, want compensated", res.State)
+			}
 		}
 		// 24 sales at books over the two days (baseline 10 a day), 2 at
 		// the locker, through the signed callback.
@@ -238,6 +254,12 @@ func TestCampaignReportSeeded(t *testing.T) {
 		if resp, m := e.post(t, newSecret(t), "books", "forged", fmt.Sprintf(`{"type":"claim.sale","claim":%q,"amount":"5","currency":"EUR"}`, c1)); resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("forged sale: %d %v", resp.StatusCode, m)
 		}
+		// A value changed after the compensations does not rewrite what
+		// they cost.
+		d1, _ := e.drops.Drop(context.Background(), "winter-1")
+		changed := *d1
+		changed.Compensation.Value = config.Money{Amount: "99", Currency: "GBP"}
+		e.drops.Put(changed)
 		// Claims again in drops of no campaign: v2 on day 5 (within D7),
 		// v3 on day 9 (too late). v1's second claim (3 h after its first)
 		// counts too.
@@ -253,58 +275,75 @@ func TestCampaignReportSeeded(t *testing.T) {
 
 		f := func(x float64) *float64 { return &x }
 		n := func(x int64) *int64 { return &x }
+		money := func(kv ...string) map[string]string {
+			m := map[string]string{}
+			for i := 0; i+1 < len(kv); i += 2 {
+				m[kv[i]] = kv[i+1]
+			}
+			return m
+		}
+		// Claims per hour of the campaign: books (eu-west) at 1 h (2),
+		// 3 h (2), 4 h and 10:59; the locker (eu-north) at 2 h (2) and 4:30.
+		hourly := func(at map[int]int) []int {
+			out := make([]int, 48)
+			for i, n := range at {
+				out[i] = n
+			}
+			return out
+		}
+		starts := make([]string, 48)
+		for i := range starts {
+			starts[i] = campaignStart.Add(time.Duration(i) * h).Format(time.RFC3339)
+		}
+		north, west := hourly(map[int]int{2: 2, 4: 1}), hourly(map[int]int{1: 2, 3: 2, 4: 1, 10: 1})
+		// The rows of winter-1 and of the standard tier are the same
+		// claims (c1-c5, c9), as are winter-2's and premium's (c6-c8),
+		// books' and eu-west's, the locker's and eu-north's.
+		standard := verifier.ReportRow{Claims: 6, PickedUp: 4, RedemptionRate: f(0.6667), Pickup24hRate: f(0.5),
+			TimeToPickupP50: n(3600), TimeToPickupP95: n(108000), SLAHitRate: f(0.5), Failures: 2,
+			Compensations: map[string]int{"code": 2}, Compensated: 2, CompensationCost: money("EUR", "9.00"),
+			Sales: 26, Revenue: money("EUR", "127.00"), Claimants: 5, SalesPerClaimant: f(5.2),
+			RevenuePerClaimant: money("EUR", "25.40"), SalesPerDay: 13}
+		premium := verifier.ReportRow{Claims: 3, PickedUp: 2, RedemptionRate: f(0.6667), Pickup24hRate: f(0.6667),
+			TimeToPickupP50: n(1200), TimeToPickupP95: n(10800), SLAHitRate: f(0.3333), Failures: 1,
+			Compensations: map[string]int{"code": 1}, Compensated: 1, CompensationCost: money("USD", "3.00"),
+			Revenue: money(), Claimants: 3, SalesPerClaimant: f(0), RevenuePerClaimant: money()}
+		locker := verifier.ReportRow{Claims: 3, PickedUp: 1, RedemptionRate: f(0.3333), Pickup24hRate: f(0.3333),
+			TimeToPickupP50: n(600), TimeToPickupP95: n(600), SLAHitRate: f(0.3333), Failures: 2,
+			Compensations: map[string]int{"code": 2}, Compensated: 2, CompensationCost: money("EUR", "4.50", "USD", "3.00"),
+			Sales: 2, Revenue: money("EUR", "7.00"), Claimants: 3, SalesPerClaimant: f(0.6667),
+			RevenuePerClaimant: money("EUR", "2.33"), SalesPerDay: 1}
+		books := verifier.ReportRow{Claims: 6, PickedUp: 5, RedemptionRate: f(0.8333), Pickup24hRate: f(0.6667),
+			TimeToPickupP50: n(7200), TimeToPickupP95: n(108000), SLAHitRate: f(0.5), Failures: 1,
+			Compensations: map[string]int{"code": 1}, Compensated: 1, CompensationCost: money("EUR", "4.50"),
+			Sales: 24, Revenue: money("EUR", "120.00"), Claimants: 4, SalesPerClaimant: f(6),
+			RevenuePerClaimant: money("EUR", "30.00"), SalesPerDay: 12, BaselineSalesPerDay: f(10), Uplift: f(0.2)}
+		keyed := func(r verifier.ReportRow, key string) verifier.ReportRow { r.Key = key; return r }
 		want := verifier.CampaignReport{
 			Campaign: "winter", Title: "Winter tour", StartsAt: "2026-12-05T00:00:00Z", EndsAt: "2026-12-07T00:00:00Z",
 			Days: 2, GeneratedAt: campaignStart.Add(2*h + 9*24*h).Format(time.RFC3339),
-			// 6 of 8 picked up; 5 within 24 h; pickups 600, 1200, 3600,
+			// 6 of 9 picked up; 5 within 24 h; pickups 600, 1200, 3600,
 			// 7200, 10800, 108000 s: p50 = rank 3, p95 = rank 6; 4 in SLA
 			// (c1, c4, c5, c6). At books, 1200 … 108000 s: p50 = rank 3
 			// of 5, 7200. Sales: 24 at books (10 a day: 12 a day
-			// is +20 %) and 2 at the locker (no baseline).
-			Total: verifier.ReportRow{Key: "total", Claims: 8, PickedUp: 6, RedemptionRate: f(0.75), Pickup24hRate: f(0.625),
-				TimeToPickupP50: n(3600), TimeToPickupP95: n(108000), SLAHitRate: f(0.5), Failures: 1,
-				Compensations: map[string]int{"code": 1}, Sales: 26, Revenue: map[string]string{"EUR": "127.00"},
-				SalesPerDay: 13, BaselineSalesPerDay: f(10), Uplift: f(0.2)},
-			Drops: []verifier.ReportRow{
-				{Key: "winter-1", Claims: 5, PickedUp: 4, RedemptionRate: f(0.8), Pickup24hRate: f(0.6),
-					TimeToPickupP50: n(3600), TimeToPickupP95: n(108000), SLAHitRate: f(0.6), Failures: 1,
-					Compensations: map[string]int{"code": 1}, Sales: 26, Revenue: map[string]string{"EUR": "127.00"},
-					SalesPerDay: 13},
-				{Key: "winter-2", Claims: 3, PickedUp: 2, RedemptionRate: f(0.6667), Pickup24hRate: f(0.6667),
-					TimeToPickupP50: n(1200), TimeToPickupP95: n(10800), SLAHitRate: f(0.3333),
-					Compensations: map[string]int{}, Revenue: map[string]string{}},
-			},
-			Regions: []verifier.ReportRow{
-				{Key: "eu-north", Claims: 3, PickedUp: 1, RedemptionRate: f(0.3333), Pickup24hRate: f(0.3333),
-					TimeToPickupP50: n(600), TimeToPickupP95: n(600), SLAHitRate: f(0.3333), Failures: 1,
-					Compensations: map[string]int{"code": 1}, Sales: 2, Revenue: map[string]string{"EUR": "7.00"}, SalesPerDay: 1},
-				{Key: "eu-west", Claims: 5, PickedUp: 5, RedemptionRate: f(1), Pickup24hRate: f(0.8),
-					TimeToPickupP50: n(7200), TimeToPickupP95: n(108000), SLAHitRate: f(0.6),
-					Compensations: map[string]int{}, Sales: 24, Revenue: map[string]string{"EUR": "120.00"}, SalesPerDay: 12,
-					BaselineSalesPerDay: f(10), Uplift: f(0.2)},
-			},
-			Nodes: []verifier.ReportRow{
-				{Key: "books", Claims: 5, PickedUp: 5, RedemptionRate: f(1), Pickup24hRate: f(0.8),
-					TimeToPickupP50: n(7200), TimeToPickupP95: n(108000), SLAHitRate: f(0.6),
-					Compensations: map[string]int{}, Sales: 24, Revenue: map[string]string{"EUR": "120.00"}, SalesPerDay: 12,
-					BaselineSalesPerDay: f(10), Uplift: f(0.2)},
-				{Key: "locker", Claims: 3, PickedUp: 1, RedemptionRate: f(0.3333), Pickup24hRate: f(0.3333),
-					TimeToPickupP50: n(600), TimeToPickupP95: n(600), SLAHitRate: f(0.3333), Failures: 1,
-					Compensations: map[string]int{"code": 1}, Sales: 2, Revenue: map[string]string{"EUR": "7.00"}, SalesPerDay: 1},
-			},
-			Tiers: []verifier.ReportRow{
-				{Key: "premium", Claims: 3, PickedUp: 2, RedemptionRate: f(0.6667), Pickup24hRate: f(0.6667),
-					TimeToPickupP50: n(1200), TimeToPickupP95: n(10800), SLAHitRate: f(0.3333),
-					Compensations: map[string]int{}, Revenue: map[string]string{}},
-				{Key: "standard", Claims: 5, PickedUp: 4, RedemptionRate: f(0.8), Pickup24hRate: f(0.6),
-					TimeToPickupP50: n(3600), TimeToPickupP95: n(108000), SLAHitRate: f(0.6), Failures: 1,
-					Compensations: map[string]int{"code": 1}, Sales: 26, Revenue: map[string]string{"EUR": "127.00"},
-					SalesPerDay: 13},
-			},
-			// 7 claimants; v1 (3 h on) and v2 (day 5) claimed again
-			// within 7 days, v3 (day 9) too late.
+			// is +20 %) and 2 at the locker (no baseline). Compensated:
+			// 2 × 4.50 EUR, 1 × 3.00 USD. 26 sales (127 EUR) over 7
+			// claimants: 3.7143 sales and 18.14 EUR each.
+			Total: verifier.ReportRow{Key: "total", Claims: 9, PickedUp: 6, RedemptionRate: f(0.6667), Pickup24hRate: f(0.5556),
+				TimeToPickupP50: n(3600), TimeToPickupP95: n(108000), SLAHitRate: f(0.4444), Failures: 3,
+				Compensations: map[string]int{"code": 3}, Compensated: 3, CompensationCost: money("EUR", "9.00", "USD", "3.00"),
+				Sales: 26, Revenue: money("EUR", "127.00"), Claimants: 7, SalesPerClaimant: f(3.7143),
+				RevenuePerClaimant: money("EUR", "18.14"), SalesPerDay: 13, BaselineSalesPerDay: f(10), Uplift: f(0.2)},
+			Drops:   []verifier.ReportRow{keyed(standard, "winter-1"), keyed(premium, "winter-2")},
+			Regions: []verifier.ReportRow{keyed(locker, "eu-north"), keyed(books, "eu-west")},
+			Nodes:   []verifier.ReportRow{keyed(books, "books"), keyed(locker, "locker")},
+			Tiers:   []verifier.ReportRow{keyed(premium, "premium"), keyed(standard, "standard")},
+			// 7 claimants; v1 (3 h on) and v2 (10 h on, and day 5)
+			// claimed again within 7 days, v3 (day 9) too late.
 			Retention: verifier.Retention{Claimants: 7, ReturnedD7: 2, D7Rate: f(0.2857),
 				Note: "no baseline cohort is recorded for this campaign"},
+			ClaimsOverTime: verifier.ClaimsOverTime{BucketSeconds: 3600, Starts: starts,
+				Regions: []verifier.RegionSeries{{Key: "eu-north", Claims: north}, {Key: "eu-west", Claims: west}}},
 		}
 
 		resp, body := e.get(t, "/v1/admin/campaigns/winter/report")
@@ -333,15 +372,27 @@ func TestCampaignReportSeeded(t *testing.T) {
 			}
 			wantRows := [][]string{
 				verifier.CSVHeader,
-				{"campaign", "total", "8", "6", "0.75", "0.625", "3600", "108000", "0.5", "1", "code:1", "26", "EUR 127.00", "13", "10", "0.2", "7", "2", "0.2857", ""},
-				{"drop", "winter-1", "5", "4", "0.8", "0.6", "3600", "108000", "0.6", "1", "code:1", "26", "EUR 127.00", "13", "", "", "", "", "", ""},
-				{"drop", "winter-2", "3", "2", "0.6667", "0.6667", "1200", "10800", "0.3333", "0", "", "0", "", "0", "", "", "", "", "", ""},
-				{"region", "eu-north", "3", "1", "0.3333", "0.3333", "600", "600", "0.3333", "1", "code:1", "2", "EUR 7.00", "1", "", "", "", "", "", ""},
-				{"region", "eu-west", "5", "5", "1", "0.8", "7200", "108000", "0.6", "0", "", "24", "EUR 120.00", "12", "10", "0.2", "", "", "", ""},
-				{"node", "books", "5", "5", "1", "0.8", "7200", "108000", "0.6", "0", "", "24", "EUR 120.00", "12", "10", "0.2", "", "", "", ""},
-				{"node", "locker", "3", "1", "0.3333", "0.3333", "600", "600", "0.3333", "1", "code:1", "2", "EUR 7.00", "1", "", "", "", "", "", ""},
-				{"tier", "premium", "3", "2", "0.6667", "0.6667", "1200", "10800", "0.3333", "0", "", "0", "", "0", "", "", "", "", "", ""},
-				{"tier", "standard", "5", "4", "0.8", "0.6", "3600", "108000", "0.6", "1", "code:1", "26", "EUR 127.00", "13", "", "", "", "", "", ""},
+				{"campaign", "total", "9", "6", "0.6667", "0.5556", "3600", "108000", "0.4444", "3", "code:3", "26", "EUR 127.00", "13", "10", "0.2", "7", "2", "0.2857", "", "3", "EUR 9.00 USD 3.00", "3.7143", "EUR 18.14", "", ""},
+				{"drop", "winter-1", "6", "4", "0.6667", "0.5", "3600", "108000", "0.5", "2", "code:2", "26", "EUR 127.00", "13", "", "", "5", "", "", "", "2", "EUR 9.00", "5.2", "EUR 25.40", "", ""},
+				{"drop", "winter-2", "3", "2", "0.6667", "0.6667", "1200", "10800", "0.3333", "1", "code:1", "0", "", "0", "", "", "3", "", "", "", "1", "USD 3.00", "0", "", "", ""},
+				{"region", "eu-north", "3", "1", "0.3333", "0.3333", "600", "600", "0.3333", "2", "code:2", "2", "EUR 7.00", "1", "", "", "3", "", "", "", "2", "EUR 4.50 USD 3.00", "0.6667", "EUR 2.33", "", ""},
+				{"region", "eu-west", "6", "5", "0.8333", "0.6667", "7200", "108000", "0.5", "1", "code:1", "24", "EUR 120.00", "12", "10", "0.2", "4", "", "", "", "1", "EUR 4.50", "6", "EUR 30.00", "", ""},
+				{"node", "books", "6", "5", "0.8333", "0.6667", "7200", "108000", "0.5", "1", "code:1", "24", "EUR 120.00", "12", "10", "0.2", "4", "", "", "", "1", "EUR 4.50", "6", "EUR 30.00", "", ""},
+				{"node", "locker", "3", "1", "0.3333", "0.3333", "600", "600", "0.3333", "2", "code:2", "2", "EUR 7.00", "1", "", "", "3", "", "", "", "2", "EUR 4.50 USD 3.00", "0.6667", "EUR 2.33", "", ""},
+				{"tier", "premium", "3", "2", "0.6667", "0.6667", "1200", "10800", "0.3333", "1", "code:1", "0", "", "0", "", "", "3", "", "", "", "1", "USD 3.00", "0", "", "", ""},
+				{"tier", "standard", "6", "4", "0.6667", "0.5", "3600", "108000", "0.5", "2", "code:2", "26", "EUR 127.00", "13", "", "", "5", "", "", "", "2", "EUR 9.00", "5.2", "EUR 25.40", "", ""},
+			}
+			// Then a row per region and hour: its claims, the hour's start
+			// and the bucket's length.
+			for _, r := range []struct {
+				key    string
+				claims []int
+			}{{"eu-north", north}, {"eu-west", west}} {
+				for i, c := range r.claims {
+					row := make([]string, len(verifier.CSVHeader))
+					row[0], row[1], row[2], row[24], row[25] = "claims_over_time", r.key, strconv.Itoa(c), starts[i], "3600"
+					wantRows = append(wantRows, row)
+				}
 			}
 			if fmt.Sprint(rows) != fmt.Sprint(wantRows) {
 				t.Errorf("%s:\n got %q\nwant %q", path, rows, wantRows)

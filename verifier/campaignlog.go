@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/dropwire/dropwire/internal/config"
@@ -49,6 +48,15 @@ type CampaignClaim struct {
 	// Compensation is what the drop's policy did on failure: code,
 	// webhook, pool_empty, none ("" while it has not failed).
 	Compensation string `json:"compensation,omitempty"`
+	// Compensated is when the claim became compensated; CostMinor and
+	// CostCurrency the drop's compensation.value then (minor units; 0
+	// and "": no value configured).
+	Compensated  int64  `json:"compensated,omitempty"`
+	CostMinor    int64  `json:"cost_minor,omitempty"`
+	CostCurrency string `json:"cost_currency,omitempty"`
+	// Viewer is the claimant's viewer key (a keyed hash), for counting
+	// distinct claimants.
+	Viewer string `json:"viewer,omitempty"`
 }
 
 // CampaignSale is one sale a node reported for a claim.
@@ -200,7 +208,7 @@ func (l *CampaignLog) ClaimChanged(ctx context.Context, drop, claim string) erro
 
 func (l *CampaignLog) record(ctx context.Context, campaign string, cl *Claim) error {
 	rec := CampaignClaim{Drop: cl.Drop, Node: cl.Node, Tier: cl.Tier, Created: cl.CreatedAt.UnixMilli(),
-		Compensation: cl.Compensation}
+		Compensation: cl.Compensation, Viewer: cl.Viewer}
 	if !cl.PickupBy.IsZero() {
 		rec.PickupBy = cl.PickupBy.UnixMilli()
 	}
@@ -211,6 +219,21 @@ func (l *CampaignLog) record(ctx context.Context, campaign string, cl *Claim) er
 		case ClaimRejected, ClaimPickupFailed, ClaimForwardFailed:
 			if rec.Failed == 0 {
 				rec.Failed = e.At.UnixMilli()
+			}
+		case ClaimCompensated:
+			rec.Compensated = e.At.UnixMilli()
+		}
+	}
+	if rec.Compensated > 0 {
+		// The value in force when the claim was compensated: a later
+		// change of the drop's policy does not rewrite what it cost.
+		d, err := l.claims.drops.Drop(ctx, cl.Drop)
+		if err != nil && !errors.Is(err, ErrUnknownDrop) {
+			return err
+		}
+		if d != nil {
+			if minor, ok := d.Compensation.Value.Minor(); ok && d.Compensation.Value.Currency != "" {
+				rec.CostMinor, rec.CostCurrency = minor, d.Compensation.Value.Currency
 			}
 		}
 	}
@@ -355,19 +378,10 @@ func (l *CampaignLog) Read(ctx context.Context, campaign string) (*CampaignLogDa
 // ParseAmount reads a decimal amount of money ("12.5", "12.50", "3")
 // into minor units: at most 2 decimals, above zero, below 10^12.
 func ParseAmount(s string) (int64, error) {
-	whole, frac, dot := strings.Cut(s, ".")
-	if whole == "" || len(whole) > 12 || (dot && (frac == "" || len(frac) > 2)) {
+	n, ok := config.ParseMinor(s)
+	if !ok {
 		return 0, &SaleError{Field: "amount", Msg: fmt.Sprintf("%q must be a positive decimal with at most 2 decimals, e.g. \"12.50\"", s)}
 	}
-	for len(frac) < 2 {
-		frac += "0"
-	}
-	for _, r := range whole + frac {
-		if r < '0' || r > '9' {
-			return 0, &SaleError{Field: "amount", Msg: fmt.Sprintf("%q must be a positive decimal with at most 2 decimals, e.g. \"12.50\"", s)}
-		}
-	}
-	n, _ := strconv.ParseInt(whole+frac, 10, 64)
 	if n <= 0 {
 		return 0, &SaleError{Field: "amount", Msg: fmt.Sprintf("%q must be above zero", s)}
 	}
@@ -376,17 +390,7 @@ func ParseAmount(s string) (int64, error) {
 
 // ValidCurrency reports whether s is an ISO 4217 code's shape: three
 // upper-case letters.
-func ValidCurrency(s string) bool {
-	if len(s) != 3 {
-		return false
-	}
-	for _, r := range s {
-		if r < 'A' || r > 'Z' {
-			return false
-		}
-	}
-	return true
-}
+func ValidCurrency(s string) bool { return config.ValidCurrency(s) }
 
 // SaleError names the field of a sale that is malformed.
 type SaleError struct{ Field, Msg string }

@@ -28,6 +28,9 @@ type CampaignReport struct {
 	Nodes       []ReportRow `json:"nodes"`
 	Tiers       []ReportRow `json:"tiers"`
 	Retention   Retention   `json:"retention"`
+	// ClaimsOverTime is each region's claims over the campaign, for the
+	// dashboard's charts.
+	ClaimsOverTime ClaimsOverTime `json:"claims_over_time"`
 }
 
 // ReportRow is the figures of one drop, region, node or tier, or of the
@@ -52,10 +55,23 @@ type ReportRow struct {
 	// forwarding; Compensations counts what the policy did, by kind.
 	Failures      int            `json:"failures"`
 	Compensations map[string]int `json:"compensations"`
+	// Compensated is the claims the policy compensated (a code given, the
+	// creator's webhook delivered); CompensationCost the sum, by currency,
+	// of their drops' compensation.value as it was when each was
+	// compensated (claims of drops without a value add nothing).
+	Compensated      int               `json:"compensated"`
+	CompensationCost map[string]string `json:"compensation_cost"`
 	// Sales is the sales reported in the campaign; Revenue their sum by
 	// currency, a decimal with 2 places.
 	Sales   int               `json:"sales"`
 	Revenue map[string]string `json:"revenue"`
+	// Claimants is the distinct viewers who made the row's claims;
+	// SalesPerClaimant is Sales / Claimants, and RevenuePerClaimant
+	// Revenue / Claimants by currency (2 places, half rounded up). Null
+	// and empty without claimants.
+	Claimants          int               `json:"claimants"`
+	SalesPerClaimant   *float64          `json:"sales_per_claimant"`
+	RevenuePerClaimant map[string]string `json:"revenue_per_claimant"`
 	// SalesPerDay is Sales / the campaign's days. BaselineSalesPerDay is
 	// the sum of the baselines of the row's nodes that have one, and
 	// Uplift = (the sales of those nodes / days − baseline) / baseline;
@@ -86,18 +102,29 @@ type rowAcc struct {
 	within24  int
 	slaHit    int
 	minor     map[string]int64
+	cost      map[string]int64
+	viewers   map[string]bool
 	baseSales int // sales of nodes with a baseline
 	baseline  float64
 	hasBase   bool
 }
 
 func newRowAcc(key string) *rowAcc {
-	return &rowAcc{row: ReportRow{Key: key, Compensations: map[string]int{}, Revenue: map[string]string{}},
-		minor: map[string]int64{}}
+	return &rowAcc{row: ReportRow{Key: key, Compensations: map[string]int{}, Revenue: map[string]string{},
+		CompensationCost: map[string]string{}, RevenuePerClaimant: map[string]string{}},
+		minor: map[string]int64{}, cost: map[string]int64{}, viewers: map[string]bool{}}
 }
 
-func (a *rowAcc) claim(c CampaignClaim) {
+// claim counts claim c, of id id.
+func (a *rowAcc) claim(id string, c CampaignClaim) {
 	a.row.Claims++
+	// A record without a viewer key (written before records had one)
+	// stands for a claimant of its own.
+	viewer := "v:" + c.Viewer
+	if c.Viewer == "" {
+		viewer = "c:" + id
+	}
+	a.viewers[viewer] = true
 	if c.PickedUp > 0 {
 		a.row.PickedUp++
 		d := c.PickedUp - c.Created
@@ -114,6 +141,12 @@ func (a *rowAcc) claim(c CampaignClaim) {
 	}
 	if c.Compensation != "" {
 		a.row.Compensations[c.Compensation]++
+	}
+	if c.Compensated > 0 {
+		a.row.Compensated++
+		if c.CostCurrency != "" {
+			a.cost[c.CostCurrency] += c.CostMinor
+		}
 	}
 }
 
@@ -136,8 +169,19 @@ func (a *rowAcc) done(days float64) ReportRow {
 		sort.Slice(a.ttp, func(i, j int) bool { return a.ttp[i] < a.ttp[j] })
 		r.TimeToPickupP50, r.TimeToPickupP95 = nearestRank(a.ttp, 50), nearestRank(a.ttp, 95)
 	}
+	r.Claimants = len(a.viewers)
 	for cur, m := range a.minor {
-		r.Revenue[cur] = strconv.FormatInt(m/100, 10) + "." + pad2(m%100)
+		r.Revenue[cur] = config.FormatMinor(m)
+		if r.Claimants > 0 {
+			c := int64(r.Claimants)
+			r.RevenuePerClaimant[cur] = config.FormatMinor((2*m + c) / (2 * c))
+		}
+	}
+	for cur, m := range a.cost {
+		r.CompensationCost[cur] = config.FormatMinor(m)
+	}
+	if r.Claimants > 0 {
+		r.SalesPerClaimant = rate(r.Sales, r.Claimants)
 	}
 	if days > 0 {
 		r.SalesPerDay = round4(float64(r.Sales) / days)
@@ -148,13 +192,6 @@ func (a *rowAcc) done(days float64) ReportRow {
 		}
 	}
 	return r
-}
-
-func pad2(n int64) string {
-	if n < 10 {
-		return "0" + strconv.FormatInt(n, 10)
-	}
-	return strconv.FormatInt(n, 10)
 }
 
 // nearestRank is the p-th percentile of sorted by the nearest-rank
@@ -211,9 +248,9 @@ func BuildCampaignReport(cp *config.Campaign, data *CampaignLogData, node func(s
 		}
 		return []*rowAcc{total, acc("drop", drop), acc("region", regionOf(node)), acc("node", node), acc("tier", tier)}
 	}
-	for _, c := range data.Claims {
+	for id, c := range data.Claims {
 		for _, a := range rows(c.Drop, c.Node, c.Tier) {
-			a.claim(c)
+			a.claim(id, c)
 		}
 	}
 	for _, s := range data.Sales {
@@ -250,6 +287,15 @@ func BuildCampaignReport(cp *config.Campaign, data *CampaignLogData, node func(s
 		sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 		*dst = out
 	}
+	if err == nil {
+		regions := make([]string, len(rep.Regions))
+		for i, r := range rep.Regions {
+			regions[i] = r.Key
+		}
+		rep.ClaimsOverTime = claimsOverTime(sch.Starts, sch.Ends, data.Claims, regions, regionOf)
+	} else {
+		rep.ClaimsOverTime = ClaimsOverTime{Starts: []string{}, Regions: []RegionSeries{}}
+	}
 	rep.Retention = Retention{Claimants: len(data.Viewers), ReturnedD7: len(data.Returned),
 		Note: "no baseline cohort is recorded for this campaign"}
 	for v := range data.Returned {
@@ -266,35 +312,51 @@ func BuildCampaignReport(cp *config.Campaign, data *CampaignLogData, node func(s
 // CSVHeader is the first line of a report as CSV.
 var CSVHeader = []string{"scope", "key", "claims", "picked_up", "redemption_rate", "pickup_24h_rate",
 	"time_to_pickup_p50_s", "time_to_pickup_p95_s", "sla_hit_rate", "failures", "compensations", "sales", "revenue",
-	"sales_per_day", "baseline_sales_per_day", "uplift", "claimants", "returned_d7", "d7_rate", "d7_baseline"}
+	"sales_per_day", "baseline_sales_per_day", "uplift", "claimants", "returned_d7", "d7_rate", "d7_baseline",
+	"compensated", "compensation_cost", "sales_per_claimant", "revenue_per_claimant", "bucket_start", "bucket_s"}
 
 // WriteCSV writes the report as CSV: CSVHeader, the total row (scope
 // "campaign", with the retention figures), then a row per drop, region,
-// node and tier. Empty fields are nulls; compensations are "kind:n"
-// and revenue "CUR amount", several separated by spaces.
+// node and tier, then a row (scope "claims_over_time") per region and
+// bucket of ClaimsOverTime, with its claims, bucket_start and bucket_s.
+// Empty fields are nulls; compensations are "kind:n" and amounts "CUR
+// amount", several separated by spaces.
 func (r CampaignReport) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	_ = cw.Write(CSVHeader)
 	ret := r.Retention
-	_ = cw.Write(append(csvRow("campaign", r.Total), strconv.Itoa(ret.Claimants), strconv.Itoa(ret.ReturnedD7),
-		optFloat(ret.D7Rate), optFloat(ret.BaselineD7)))
+	_ = cw.Write(csvRow("campaign", r.Total, strconv.Itoa(ret.ReturnedD7), optFloat(ret.D7Rate), optFloat(ret.BaselineD7)))
 	for _, g := range []struct {
 		scope string
 		rows  []ReportRow
 	}{{"drop", r.Drops}, {"region", r.Regions}, {"node", r.Nodes}, {"tier", r.Tiers}} {
 		for _, row := range g.rows {
-			_ = cw.Write(append(csvRow(g.scope, row), "", "", "", ""))
+			_ = cw.Write(csvRow(g.scope, row, "", "", ""))
+		}
+	}
+	t := r.ClaimsOverTime
+	for _, reg := range t.Regions {
+		for i, n := range reg.Claims {
+			line := make([]string, len(CSVHeader))
+			line[0], line[1], line[2] = "claims_over_time", reg.Key, strconv.Itoa(n)
+			line[len(line)-2], line[len(line)-1] = t.Starts[i], strconv.FormatInt(t.BucketSeconds, 10)
+			_ = cw.Write(line)
 		}
 	}
 	cw.Flush()
 	return cw.Error()
 }
 
-func csvRow(scope string, r ReportRow) []string {
+// csvRow is a row of scope; returned, d7 and d7Base are the retention
+// columns (empty but on the campaign row).
+func csvRow(scope string, r ReportRow, returned, d7, d7Base string) []string {
 	return []string{scope, r.Key, strconv.Itoa(r.Claims), strconv.Itoa(r.PickedUp), optFloat(r.RedemptionRate),
 		optFloat(r.Pickup24hRate), optInt(r.TimeToPickupP50), optInt(r.TimeToPickupP95), optFloat(r.SLAHitRate),
 		strconv.Itoa(r.Failures), joinCounts(r.Compensations), strconv.Itoa(r.Sales), joinRevenue(r.Revenue),
-		strconv.FormatFloat(r.SalesPerDay, 'f', -1, 64), optFloat(r.BaselineSalesPerDay), optFloat(r.Uplift)}
+		strconv.FormatFloat(r.SalesPerDay, 'f', -1, 64), optFloat(r.BaselineSalesPerDay), optFloat(r.Uplift),
+		strconv.Itoa(r.Claimants), returned, d7, d7Base,
+		strconv.Itoa(r.Compensated), joinRevenue(r.CompensationCost), optFloat(r.SalesPerClaimant),
+		joinRevenue(r.RevenuePerClaimant), "", ""}
 }
 
 func optFloat(f *float64) string {

@@ -318,3 +318,68 @@ func TestDashboardWarnsOfLowPool(t *testing.T) {
 	do("warning gone after the upload",
 		poll(`document.querySelector('[data-drop="short"] .comp-warning').offsetParent === null`))
 }
+
+// A drop's compensation.value goes through the admin API as in the file:
+// taken as a number or a string, shown back, checked with the file's
+// checks (each mistake its path, nothing created).
+func TestAdminDropCompensationValue(t *testing.T) {
+	_, srv, cfg := compensationApp(t, nil)
+	tok := cfg.AdminToken
+	withValue := func(id string, value any) map[string]any {
+		d := codeDrop(id, "", 10)
+		d["compensation"].(map[string]any)["value"] = value
+		return d
+	}
+	for _, tc := range []struct {
+		id     string
+		value  any
+		amount string
+	}{
+		{"valued-number", map[string]any{"amount": 2.5, "currency": "EUR"}, "2.5"},
+		{"valued-string", map[string]any{"amount": "2.50", "currency": "USD"}, "2.50"},
+	} {
+		var v admin.DropView
+		if code := adminCall(t, srv, tok, "POST", "/v1/admin/drops", withValue(tc.id, tc.value), &v); code != 201 {
+			t.Fatalf("%s: create: %d", tc.id, code)
+		}
+		var got admin.DropView
+		adminCall(t, srv, tok, "GET", "/v1/admin/drops/"+tc.id, nil, &got)
+		cur := tc.value.(map[string]any)["currency"]
+		for _, c := range []admin.CompensationView{v.Compensation, got.Compensation} {
+			if c.Value == nil || string(c.Value.Amount) != tc.amount || c.Value.Currency != cur {
+				t.Errorf("%s: value shown as %+v", tc.id, c.Value)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		value any
+		want  map[string]string // path → part of the message
+	}{
+		{map[string]any{"amount": "-1", "currency": "EUR"}, map[string]string{"drop.compensation.value.amount": "must not be negative"}},
+		{map[string]any{"amount": 1.255, "currency": "eur"}, map[string]string{
+			"drop.compensation.value.amount": "at most 2 decimals", "drop.compensation.value.currency": "ISO 4217"}},
+		{map[string]any{"amount": "3"}, map[string]string{"drop.compensation.value.currency": "is required with amount"}},
+	} {
+		var p struct {
+			Code     string
+			Problems []map[string]string
+		}
+		if code := adminCall(t, srv, tok, "POST", "/v1/admin/drops", withValue("bad-value", tc.value), &p); code != 422 ||
+			p.Code != "invalid_drop" || len(p.Problems) != len(tc.want) {
+			t.Errorf("value %v: %d %+v", tc.value, code, p)
+			continue
+		}
+		for _, got := range p.Problems {
+			if !strings.Contains(got["message"], tc.want[got["path"]]) || tc.want[got["path"]] == "" {
+				t.Errorf("value %v: problem %v, want %v", tc.value, got, tc.want)
+			}
+		}
+		if code := adminCall(t, srv, tok, "GET", "/v1/admin/drops/bad-value", nil, nil); code != 404 {
+			t.Errorf("value %v: the refused drop exists (%d)", tc.value, code)
+		}
+	}
+	var p struct{ Code string }
+	if code := adminCall(t, srv, tok, "POST", "/v1/admin/drops", withValue("bad-type", map[string]any{"amount": true, "currency": "EUR"}), &p); code != 400 || p.Code != "malformed_request" {
+		t.Errorf("amount true: %d %+v", code, p)
+	}
+}

@@ -301,9 +301,11 @@ func TestConsoleBrowserPickup(t *testing.T) {
 	rres.Body.Close()
 	var rep struct {
 		Total struct {
-			Claims, Sales int
-			PickedUp      int               `json:"picked_up"`
-			Revenue       map[string]string `json:"revenue"`
+			Claims, Sales, Claimants int
+			PickedUp                 int               `json:"picked_up"`
+			Revenue                  map[string]string `json:"revenue"`
+			SalesPerClaimant         *float64          `json:"sales_per_claimant"`
+			RevenuePerClaimant       map[string]string `json:"revenue_per_claimant"`
 		}
 		Retention struct{ Claimants int }
 	}
@@ -311,7 +313,8 @@ func TestConsoleBrowserPickup(t *testing.T) {
 		t.Fatalf("report: %d %s", rres.StatusCode, rbody)
 	}
 	if rep.Total.Claims != 2 || rep.Total.PickedUp != 2 || rep.Total.Sales != 1 || rep.Total.Revenue["EUR"] != "4.50" ||
-		rep.Retention.Claimants != 2 {
+		rep.Retention.Claimants != 2 || rep.Total.Claimants != 2 || rep.Total.SalesPerClaimant == nil ||
+		*rep.Total.SalesPerClaimant != 0.5 || rep.Total.RevenuePerClaimant["EUR"] != "2.25" {
 		t.Errorf("report after two pickups and a sale: %s", rbody)
 	}
 

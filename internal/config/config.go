@@ -286,6 +286,10 @@ type Compensation struct {
 	CodesFile string `yaml:"codes_file"`
 	URL       string `yaml:"url"`
 	Secret    string `yaml:"secret"`
+	// Value is what one compensation costs the creator (kinds code and
+	// webhook; zero: not known): the campaign report sums it over the
+	// claims compensated.
+	Value Money `yaml:"value"`
 }
 
 // Duration is a time.Duration written as "20s", "2h", "1h30m".

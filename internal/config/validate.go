@@ -618,6 +618,11 @@ func (k *checker) compensation(path string, c *Compensation) {
 	if c.Kind != CompensationCode && c.CodesFile != "" {
 		only("codes_file", CompensationCode)
 	}
+	if c.Kind == CompensationNone && !c.Value.IsZero() {
+		k.add(path+".value", "only applies to kinds code and webhook: kind none gives nothing")
+	} else {
+		k.money(path+".value", c.Value)
+	}
 	if c.Kind != CompensationWebhook {
 		if c.URL != "" {
 			only("url", CompensationWebhook)
@@ -625,6 +630,28 @@ func (k *checker) compensation(path string, c *Compensation) {
 		if c.Secret != "" {
 			only("secret", CompensationWebhook)
 		}
+	}
+}
+
+// money checks an amount of money that may be left out: when either of
+// amount and currency is written, both must read.
+func (k *checker) money(path string, m Money) {
+	if m.IsZero() {
+		return
+	}
+	switch _, ok := m.Minor(); {
+	case m.Amount == "":
+		k.add(path+".amount", "is required with currency: the amount, e.g. \"2.50\"")
+	case strings.HasPrefix(m.Amount, "-"):
+		k.add(path+".amount", "%q must not be negative", clip(m.Amount))
+	case !ok:
+		k.add(path+".amount", "%q must be a decimal with at most 2 decimals, e.g. \"2.50\"", clip(m.Amount))
+	}
+	switch {
+	case m.Currency == "":
+		k.add(path+".currency", "is required with amount: an ISO 4217 code such as EUR")
+	case !ValidCurrency(m.Currency):
+		k.add(path+".currency", "%q must be an ISO 4217 code (three capital letters, e.g. \"EUR\")", clip(m.Currency))
 	}
 }
 

@@ -16,6 +16,8 @@ func TestParseProblems(t *testing.T) {
 		keysLine   = `    overlay_keys: ["ava-overlay-key-0001"]`
 		good       = `"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"`
 		jwtSecret  = `"0123456789abcdef0123456789abcdef"`
+		// webhookComp follows stockLine: a valid policy on lines 16-19.
+		webhookComp = "\n    compensation:\n      kind: webhook\n      url: https://shop.example/comp\n      secret: " + good
 	)
 	tests := []struct {
 		name     string
@@ -132,6 +134,12 @@ func TestParseProblems(t *testing.T) {
 		{"webhook without url and secret", stockLine, stockLine + "\n    compensation: {kind: webhook}", []want{{16, "drops[0].compensation.url", "is required for kind webhook"}, {16, "drops[0].compensation.secret", "is required for kind webhook"}}},
 		{"webhook bad secret", stockLine, stockLine + "\n    compensation:\n      kind: webhook\n      url: https://shop.example/comp\n      secret: whsec_c2hvcnQ=", []want{{19, "drops[0].compensation.secret", "secret decodes to 5 bytes"}}},
 		{"codes_file with kind none", stockLine, stockLine + "\n    compensation: {codes_file: codes.txt}", []want{{16, "drops[0].compensation.codes_file", "only applies to kind code"}}},
+		{"compensation value negative, bad currency", stockLine, stockLine + webhookComp + "\n      value: {amount: \"-2.50\", currency: eur}", []want{{20, "drops[0].compensation.value.amount", `"-2.50" must not be negative`}, {20, "drops[0].compensation.value.currency", `"eur" must be an ISO 4217 code`}}},
+		{"compensation value three decimals", stockLine, stockLine + webhookComp + "\n      value:\n        amount: 2.505\n        currency: EURO", []want{{21, "drops[0].compensation.value.amount", `"2.505" must be a decimal with at most 2 decimals`}, {22, "drops[0].compensation.value.currency", `"EURO" must be an ISO 4217 code`}}},
+		{"compensation value without currency", stockLine, stockLine + webhookComp + "\n      value: {amount: 2}", []want{{20, "drops[0].compensation.value.currency", "is required with amount"}}},
+		{"compensation value without amount", stockLine, stockLine + webhookComp + "\n      value: {currency: EUR}", []want{{20, "drops[0].compensation.value.amount", "is required with currency"}}},
+		{"compensation value with kind none", stockLine, stockLine + "\n    compensation: {value: {amount: 2, currency: EUR}}", []want{{16, "drops[0].compensation.value", "only applies to kinds code and webhook"}}},
+		{"compensation value unknown key", stockLine, stockLine + webhookComp + "\n      value: {amount: 2, currency: EUR, vat: 0.2}", []want{{20, "drops[0].compensation.value.vat", "unknown key"}}},
 
 		// Nodes, creators and process settings.
 		{"node url relative", nodeSecret, nodeSecret + "\n    url: node.example/hook", []want{{12, "nodes[0].url", "must be an absolute http(s) URL"}}},
@@ -179,6 +187,8 @@ func TestValidVariants(t *testing.T) {
 		{"jwt with jwks url in public_keys", "    scheme: standard\n    secrets: [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]", "    scheme: jwt\n    public_keys: [\"https://vendor.example/jwks.json\"]"},
 		{"jwks on loopback http", "    scheme: standard\n    secrets: [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]", "    scheme: jwt\n    jwks: http://127.0.0.1:9999/jwks.json"},
 		{"webhook compensation", "qty: 10}]", "qty: 10}]\n    compensation: {kind: webhook, url: \"https://shop.example/c\", secret: \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"}"},
+		{"compensation value", "qty: 10}]", "qty: 10}]\n    compensation: {kind: webhook, url: \"https://shop.example/c\", secret: \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\", value: {amount: 2.50, currency: EUR}}"},
+		{"compensation value zero, string", "qty: 10}]", "qty: 10}]\n    compensation: {kind: webhook, url: \"https://shop.example/c\", secret: \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\", value: {amount: \"0\", currency: USD}}"},
 		{"unix redis", "creators:", "redis_url: unix:///run/redis.sock\ncreators:"},
 		{"hosted node without a secret", `    secret: "whsec_ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoM="`, `    console_keys: ["shop-console-key-0001", "shop-console-key-0002"]`},
 	}
@@ -189,6 +199,11 @@ func TestValidVariants(t *testing.T) {
 				t.Errorf("Validate after Parse: %v", err)
 			}
 		})
+	}
+	// An amount written as a YAML number keeps its text: 2.50, not 2.5.
+	cv := mustParse(t, edit(t, tests[7].old, tests[7].new), nil)
+	if v := cv.Drops[0].Compensation.Value; v != (Money{Amount: "2.50", Currency: "EUR"}) {
+		t.Errorf("compensation value = %+v", v)
 	}
 	c := mustParse(t, edit(t, "    scheme: standard\n    secrets: [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]", "    scheme: jwt\n    public_keys: [\"https://vendor.example/jwks.json\"]"), nil)
 	if s := c.Sources[0]; s.JWKS != "https://vendor.example/jwks.json" || len(s.PublicKeys) != 0 || strings.Join(s.Algorithms, ",") != "ES256,EdDSA" {
