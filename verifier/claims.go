@@ -309,7 +309,11 @@ func (c *Claims) Claim(ctx context.Context, req ClaimRequest) (res ClaimResult, 
 		return ClaimResult{}, fmt.Errorf("%w: drop %q has no stock at node %q", ErrInvalidClaim, d.ID, req.Node)
 	}
 	if c.soldOut(d.ID, now) {
-		return c.soldOutAnswer(ctx, d, req)
+		res, err := c.soldOutAnswer(ctx, d, req)
+		if !errors.Is(err, errAttemptInFlight) {
+			return res, err
+		}
+		// Go on: the claim path finishes the attempt.
 	}
 
 	keys := []string{
@@ -475,7 +479,12 @@ func (c *Claims) soldOutAnswer(ctx context.Context, d *config.Drop, req ClaimReq
 		return ""
 	}
 	if id := field(2); req.IdempotencyKey != "" && id != "" {
-		return c.claimed(ctx, d, []any{"existing", id})
+		res, err := c.claimed(ctx, d, []any{"existing", id})
+		if shardsOf(d) > 1 && errors.Is(err, ErrUnknownClaim) {
+			// An attempt of a sharded drop between its steps.
+			return ClaimResult{}, errAttemptInFlight
+		}
+		return res, err
 	}
 	if n, _ := strconv.Atoi(field(0)); n >= max(d.PerViewer, 1) {
 		return ClaimResult{}, &AlreadyClaimedError{ClaimID: field(1)}

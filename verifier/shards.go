@@ -29,7 +29,24 @@ import (
 //  2. In the drop's slot, commitScript checks the window and writes the
 //     claim; the drop's count of claims against the configured total
 //     says what is left and when it sold out. The reservation is then
-//     forgotten; a refused commit releases it (releaseScript).
+//     forgotten.
+//
+// The reservation, written atomically with the unit it takes and the
+// viewer's mark (and the idempotency key's claim id) on the home shard,
+// is the one record of an attempt. Its claim id then has one fate, fixed
+// in the drop's slot by whichever script runs there first: written
+// (commitScript) or void (voidScript; a later commit is refused). An
+// attempt is undone, its unit and the viewer's mark given back
+// (releaseScript), only once its id is void; a refused commit voids it
+// first, so that a retry's commit of the same attempt, racing the undo,
+// can never write a claim whose unit and mark were given back. A retry
+// (same idempotency key) that finds an earlier attempt of its viewer
+// finishes that attempt (see rollForward): it never reserves afresh
+// while the earlier one may still be written. Only the call whose
+// commitScript wrote the claim answers Created. A unit moved for an
+// attempt that did not take it goes back only once the home shard has
+// marked the transfer void, so a credit whose reply was lost is never
+// given back as well.
 //
 // A replica that stops between the steps leaves a reservation (or a
 // transfer) logged on a shard. Reconcile settles those older than
@@ -178,7 +195,7 @@ type shardClaim struct {
 	viewerTTL time.Duration
 	claimTTL  time.Duration
 	tries     int  // rounds that found no stock but units in flight
-	retry     bool // a retry writing the claim its first attempt reserved
+	again     bool // a claim started afresh after its attempt was voided
 }
 
 // inflightTries bounds the rounds a claim waits for units in flight
@@ -276,10 +293,10 @@ func (c *Claims) claimSharded(ctx context.Context, sc shardClaim) (ClaimResult, 
 		}
 		a, err = reserve(xfer, field)
 		if kind, _ := firstString(a); err != nil || kind != "reserved" {
-			// The viewer was refused at home before the credit: the unit
-			// goes back. (transfer_void: Reconcile has sent it back.)
-			if _, gerr := c.st.Run(ctx, giveBackScript, []string{ShardKey(d.ID, donor, "stock"), ShardKey(d.ID, donor, "xout")}, xfer); gerr != nil {
-				c.log.Warn().Err(gerr).Str("drop", d.ID).Msg("claims: moved unit not given back yet; reconciling will")
+			// Not credited at home, or not known to be: the unit goes
+			// back unless the home shard says it took it.
+			if uerr := c.undoTransfer(ctx, d, home, donor, xfer); uerr != nil {
+				c.log.Warn().Err(uerr).Str("drop", d.ID).Msg("claims: moved unit not given back yet; reconciling will")
 			}
 			if err != nil {
 				return ClaimResult{}, err
@@ -291,17 +308,53 @@ func (c *Claims) claimSharded(ctx context.Context, sc shardClaim) (ClaimResult, 
 			}
 		}
 	}
+	var res ClaimResult
 	switch kind, _ := firstString(a); kind {
 	case "existing":
 		prev, _ := a[1].(string)
-		return c.rollForward(ctx, sc, home, prev)
+		res, err = c.rollForward(ctx, sc, home, prev)
 	case "reserved":
 		field, _ := a[1].(string)
 		lineLeft, _ := a[2].(int64)
 		c.noteShardStock(d, home, field, lineLeft)
-		return c.commit(ctx, sc, home, id, field)
+		res, err = c.commit(ctx, sc, home, id, field)
+	default:
+		return ClaimResult{}, fmt.Errorf("verifier: unexpected reserve reply %v", a)
 	}
-	return ClaimResult{}, fmt.Errorf("verifier: unexpected reserve reply %v", a)
+	if errors.Is(err, errAttemptVoid) && !sc.again {
+		// This attempt, or the earlier one it finished, was voided and
+		// undone (it stalled past reconcileAfter): nothing of it can be
+		// written any more, so the viewer's claim starts afresh, once.
+		sc.again = true
+		return c.claimSharded(ctx, sc)
+	}
+	return res, err
+}
+
+// errAttemptInFlight is returned by soldOutAnswer for a retry whose
+// earlier attempt is reserved on a shard but not written yet.
+var errAttemptInFlight = errors.New("verifier: claim attempt between its steps")
+
+// errAttemptVoid is returned for a claim attempt whose id was voided
+// (see Reconcile) before it was written.
+var errAttemptVoid = errors.New("verifier: claim attempt voided before it was written; retry")
+
+// undoTransfer settles a unit moved from donor for an attempt on home
+// that did not take it: the transfer is marked void at home first (a
+// credit still on its way is then refused), and the unit goes back to
+// the donor only if home never took it; if home did, the donor forgets
+// the transfer.
+func (c *Claims) undoTransfer(ctx context.Context, d *config.Drop, home, donor int, xfer string) error {
+	raw, err := c.st.Run(ctx, voidTransferScript, []string{ShardKey(d.ID, home, "xin")}, xfer)
+	if err != nil {
+		return err
+	}
+	if raw == "in" {
+		_, err = c.st.Run(ctx, forgetScript, []string{ShardKey(d.ID, donor, "xout")}, xfer)
+	} else {
+		_, err = c.st.Run(ctx, giveBackScript, []string{ShardKey(d.ID, donor, "stock"), ShardKey(d.ID, donor, "xout")}, xfer)
+	}
+	return err
 }
 
 func firstString(a []any) (string, bool) {
@@ -341,15 +394,13 @@ func (c *Claims) commit(ctx context.Context, sc shardClaim, home int, id, field 
 			if _, err := c.st.Run(ctx, forgetScript, []string{ShardKey(d.ID, home, "resv")}, id); err != nil {
 				c.log.Debug().Err(err).Str("drop", d.ID).Msg("claims: reservation not cleared; reconciling will")
 			}
+			// Created only if this call wrote the claim: when a retry of
+			// the same attempt wrote it first, that retry said so.
 			res, err := c.claimed(ctx, d, raw)
-			if err == nil && !res.Created && !sc.retry {
-				// A retry of this attempt wrote its claim first (see
-				// rollForward): still this attempt's creation.
-				res.Created = true
-			}
 			if err == nil && res.Created {
 				res.Claim.Viewer, res.Claim.Device = req.Viewer, req.Device
 				c.setLineGauge(d, l)
+				c.logCampaignClaim(ctx, res.Claim)
 			}
 			return res, err
 		}
@@ -361,34 +412,61 @@ func (c *Claims) commit(ctx context.Context, sc shardClaim, home int, id, field 
 		if se.Code == "pickup_taken" && attempt < 3 {
 			continue
 		}
-		if se.Code != "void" {
-			if _, rerr := c.st.Run(ctx, releaseScript, []string{ShardKey(d.ID, home, "stock"), ShardKey(d.ID, home, "v", req.Viewer),
-				ShardKey(d.ID, home, "resv")}, id); rerr != nil {
-				c.log.Warn().Err(rerr).Str("drop", d.ID).Msg("claims: refused claim not released yet; reconciling will")
-			}
+		// Refused: void the id, then undo the attempt, unless a retry
+		// of it wrote the claim meanwhile; then that claim is the answer.
+		written, uerr := c.undo(ctx, d, home, req.Viewer, id)
+		switch {
+		case uerr != nil:
+			c.log.Warn().Err(uerr).Str("drop", d.ID).Msg("claims: refused claim not released yet; reconciling will")
+		case written:
+			return c.claimed(ctx, d, []any{"existing", id})
 		}
 		switch se.Code {
 		case "not_open", "closed":
 			return ClaimResult{}, fmt.Errorf("%w: %s", ErrDropClosed, d.ID)
+		case "void":
+			return ClaimResult{}, fmt.Errorf("%w: %s", errAttemptVoid, id)
 		}
 		return ClaimResult{}, fmt.Errorf("verifier: claim on %s: %w", d.ID, err)
 	}
 }
 
-// rollForward answers a retry whose first attempt reserved claim id: the
-// claim as written, or written now if that attempt stopped between its
-// steps (or is still between them: the first commit wins).
+// undo settles claim attempt id, reserved on shard home for viewer, that
+// is not to be written by its own commit: its id is voided in the drop's
+// slot unless the claim was written there already (written true: the
+// reservation is forgotten), and only then is the reservation released,
+// its unit and the viewer's mark given back (once, whoever undoes it).
+func (c *Claims) undo(ctx context.Context, d *config.Drop, home int, viewer, id string) (written bool, err error) {
+	raw, err := c.st.Run(ctx, voidScript, []string{store.DropKey(d.ID, "claim", id), store.DropKey(d.ID, "void")},
+		id, voidTTL.Milliseconds())
+	if err != nil {
+		return false, err
+	}
+	if raw == "committed" {
+		_, err = c.st.Run(ctx, forgetScript, []string{ShardKey(d.ID, home, "resv")}, id)
+		return true, err
+	}
+	_, err = c.st.Run(ctx, releaseScript, []string{ShardKey(d.ID, home, "stock"), ShardKey(d.ID, home, "v", viewer),
+		ShardKey(d.ID, home, "resv")}, id)
+	return false, err
+}
+
+// rollForward answers a retry whose earlier attempt reserved claim id:
+// that attempt's claim, written now if the attempt is still between its
+// steps or stopped there (the first commit wins). The reservation is
+// read before the claim: it is removed only after the claim was written
+// or its id voided, both for good, so a reservation gone and a claim not
+// found means the attempt is void.
 func (c *Claims) rollForward(ctx context.Context, sc shardClaim, home int, id string) (ClaimResult, error) {
 	d := sc.d
-	if _, err := c.Get(ctx, id); err == nil {
-		return c.claimed(ctx, d, []any{"existing", id})
-	} else if !errors.Is(err, ErrUnknownClaim) {
-		return ClaimResult{}, err
-	}
 	v, err := c.st.HGet(ctx, ShardKey(d.ID, home, "resv"), id)
 	if errors.Is(err, store.ErrNotFound) {
-		// Released meanwhile: the viewer's record no longer holds it.
-		return ClaimResult{}, fmt.Errorf("verifier: claim on %s: an earlier attempt is being undone; retry", d.ID)
+		if _, err := c.Get(ctx, id); err == nil {
+			return c.claimed(ctx, d, []any{"existing", id})
+		} else if !errors.Is(err, ErrUnknownClaim) {
+			return ClaimResult{}, err
+		}
+		return ClaimResult{}, fmt.Errorf("%w: %s", errAttemptVoid, id)
 	}
 	if err != nil {
 		return ClaimResult{}, fmt.Errorf("verifier: claim on %s: %w", d.ID, err)
@@ -397,7 +475,6 @@ func (c *Claims) rollForward(ctx context.Context, sc shardClaim, home int, id st
 	if len(f) < 2 {
 		return ClaimResult{}, fmt.Errorf("verifier: claim on %s: bad reservation %q", d.ID, v)
 	}
-	sc.retry = true
 	return c.commit(ctx, sc, home, id, f[1])
 }
 

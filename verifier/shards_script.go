@@ -12,6 +12,14 @@ import (
 // to one slot: the shard scripts to one shard's `{d:<drop>:s<i>}`, the
 // commit and void scripts to the drop's own `{d:<drop>}`.
 //
+// The scripts whose writes a claim's 201 stands on are Replicated (with
+// redis_wait_replicas, answered only once the replicas hold them): the
+// reservation (unit and viewer's mark), a unit taken from a donor, the
+// commit, and the voids that let an attempt or a transfer be undone. A
+// write lost with its master must never leave a unit counted twice or a
+// viewer unmarked; the scripts that give a unit back may lose theirs (a
+// unit is then held until Reconcile, never sold twice).
+//
 // Stock lines reach the shard scripts as ARGV triples (field, this
 // shard's share of the configured qty, eligible 1|0) after a count; a
 // field the shard has no count for yet starts at its share, as the
@@ -116,7 +124,7 @@ return {'reserved', field, left, total - 1}
 	}
 	tx.Expire(vh, time.Duration(num(argv[4]))*time.Millisecond)
 	return []any{"reserved", chosen, left, total - 1}, nil
-})
+}).Replicated()
 
 // takeScript moves one unit out of a donor shard for a viewer whose home
 // shard has none: it takes one unit of the first eligible line with
@@ -157,7 +165,7 @@ return {ARGV[chosen], total - 1, 0}
 	tx.HIncrBy(keys[0], chosen, -1)
 	tx.HSet(keys[1], argv[0], argv[1]+"\t"+chosen+"\t"+argv[2])
 	return []any{chosen, total - 1, int64(0)}, nil
-})
+}).Replicated()
 
 // giveBackScript returns a transferred unit to its donor, once: only
 // while the transfer is still logged there.
@@ -198,7 +206,7 @@ return redis.call('HGET', KEYS[1], ARGV[1])
 	}
 	v, _ := tx.HGet(keys[0], argv[0])
 	return v, nil
-})
+}).Replicated()
 
 // releaseScript undoes a reservation whose claim was refused or voided:
 // the unit goes back to the shard's stock and the viewer's record loses
@@ -304,7 +312,7 @@ redis.call('XADD', KEYS[4], '*', 'type', 'claim.created', 'claim', id, 'event', 
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 announce(ARGV[5], ARGV[6] .. ' ' .. seq .. ' ' .. left)
 return {'created', id, node, ARGV[8], ARGV[9], code, tonumber(ARGV[10]), now, 0, left, seq}
-`, commitGo)
+`, commitGo).Replicated()
 
 func commitGo(tx store.Tx, keys, argv []string) (any, error) {
 	id := argv[1]
@@ -378,7 +386,7 @@ return 'void'
 	tx.SAdd(keys[1], argv[0])
 	tx.Expire(keys[1], time.Duration(num(argv[1]))*time.Millisecond)
 	return "void", nil
-})
+}).Replicated()
 
 // initShare gives every line the shard has no count for its share.
 func initShare(tx store.Tx, stock string, lines []string) {
