@@ -415,10 +415,10 @@ func (c *Claims) commit(ctx context.Context, sc shardClaim, home int, id, field 
 		// Refused: void the id, then undo the attempt, unless a retry
 		// of it wrote the claim meanwhile; then that claim is the answer.
 		written, uerr := c.undo(ctx, d, home, req.Viewer, id)
-		switch {
-		case uerr != nil:
-			c.log.Warn().Err(uerr).Str("drop", d.ID).Msg("claims: refused claim not released yet; reconciling will")
-		case written:
+		if uerr != nil {
+			c.log.Warn().Err(uerr).Str("drop", d.ID).Msg("claims: refused claim not settled yet; reconciling will")
+		}
+		if written {
 			return c.claimed(ctx, d, []any{"existing", id})
 		}
 		switch se.Code {
