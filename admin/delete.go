@@ -94,18 +94,21 @@ func (a *Admin) DeleteDrop(ctx context.Context, d *config.Drop) error {
 func (a *Admin) sweep(ctx context.Context, drop string) (int, error) {
 	state := store.DropKey(drop, "state")
 	n := 0
-	err := a.st.ScanPrefix(ctx, store.DropKey(drop), func(keys []string) error {
-		del := keys[:0]
-		for _, k := range keys {
-			if k != state {
-				del = append(del, k)
+	// The drop's own keys, then those of its stock shards (shards > 1).
+	for _, prefix := range []string{store.DropKey(drop), verifier.ShardPrefix(drop)} {
+		err := a.st.ScanPrefix(ctx, prefix, func(keys []string) error {
+			del := keys[:0]
+			for _, k := range keys {
+				if k != state {
+					del = append(del, k)
+				}
 			}
+			n += len(del)
+			return a.st.Del(ctx, del...)
+		})
+		if err != nil {
+			return n, fmt.Errorf("admin: delete the keys of %s: %w", drop, err)
 		}
-		n += len(del)
-		return a.st.Del(ctx, del...)
-	})
-	if err != nil {
-		return n, fmt.Errorf("admin: delete the keys of %s: %w", drop, err)
 	}
 	return n, nil
 }

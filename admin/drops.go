@@ -38,15 +38,17 @@ type DropSpec struct {
 	Title   string `json:"title,omitempty"`
 	// Description and Image are what the claim page shows of the reward
 	// (config keys description, image).
-	Description  string           `json:"description,omitempty"`
-	Image        string           `json:"image,omitempty"`
-	Window       string           `json:"window,omitempty"`
-	QRRotate     string           `json:"qr_rotate,omitempty"`
-	ScanGrace    string           `json:"scan_grace,omitempty"`
-	Quorum       int              `json:"quorum,omitempty"`
-	QuorumWindow string           `json:"quorum_window,omitempty"`
-	PerViewer    int              `json:"per_viewer,omitempty"`
-	Identity     string           `json:"identity,omitempty"`
+	Description  string `json:"description,omitempty"`
+	Image        string `json:"image,omitempty"`
+	Window       string `json:"window,omitempty"`
+	QRRotate     string `json:"qr_rotate,omitempty"`
+	ScanGrace    string `json:"scan_grace,omitempty"`
+	Quorum       int    `json:"quorum,omitempty"`
+	QuorumWindow string `json:"quorum_window,omitempty"`
+	PerViewer    int    `json:"per_viewer,omitempty"`
+	Identity     string `json:"identity,omitempty"`
+	// Shards is the config key shards: 1..64 hash slots for the stock.
+	Shards       *int             `json:"shards,omitempty"`
 	Stock        []StockSpec      `json:"stock"`
 	Compensation CompensationSpec `json:"compensation"`
 	// Sandbox marks a test drop made by POST /v1/admin/drops/{id}/test.
@@ -122,7 +124,7 @@ func specOf(d *config.Drop, withSecret bool) DropSpec {
 		ID: d.ID, Creator: d.Creator, Title: d.Title, Description: d.Description, Image: d.Image,
 		Window: d.Window.String(), QRRotate: d.QRRotate.String(), ScanGrace: d.ScanGrace.String(),
 		Quorum: d.Quorum, QuorumWindow: d.QuorumWindow.String(), PerViewer: d.PerViewer, Identity: d.Identity,
-		Stock: make([]StockSpec, len(d.Stock)),
+		Shards: d.Shards, Stock: make([]StockSpec, len(d.Stock)),
 		Compensation: CompensationSpec{Kind: d.Compensation.Kind, CodesFile: d.Compensation.CodesFile,
 			URL: d.Compensation.URL, Value: moneySpec(d.Compensation.Value)},
 	}
@@ -139,7 +141,7 @@ func specOf(d *config.Drop, withSecret bool) DropSpec {
 // are left to config.CheckDrop.
 func (s DropSpec) drop() (config.Drop, error) {
 	d := config.Drop{ID: s.ID, Creator: s.Creator, Title: s.Title, Description: s.Description, Image: s.Image, Quorum: s.Quorum,
-		PerViewer: s.PerViewer, Identity: s.Identity, Sandbox: s.Sandbox,
+		PerViewer: s.PerViewer, Identity: s.Identity, Shards: s.Shards, Sandbox: s.Sandbox,
 		Compensation: config.Compensation{Kind: s.Compensation.Kind, CodesFile: s.Compensation.CodesFile,
 			URL: s.Compensation.URL, Secret: s.Compensation.Secret, Value: s.Compensation.Value.money()}}
 	for _, f := range []struct {
@@ -207,10 +209,15 @@ func (a *Admin) CreateDrop(ctx context.Context, spec DropSpec) (*config.Drop, er
 	// the tombstone of a deleted drop of the same id (see DeleteDrop).
 	args := make([]any, 0, 2*len(d.Stock))
 	for _, l := range d.Stock {
-		args = append(args, l.Node+":"+l.SKU, l.Qty)
+		if d.ShardCount() == 1 {
+			args = append(args, l.Node+":"+l.SKU, l.Qty)
+		}
 	}
 	if _, err := a.st.Run(ctx, stockInitScript, []string{store.DropKey(d.ID, "stock"), store.DropKey(d.ID, "state")}, args...); err != nil {
 		a.log.Warn().Err(err).Str("drop", d.ID).Msg("admin: stock not initialised; the first claim will")
+	}
+	if err := verifier.InitShardStock(ctx, a.st, &d); err != nil {
+		a.log.Warn().Err(err).Str("drop", d.ID).Msg("admin: stock shards not initialised; the first claims will")
 	}
 	if codesFile != "" && a.cfg.Pools != nil {
 		if n, err := a.cfg.Pools.LoadPool(ctx, d.ID, codesFile); err != nil {
@@ -509,7 +516,7 @@ type StockLine struct {
 // stockLeft reads the drop's stock hash ("<node>:<sku>" → left; a line
 // without a count has all its stock left), as verifier.Claims keeps it.
 func (a *Admin) stockLeft(ctx context.Context, d *config.Drop) ([]StockLine, error) {
-	h, err := a.st.HGetAll(ctx, store.DropKey(d.ID, "stock"))
+	h, err := verifier.StockHash(ctx, a.st, d)
 	if err != nil {
 		return nil, err
 	}
@@ -704,10 +711,18 @@ func (a *Admin) addStock(w http.ResponseWriter, r *http.Request) {
 	field := b.Node + ":" + b.SKU
 	// The live count first: units are claimable once it is written. The
 	// definition (the total shown) is in another slot on Redis Cluster.
-	if _, err := a.st.Run(r.Context(), addStockScript, []string{store.DropKey(d.ID, "stock")},
-		field, old, b.Qty); err != nil {
-		a.storeProblem(w, "could not add stock", err)
-		return
+	for i, n := 0, d.ShardCount(); i < n; i++ {
+		key, was, add := store.DropKey(d.ID, "stock"), old, b.Qty
+		if n > 1 {
+			key, was, add = verifier.ShardKey(d.ID, i, "stock"), verifier.ShardShare(old, n, i), verifier.ShardShare(b.Qty, n, i)
+		}
+		if add == 0 {
+			continue
+		}
+		if _, err := a.st.Run(r.Context(), addStockScript, []string{key}, field, was, add); err != nil {
+			a.storeProblem(w, "could not add stock", err)
+			return
+		}
 	}
 	if err := a.st.HSet(r.Context(), dropsKey, map[string]string{d.ID: string(js)}); err != nil {
 		a.storeProblem(w, "stock added; the new total is not stored yet", err)

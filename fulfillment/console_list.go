@@ -95,6 +95,17 @@ func (c *Console) List(ctx context.Context, node string) (ConsoleView, error) {
 		}
 		ids, _ := a[0].([]any)
 		left, _ := a[1].([]any)
+		if d.ShardCount() > 1 {
+			// A sharded drop's stock is in its shards, other slots.
+			h, err := verifier.StockHash(ctx, c.st, d)
+			if err != nil {
+				return ConsoleView{}, err
+			}
+			left = left[:0]
+			for _, f := range fields {
+				left = append(left, h[f.(string)])
+			}
+		}
 		status, _ := a[2].(string)
 		if status == "" {
 			status = verifier.StatusIdle

@@ -488,6 +488,9 @@ func (h *Hub) apply(v *dropView, d *config.Drop, a verifier.Announcement) bool {
 	}
 	switch a.Kind {
 	case verifier.AnnouncedOpen:
+		if a.Left < 0 && d.ShardCount() > 1 {
+			return false // the opening cannot see a sharded drop's stock: read it
+		}
 		v.setDrop(d)
 		v.st = verifier.DropState{Drop: d.ID, Status: verifier.StatusOpen, Moment: a.Moment,
 			OpenedAt: a.OpenedAt, ClosesAt: a.ClosesAt, Seq: a.Seq}
@@ -732,7 +735,7 @@ func (h *Hub) load(ctx context.Context, v *dropView, now time.Time) error {
 	if st.Status != verifier.StatusOpen {
 		return nil
 	}
-	left, ok, err := readStock(ctx, h.cfg.Store, v.drop.ID)
+	left, ok, err := readStock(ctx, h.cfg.Store, v.drop)
 	if err != nil {
 		return err
 	}
@@ -745,10 +748,11 @@ func (h *Hub) load(ctx context.Context, v *dropView, now time.Time) error {
 	return nil
 }
 
-// readStock sums the drop's stock hash (fields "<node>:<sku>"); ok is false
-// when the hash does not exist yet (no claim so far: all stock left).
-func readStock(ctx context.Context, st store.Store, drop string) (int64, bool, error) {
-	h, err := st.HGetAll(ctx, store.DropKey(drop, "stock"))
+// readStock sums the drop's stock (fields "<node>:<sku>", every shard of
+// a sharded drop); ok is false when a one-shard drop's hash does not
+// exist yet (no claim so far: all stock left).
+func readStock(ctx context.Context, st store.Store, d *config.Drop) (int64, bool, error) {
+	h, err := verifier.StockHash(ctx, st, d)
 	if err != nil || len(h) == 0 {
 		return 0, false, err
 	}

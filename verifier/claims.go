@@ -136,6 +136,8 @@ type Claims struct {
 	soldMu sync.RWMutex
 	sold   map[string]time.Time // drop → when it was seen sold out
 
+	shardState
+
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -181,6 +183,7 @@ func NewClaims(cfg ClaimsConfig) (*Claims, error) {
 		tiers: cfg.Tiers, campaigns: cfg.Campaigns,
 		retention: cfg.Retention, log: cfg.Logger, now: cfg.Now, channel: cfg.Store.Prefix() + StateChannel,
 		metrics: m, sold: map[string]time.Time{}, cancel: cancel, previews: newPreviewCache(previewMaxAge),
+		shardState: shardState{reconciled: map[string]time.Time{}, shardLeft: map[string]map[shardLine]int64{}},
 	}
 	if l, ok := cfg.Campaigns.(CampaignLister); ok && l != nil {
 		c.campaignLog = &CampaignLog{st: cfg.Store, claims: c, campaigns: l, now: cfg.Now}
@@ -306,7 +309,11 @@ func (c *Claims) Claim(ctx context.Context, req ClaimRequest) (res ClaimResult, 
 		return ClaimResult{}, fmt.Errorf("%w: drop %q has no stock at node %q", ErrInvalidClaim, d.ID, req.Node)
 	}
 	if c.soldOut(d.ID, now) {
-		return c.soldOutAnswer(ctx, d, req)
+		res, err := c.soldOutAnswer(ctx, d, req)
+		if !errors.Is(err, errAttemptInFlight) {
+			return res, err
+		}
+		// Go on: the claim path finishes the attempt.
 	}
 
 	keys := []string{
@@ -345,6 +352,14 @@ func (c *Claims) Claim(ctx context.Context, req ClaimRequest) (res ClaimResult, 
 	// their backlog first.
 	if err := c.backlog.Touch(ctx, d.ID); err != nil {
 		return ClaimResult{}, err
+	}
+	if shardsOf(d) > 1 {
+		sc := shardClaim{d: d, req: req, now: now, lines: lines, closed: closed, viewerTTL: viewerTTL, claimTTL: claimTTL}
+		for i := range lines {
+			sc.pickupBy = append(sc.pickupBy, lineArgs[6*i+4].(int64))
+			sc.eligible = append(sc.eligible, lineArgs[6*i+5].(bool))
+		}
+		return c.claimSharded(ctx, sc)
 	}
 
 	for attempt := 0; ; attempt++ {
@@ -451,7 +466,7 @@ func (c *Claims) claimed(ctx context.Context, d *config.Drop, raw any) (ClaimRes
 // same claim to a retry, already_claimed to a viewer at the limit, so no
 // one is told "sold out" after being told "claimed".
 func (c *Claims) soldOutAnswer(ctx context.Context, d *config.Drop, req ClaimRequest) (ClaimResult, error) {
-	raw, err := c.st.Run(ctx, viewerReadScript, []string{store.DropKey(d.ID, "v", req.Viewer)}, req.IdempotencyKey)
+	raw, err := c.st.Run(ctx, viewerReadScript, []string{viewerKey(d, req.Viewer)}, req.IdempotencyKey)
 	if err != nil {
 		return ClaimResult{}, fmt.Errorf("verifier: claim on %s: %w", d.ID, err)
 	}
@@ -464,7 +479,12 @@ func (c *Claims) soldOutAnswer(ctx context.Context, d *config.Drop, req ClaimReq
 		return ""
 	}
 	if id := field(2); req.IdempotencyKey != "" && id != "" {
-		return c.claimed(ctx, d, []any{"existing", id})
+		res, err := c.claimed(ctx, d, []any{"existing", id})
+		if shardsOf(d) > 1 && errors.Is(err, ErrUnknownClaim) {
+			// An attempt of a sharded drop between its steps.
+			return ClaimResult{}, errAttemptInFlight
+		}
+		return res, err
 	}
 	if n, _ := strconv.Atoi(field(0)); n >= max(d.PerViewer, 1) {
 		return ClaimResult{}, &AlreadyClaimedError{ClaimID: field(1)}
@@ -648,6 +668,14 @@ func (c *Claims) InitStock(ctx context.Context, d *config.Drop) error {
 	if len(d.Stock) == 0 {
 		return nil
 	}
+	if shardsOf(d) > 1 {
+		if err := InitShardStock(ctx, c.st, d); err != nil {
+			return err
+		}
+		// Units held by a replica that stopped mid-claim come back.
+		_, err := c.Reconcile(ctx, d, c.now())
+		return err
+	}
 	args := make([]any, 0, 2*len(d.Stock))
 	for _, l := range d.Stock {
 		args = append(args, l.Node+":"+l.SKU, l.Qty)
@@ -660,6 +688,9 @@ type claimMetrics struct {
 	results *prometheus.CounterVec
 	latency prometheus.Histogram
 	stock   *prometheus.GaugeVec
+	// borrowed counts the claims of sharded drops served with a unit
+	// moved from another shard.
+	borrowed *prometheus.CounterVec
 }
 
 func newClaimMetrics(reg prometheus.Registerer) (*claimMetrics, error) {
@@ -677,9 +708,13 @@ func newClaimMetrics(reg prometheus.Registerer) (*claimMetrics, error) {
 			Name: "dropwire_stock_left",
 			Help: "Stock left per drop, node and SKU, as of the last claim this process made.",
 		}, []string{"drop", "node", "sku"}),
+		borrowed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dropwire_claims_borrowed_total",
+			Help: "Claims of sharded drops whose viewer's shard had sold out, served with a unit moved from another shard.",
+		}, []string{"drop"}),
 	}
 	if reg != nil {
-		for _, col := range []prometheus.Collector{m.results, m.latency, m.stock} {
+		for _, col := range []prometheus.Collector{m.results, m.latency, m.stock, m.borrowed} {
 			if err := reg.Register(col); err != nil {
 				return nil, err
 			}

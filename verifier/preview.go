@@ -21,7 +21,7 @@ type StockLeft struct {
 // Stock returns what is left of each of the drop's stock lines (a line
 // the store has no count for has all its stock left).
 func (c *Claims) Stock(ctx context.Context, d *config.Drop) ([]StockLeft, error) {
-	h, err := c.st.HGetAll(ctx, store.DropKey(d.ID, "stock"))
+	h, err := StockHash(ctx, c.st, d)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +79,7 @@ func (c *Claims) Preview(ctx context.Context, code string) (Preview, error) {
 		return Preview{}, err
 	}
 	snap, err := c.previews.get(ctx, d.ID, now, func(ctx context.Context) (*previewSnapshot, error) {
-		state, stock, err := c.readPreview(ctx, d.ID)
+		state, stock, err := c.readPreview(ctx, d)
 		if err != nil {
 			return nil, err
 		}
@@ -108,8 +108,10 @@ func (c *Claims) Preview(ctx context.Context, code string) (Preview, error) {
 	return p, nil
 }
 
-// readPreview reads a drop's state and stock hashes.
-func (c *Claims) readPreview(ctx context.Context, drop string) (state, stock map[string]string, err error) {
+// readPreview reads a drop's state and stock hashes (the stock of every
+// shard of a sharded drop, summed).
+func (c *Claims) readPreview(ctx context.Context, d *config.Drop) (state, stock map[string]string, err error) {
+	drop := d.ID
 	raw, err := c.st.Run(ctx, previewScript, []string{store.DropKey(drop, "state"), store.DropKey(drop, "stock")})
 	if err != nil {
 		return nil, nil, fmt.Errorf("verifier: preview of %s: %w", drop, err)
@@ -117,6 +119,13 @@ func (c *Claims) readPreview(ctx context.Context, drop string) (state, stock map
 	a, _ := raw.([]any)
 	if len(a) != 2 {
 		return nil, nil, fmt.Errorf("verifier: unexpected preview reply %v", raw)
+	}
+	if shardsOf(d) > 1 {
+		stock, err := StockHash(ctx, c.st, d)
+		if err != nil {
+			return nil, nil, fmt.Errorf("verifier: preview of %s: %w", drop, err)
+		}
+		return flatHash(a[0]), stock, nil
 	}
 	return flatHash(a[0]), flatHash(a[1]), nil
 }
@@ -183,6 +192,18 @@ func (c *Claims) ClaimOfDevice(ctx context.Context, d *config.Drop, deviceKey st
 	raw, err := c.st.Run(ctx, deviceClaimScript, []string{deviceClaimKey(d.ID, deviceKey), store.DropKey(d.ID, "v", deviceKey)})
 	if err != nil {
 		return "", 0, fmt.Errorf("verifier: claim of device on %s: %w", d.ID, err)
+	}
+	if shardsOf(d) > 1 {
+		// The viewer record is on the device's shard, another slot.
+		v, err := c.st.Run(ctx, viewerReadScript, []string{viewerKey(d, deviceKey)}, "")
+		if err != nil {
+			return "", 0, fmt.Errorf("verifier: claim of device on %s: %w", d.ID, err)
+		}
+		va, _ := v.([]any)
+		a, _ := raw.([]any)
+		if len(va) == 3 && len(a) == 3 {
+			a[1], a[2] = va[0], va[1]
+		}
 	}
 	a, _ := raw.([]any)
 	str := func(i int) string {

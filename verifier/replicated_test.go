@@ -8,12 +8,17 @@ func TestAcknowledgedScriptsAreReplicated(t *testing.T) {
 	for _, s := range []struct {
 		name string
 		ok   bool
-	}{{"claim", claimScript.IsReplicated()}, {"ingest", ingestScript.IsReplicated()}} {
+	}{{"claim", claimScript.IsReplicated()}, {"ingest", ingestScript.IsReplicated()},
+		// A sharded claim: its reservation, a unit moved to it, its
+		// commit, and the voids an undo stands on.
+		{"claim-reserve", reserveScript.IsReplicated()}, {"stock-take", takeScript.IsReplicated()},
+		{"claim-commit", commitScript.IsReplicated()}, {"claim-void", voidScript.IsReplicated()},
+		{"stock-void-transfer", voidTransferScript.IsReplicated()}} {
 		if !s.ok {
 			t.Errorf("the %s script does not wait for replicas", s.name)
 		}
 	}
-	if stockInitScript.IsReplicated() || claimReadScript.IsReplicated() {
+	if stockInitScript.IsReplicated() || claimReadScript.IsReplicated() || releaseScript.IsReplicated() || giveBackScript.IsReplicated() {
 		t.Error("a script that acknowledges nothing waits for replicas")
 	}
 }

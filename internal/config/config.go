@@ -256,20 +256,32 @@ type Drop struct {
 	Description string `yaml:"description"`
 	// Image is the reward's picture on the claim page: an https URL, or
 	// the /i/<hash>.<ext> path of an image uploaded through the admin API.
-	Image        string       `yaml:"image"`
-	Window       Duration     `yaml:"window"`
-	QRRotate     Duration     `yaml:"qr_rotate"`
-	ScanGrace    Duration     `yaml:"scan_grace"`
-	Quorum       int          `yaml:"quorum"`
-	QuorumWindow Duration     `yaml:"quorum_window"`
-	PerViewer    int          `yaml:"per_viewer"`
-	Identity     string       `yaml:"identity"`
+	Image        string   `yaml:"image"`
+	Window       Duration `yaml:"window"`
+	QRRotate     Duration `yaml:"qr_rotate"`
+	ScanGrace    Duration `yaml:"scan_grace"`
+	Quorum       int      `yaml:"quorum"`
+	QuorumWindow Duration `yaml:"quorum_window"`
+	PerViewer    int      `yaml:"per_viewer"`
+	Identity     string   `yaml:"identity"`
+	// Shards splits the drop's stock and viewers across this many Redis
+	// Cluster hash slots (1..MaxShards), for a rush one slot cannot take;
+	// unset: 1, one slot as before. Read it with ShardCount.
+	Shards       *int         `yaml:"shards"`
 	Stock        []StockLine  `yaml:"stock"`
 	Compensation Compensation `yaml:"compensation"`
 	// Sandbox marks a test drop made through the admin API: its claims are
 	// labelled as tests for nodes, and on stream it never hides a real
 	// drop. A file cannot set it.
 	Sandbox bool `yaml:"-"`
+}
+
+// ShardCount is how many hash slots hold the drop's stock: Shards, or 1.
+func (d *Drop) ShardCount() int {
+	if d.Shards == nil || *d.Shards < 1 {
+		return 1
+	}
+	return *d.Shards
 }
 
 // StockLine is the stock of one SKU at one node.

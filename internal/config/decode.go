@@ -172,6 +172,14 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, keyLine int
 			m.SetMapIndex(reflect.ValueOf(p.key.Value).Convert(v.Type().Key()), e)
 		}
 		v.Set(m)
+	case reflect.Pointer:
+		// An optional setting: nil while the file leaves it out.
+		if n.Kind == yaml.ScalarNode && isNull(n) {
+			return
+		}
+		e := reflect.New(v.Type().Elem())
+		d.decode(n, e.Elem(), path, keyLine)
+		v.Set(e)
 	default:
 		d.scalar(n, v, path)
 	}

@@ -53,8 +53,11 @@ const (
 	DefaultQuorum       = 1
 	DefaultQuorumWindow = 10 * time.Second
 	DefaultPerViewer    = 1
-	DefaultIdentity     = IdentityDevice
-	DefaultTier         = "standard"
+	// MaxShards bounds drops[].shards: each claim that finds its shard
+	// sold out may ask every other shard for a unit.
+	MaxShards       = 64
+	DefaultIdentity = IdentityDevice
+	DefaultTier     = "standard"
 )
 
 // Compensation kinds.

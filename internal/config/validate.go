@@ -546,6 +546,9 @@ func (k *checker) drop(path string, d *Drop) {
 	if d.PerViewer < 1 {
 		k.add(path+".per_viewer", "must be at least 1")
 	}
+	if d.Shards != nil && (*d.Shards < 1 || *d.Shards > MaxShards) {
+		k.add(path+".shards", "is %d: use 1 to %d (1: the drop's keys in one Redis Cluster slot)", *d.Shards, MaxShards)
+	}
 	if !slices.Contains(identities, d.Identity) {
 		k.add(path+".identity", "unknown identity %q: use device, email or token", clip(d.Identity))
 	} else if d.Identity == IdentityToken && k.c.ViewerJWKS == "" && path != "drop" {
