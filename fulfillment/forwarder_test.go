@@ -411,7 +411,16 @@ func TestClaimDuringSubscriptionBreakForwarded(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	proxy.Release()
 	eventually(t, 10*time.Second, "the claim of the break forwarded", func() bool { return other.claimHash(second)["state"] == "forwarded" })
-	if d := node.deliveries(); len(d) != 2 || d[1].ID != second+".created" {
+	// Delivery is at least once: the first claim's entry may be delivered
+	// again, with the same webhook-id, when the break cut its
+	// acknowledgement; a node keeps the first. Each claim reaches the node,
+	// and nothing else does.
+	d := node.deliveries()
+	ids := map[string]bool{}
+	for _, x := range d {
+		ids[x.ID] = true
+	}
+	if len(ids) != 2 || !ids[first+".created"] || !ids[second+".created"] {
 		t.Fatalf("deliveries %+v", d)
 	}
 }
