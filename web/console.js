@@ -367,7 +367,11 @@
       if (!blob || !scanning) return false;
       return call("POST", "/scan", blob, "image/jpeg").then(function (r) {
         if (!scanning) return true;
-        if ((r.status === 422 && r.data && r.data.code === "no_qr") || r.status === 429 || r.status >= 500) return false;
+        // No code in this frame, or a frame the server could not take now
+        // (too many, too slow to arrive on a poor connection, a server
+        // error): the next frame is tried. Anything else is an answer.
+        if ((r.status === 422 && r.data && r.data.code === "no_qr") || r.status === 408 || r.status === 429 ||
+          r.status >= 500) return false;
         stopScan();
         answer(r);
         return true;
